@@ -1,0 +1,62 @@
+"""Seeded train/validation splits that do not leak.
+
+Tiles cut from one rover frame overlap in content, so with frame ids the split is by frame: no
+frame on both sides. Without ids (the course file) it is stratified on big-rock presence so the
+rare class lands on both sides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import MarsDataError
+
+BIG_ROCK = 4
+
+
+def train_val_split(
+    masks: np.ndarray, frame_ids: np.ndarray | None = None, val_fraction: float = 0.2, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation tiles.
+
+    Args:
+        masks: (N, H, W) class ids, for stratification.
+        frame_ids: (N,) frame of each tile, or None.
+        val_fraction: share of frames (or tiles) in validation.
+        seed: random seed; the same seed gives the same split.
+    """
+    n = len(masks)
+    if not 0.0 < val_fraction < 1.0:
+        raise MarsDataError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    if n < 2:
+        raise MarsDataError(f"need at least 2 tiles to split, got {n}")
+    rng = np.random.default_rng(seed)
+    has_rock = (masks == BIG_ROCK).reshape(n, -1).any(axis=1)
+    if frame_ids is not None:
+        frames, inverse = np.unique(frame_ids, return_inverse=True)
+        if len(frames) < 2:
+            raise MarsDataError(f"need at least 2 frames to split by frame, got {len(frames)}")
+        frame_rock = np.zeros(len(frames), bool)
+        np.logical_or.at(frame_rock, inverse, has_rock)
+        val_frames = _stratified_pick(frame_rock, val_fraction, rng)
+        is_val = np.isin(inverse, val_frames)
+    else:
+        is_val = np.zeros(n, bool)
+        is_val[_stratified_pick(has_rock, val_fraction, rng)] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _stratified_pick(flag: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Pick ``fraction`` of the items of each stratum, at least one of each side where possible."""
+    picked = []
+    for stratum in (np.flatnonzero(flag), np.flatnonzero(~flag)):
+        if len(stratum) == 0:
+            continue
+        k = int(round(fraction * len(stratum)))
+        if len(stratum) >= 2:
+            k = min(max(k, 1), len(stratum) - 1)
+        picked.append(rng.choice(stratum, k, replace=False))
+    out = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+    if len(out) == 0 or len(out) == len(flag):
+        raise MarsDataError(f"split of {len(flag)} items with fraction {fraction} leaves one side empty")
+    return np.sort(out)
