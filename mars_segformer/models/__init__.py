@@ -1,0 +1,10 @@
+"""Model zoo: SegFormer presets and custom architectures, all ``PreTrainedModel``s."""
+
+from .image_processing import make_image_processor
+from .registry import CUSTOM_MODELS, PRESETS, TINY_OVERRIDES, create_model, register_auto_classes
+from .segformer import segformer_config
+
+register_auto_classes()
+
+__all__ = ["CUSTOM_MODELS", "PRESETS", "TINY_OVERRIDES", "create_model", "make_image_processor",
+           "register_auto_classes", "segformer_config"]

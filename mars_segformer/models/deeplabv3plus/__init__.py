@@ -1,0 +1,4 @@
+from .configuration_mars_deeplabv3plus import MarsDeepLabV3PlusConfig
+from .modeling_mars_deeplabv3plus import MarsDeepLabV3PlusForSemanticSegmentation
+
+__all__ = ["MarsDeepLabV3PlusConfig", "MarsDeepLabV3PlusForSemanticSegmentation"]

@@ -1,0 +1,37 @@
+"""Presets of transformers' SegFormer (MiT-b0/b1/b2) for the five Mars classes, from scratch."""
+
+from __future__ import annotations
+
+from transformers import SegformerConfig
+
+from .unet.configuration_mars_unet import MARS_ID2LABEL
+
+#: Mix Transformer sizes from the SegFormer paper (Xie et al. 2021), table 6.
+MIT_SIZES = {
+    "b0": dict(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], decoder_hidden_size=256),
+    "b1": dict(hidden_sizes=[64, 128, 320, 512], depths=[2, 2, 2, 2], decoder_hidden_size=256),
+    "b2": dict(hidden_sizes=[64, 128, 320, 512], depths=[3, 4, 6, 3], decoder_hidden_size=768),
+}
+
+
+def segformer_config(size: str = "b0", **overrides) -> SegformerConfig:
+    """A ``SegformerConfig`` of MiT-``size`` with the Mars labels.
+
+    Args:
+        size: ``"b0"``, ``"b1"`` or ``"b2"``.
+        **overrides: any ``SegformerConfig`` field.
+    """
+    if size not in MIT_SIZES:
+        raise ValueError(f"unknown SegFormer size {size!r}; choose from {sorted(MIT_SIZES)}")
+    kwargs = dict(
+        num_channels=3,
+        num_encoder_blocks=4,
+        num_attention_heads=[1, 2, 5, 8],
+        sr_ratios=[8, 4, 2, 1],
+        id2label=dict(MARS_ID2LABEL),
+        label2id={v: k for k, v in MARS_ID2LABEL.items()},
+        semantic_loss_ignore_index=255,
+        **MIT_SIZES[size],
+    )
+    kwargs.update(overrides)
+    return SegformerConfig(**kwargs)

@@ -1,0 +1,4 @@
+from .configuration_mars_timm_segformer import MarsTimmSegformerConfig
+from .modeling_mars_timm_segformer import MarsTimmSegformerForSemanticSegmentation
+
+__all__ = ["MarsTimmSegformerConfig", "MarsTimmSegformerForSemanticSegmentation"]

@@ -1,0 +1,138 @@
+"""PNG figures people look at: sample grids, class shares, prediction grids, confusion matrices, curves.
+
+Matplotlib runs on the Agg backend so figures render on headless machines and in DataLoader-free
+training processes alike. Every writer saves to a temporary file and renames it, so an interrupted
+run never leaves a half-written PNG behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .data.io import CLASS_NAMES  # noqa: E402
+
+#: RGB colour per class: background black, soil tan, bedrock grey-blue, sand yellow, big rock red.
+PALETTE = np.array([[0, 0, 0], [196, 142, 88], [96, 120, 160], [240, 210, 80], [220, 40, 40]], np.uint8)
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """(H, W) class ids -> (H, W, 3) uint8 RGB."""
+    return PALETTE[np.clip(mask, 0, len(PALETTE) - 1)]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Gray image with the coloured mask blended on top (background left uncoloured)."""
+    rgb = np.repeat(image[..., None], 3, axis=-1).astype(np.float32)
+    col = colorize(mask).astype(np.float32)
+    a = np.where(mask[..., None] > 0, alpha, 0.0)
+    return (rgb * (1 - a) + col * a).astype(np.uint8)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _legend(fig):
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[i] / 255) for i in range(len(CLASS_NAMES))]
+    fig.legend(handles, CLASS_NAMES, loc="lower center", ncol=len(CLASS_NAMES), frameon=False)
+
+
+def save_sample_grid(images: np.ndarray, masks: np.ndarray, path, title: str = "", cols: int = 4) -> Path:
+    """Grid of image / mask-overlay pairs."""
+    n = len(images)
+    rows = max(1, int(np.ceil(n / cols)))
+    fig, axes = plt.subplots(rows, cols * 2, figsize=(cols * 4.2, rows * 1.3 + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k in range(n):
+        r, c = divmod(k, cols)
+        axes[r, 2 * c].imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        axes[r, 2 * c + 1].imshow(overlay(images[k], masks[k]))
+    fig.suptitle(title)
+    _legend(fig)
+    return _save(fig, path)
+
+
+def save_prediction_grid(images, truths, preds, path, title: str = "") -> Path:
+    """Rows of image / ground truth / prediction, like mid-training figures."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(9, 1.3 * n + 0.8), squeeze=False)
+    for k in range(n):
+        axes[k, 0].imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        axes[k, 1].imshow(colorize(truths[k]) if truths is not None else np.zeros((*images[k].shape, 3), np.uint8))
+        axes[k, 2].imshow(colorize(preds[k]))
+        for ax in axes[k]:
+            ax.axis("off")
+    for ax, name in zip(axes[0], ("image", "truth", "prediction"), strict=True):
+        ax.set_title(name)
+    fig.suptitle(title)
+    _legend(fig)
+    return _save(fig, path)
+
+
+def save_class_share_chart(pixel_share: Sequence[float], tile_presence: Sequence[float], path, title: str = "") -> Path:
+    """Bars of each class's pixel share and of the share of tiles where it appears."""
+    x = np.arange(len(CLASS_NAMES))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    colors = [PALETTE[i] / 255 for i in x]
+    ax.bar(x - 0.2, pixel_share, 0.4, color=colors, edgecolor="k", label="pixel share")
+    ax.bar(x + 0.2, tile_presence, 0.4, color=colors, edgecolor="k", hatch="//", alpha=0.6, label="tiles present")
+    ax.set_xticks(x, CLASS_NAMES)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share")
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_confusion_matrix(matrix: np.ndarray, path, title: str = "confusion matrix (row-normalised)") -> Path:
+    """Confusion matrix (rows: truth, columns: prediction), normalised per row, with counts shown."""
+    matrix = np.asarray(matrix, np.float64)
+    norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    k = len(matrix)
+    names = list(CLASS_NAMES[:k]) if k <= len(CLASS_NAMES) else [str(i) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), names, rotation=30)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("truth")
+    fig.colorbar(im)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_curves(history: list[dict], path, title: str = "training curves") -> Path:
+    """Training loss, evaluation loss and evaluation mean IoU against steps (Trainer log history)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, ax in (("loss", ax1), ("eval_loss", ax1), ("eval_task_mean_iou", ax2), ("eval_mean_iou", ax2)):
+        pts = [(h["step"], h[key]) for h in history if key in h and "step" in h]
+        if pts:
+            s, v = zip(*pts, strict=True)
+            ax.plot(s, v, marker="o" if key.startswith("eval") else None, ms=3, label=key)
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("IoU")
+    for ax in (ax1, ax2):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
