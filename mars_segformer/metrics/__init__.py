@@ -1,0 +1,10 @@
+"""Metrics: the streaming mean-IoU (also an ``evaluate`` module loadable by path)."""
+
+from pathlib import Path
+
+from .mean_iou.mean_iou import StreamingMeanIoU, confusion_matrix, scores_from_confusion
+
+#: ``evaluate.load(MEAN_IOU_PATH)`` loads the module offline.
+MEAN_IOU_PATH = str(Path(__file__).parent / "mean_iou")
+
+__all__ = ["MEAN_IOU_PATH", "StreamingMeanIoU", "confusion_matrix", "scores_from_confusion"]

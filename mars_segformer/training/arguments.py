@@ -1,0 +1,71 @@
+"""Command-line / config-file arguments of ``train_hf.py`` (parsed with ``HfArgumentParser``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from ..data.augment import DEFAULT_AUGMENTATIONS
+
+
+@dataclass
+class ModelArguments:
+    model: str = field(default="segformer-b0", metadata={"help": "architecture preset (see mars_segformer.PRESETS)"})
+    tiny: bool = field(default=False, metadata={"help": "tiny widths of the preset (tests, smoke runs)"})
+    model_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config fields, e.g. '{\"depth\": 3}'"})
+
+
+@dataclass
+class DataArguments:
+    data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, or an AI4Mars folder; default: embedded sample"})
+    val_fraction: float = field(default=0.2, metadata={"help": "share of frames held out for validation"})
+    augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'"})
+    cutmix_p: float = field(default=0.5, metadata={"help": "CutMix probability per training read (0: off)"})
+    oversample_big_rock: int = field(default=15, metadata={"help": "copies of each big-rock training tile (1: off)"})
+    drop_outliers: bool = field(default=True, metadata={"help": "drop tiles sharing one multi-class mask (course 'aliens')"})
+    outlier_min_count: int = field(default=20)
+    num_preview: int = field(default=6, metadata={"help": "validation tiles in the prediction grid PNG"})
+
+
+@dataclass
+class LossArguments:
+    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard' or weighted sums: 'focal:1,dice:0.5'"})
+    focal_gamma: float = field(default=2.0)
+    class_weights: str = field(default="auto", metadata={"help": "'auto' (inverse sqrt pixel frequency), 'none', or 5 comma-separated numbers"})
+    ignore_background: bool = field(default=True, metadata={"help": "leave background (0) pixels out of the loss"})
+
+
+@dataclass
+class MarsTrainingArguments(TrainingArguments):
+    """TrainingArguments with the reference recipe as defaults."""
+
+    output_dir: str = field(default="runs/mars-segformer")
+    overwrite: bool = field(default=False, metadata={"help": "allow an output_dir that already holds another run"})
+    early_stopping_patience: int = field(default=10, metadata={"help": "evaluations without improvement before stopping (0: off)"})
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 64
+    learning_rate: float = 6e-4
+    weight_decay: float = 1e-3
+    max_grad_norm: float = 1.0
+    num_train_epochs: float = 8.0
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = 0.05
+    eval_strategy: str = "epoch"
+    save_strategy: str = "epoch"
+    logging_strategy: str = "steps"
+    logging_steps: int = 5
+    save_total_limit: int | None = 2
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = "task_mean_iou"
+    greater_is_better: bool | None = True
+    batch_eval_metrics: bool = True
+    remove_unused_columns: bool = False
+    report_to: str | None = field(default="auto", metadata={"help": "'auto': tensorboard when installed, else none"})
+    dataloader_num_workers: int = 0
+
+    def __post_init__(self):
+        if self.report_to == "auto":
+            self.report_to = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
+        super().__post_init__()

@@ -1,0 +1,48 @@
+"""Trainer callbacks that draw: a prediction grid and the confusion matrix at every evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import TrainerCallback
+
+from ..data.dataset import normalize
+from ..visualization import save_confusion_matrix, save_prediction_grid
+
+
+class PredictionPlotCallback(TrainerCallback):
+    """After each evaluation, ``plots/predictions_step<N>.png`` (image / truth / prediction for fixed
+    validation tiles) and ``plots/confusion_matrix_step<N>.png``.
+
+    Args:
+        images: (K, H, W) uint8 validation tiles.
+        masks: (K, H, W) their labels.
+        metrics: the ``StreamingMetrics`` whose last confusion matrix is drawn.
+        num_channels: model input channels.
+    """
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3):
+        self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero or model is None or not len(self.images):
+            return
+        plots = Path(args.output_dir) / "plots"
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            logits = model(pixel_values=normalize(self.images, self.num_channels).to(device)).logits
+            logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
+        preds = logits.argmax(1).cpu().numpy()
+        if was_training:
+            model.train()
+        step = state.global_step
+        save_prediction_grid(self.images, self.masks, preds, plots / f"predictions_step{step:06d}.png",
+                             f"validation tiles, step {step}")
+        if self.metrics is not None and self.metrics.last_matrix is not None:
+            save_confusion_matrix(self.metrics.last_matrix, plots / f"confusion_matrix_step{step:06d}.png",
+                                  f"confusion matrix, step {step} (rows: truth)")

@@ -1,0 +1,83 @@
+"""The Trainer subclass: a configurable loss in ``compute_loss`` and a streaming mean-IoU."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+from ..metrics import StreamingMeanIoU
+
+
+class MarsTrainer(Trainer):
+    """``Trainer`` whose loss is ``loss_fn(logits, labels)`` instead of the model's own cross-entropy.
+
+    Args:
+        loss_fn: module mapping (B, C, h, w) logits and (B, H, W) labels to a scalar.
+        **kwargs: as for ``Trainer``.
+    """
+
+    def __init__(self, *args, loss_fn: torch.nn.Module | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+
+    def _restore_weights(self, folder: str) -> None:
+        # transformers 5 saves some models (SegFormer among them) under legacy parameter names and
+        # renames them on from_pretrained; Trainer's own restore calls load_state_dict(strict=False)
+        # on the raw file, which then loads nothing and only logs missing keys. from_pretrained applies
+        # the renaming, and strict loading makes any remaining mismatch an error.
+        model = self.accelerator.unwrap_model(self.model)
+        loaded = type(model).from_pretrained(folder)
+        model.load_state_dict(loaded.state_dict(), strict=True)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        self._restore_weights(resume_from_checkpoint)
+
+    def _load_best_model(self):
+        self._restore_weights(self.state.best_model_checkpoint)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.loss_fn is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs["labels"]
+        outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
+        loss = self.loss_fn(outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+
+def argmax_at_label_size(logits, labels):
+    """``preprocess_logits_for_metrics``: (B, C, h, w) logits -> (B, H, W) predictions, so the Trainer
+    never holds full logits."""
+    if isinstance(logits, (tuple, list)):
+        logits = logits[0]
+    if logits.shape[-2:] != labels.shape[-2:]:
+        logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+    return logits.argmax(dim=1)
+
+
+class StreamingMetrics:
+    """``compute_metrics`` for ``batch_eval_metrics=True``: accumulate per batch, report at the end.
+
+    The Trainer gathers predictions and labels across processes before every call (dropping the
+    samples padded to even out the last batch), so every process sees the whole evaluation set.
+    """
+
+    def __init__(self, num_labels: int = 5, ignore_index: int | None = 0, class_names=None):
+        self.stream = StreamingMeanIoU(num_labels, ignore_index)
+        self.class_names = class_names or [str(i) for i in range(num_labels)]
+        self.last_matrix = None
+
+    def __call__(self, eval_pred, compute_result: bool = False):
+        preds, labels = eval_pred.predictions, eval_pred.label_ids
+        if isinstance(preds, (tuple, list)):
+            preds = preds[0]
+        self.stream.update(preds, labels)
+        if not compute_result:
+            return {}
+        res = self.stream.compute()
+        self.last_matrix = res["confusion_matrix"]
+        self.stream.reset()
+        out = {k: res[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy", "task_mean_iou")}
+        for name, v in zip(self.class_names, res["per_category_iou"], strict=True):
+            out[f"iou_{name}"] = float(v)
+        return out
