@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
 
 from ..data.augment import DEFAULT_AUGMENTATIONS
@@ -66,6 +67,12 @@ class MarsTrainingArguments(TrainingArguments):
     dataloader_num_workers: int = 0
 
     def __post_init__(self):
+        if not self.use_cpu and not torch.cuda.is_available() and not torch.backends.mps.is_available():
+            # on a CUDA build of torch without a GPU, only use_cpu makes torchrun processes a MULTI_CPU
+            # group; otherwise each process silently trains alone as "process 0"
+            self.use_cpu = True
+        if self.use_cpu:
+            self.dataloader_pin_memory = False
         if self.report_to == "auto":
             self.report_to = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
         super().__post_init__()

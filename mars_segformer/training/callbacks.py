@@ -28,7 +28,7 @@ class PredictionPlotCallback(TrainerCallback):
         self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if not state.is_world_process_zero or model is None or not len(self.images):
+        if args.process_index != 0 or model is None or not len(self.images):
             return
         plots = Path(args.output_dir) / "plots"
         was_training = model.training

@@ -26,6 +26,7 @@ class MarsTrainer(Trainer):
         # renames them on from_pretrained; Trainer's own restore calls load_state_dict(strict=False)
         # on the raw file, which then loads nothing and only logs missing keys. from_pretrained applies
         # the renaming, and strict loading makes any remaining mismatch an error.
+        self.accelerator.wait_for_everyone()  # the main process may still be writing the checkpoint
         model = self.accelerator.unwrap_model(self.model)
         loaded = type(model).from_pretrained(folder)
         model.load_state_dict(loaded.state_dict(), strict=True)

@@ -1,0 +1,136 @@
+"""The training job end to end: script, outputs, errors, multi-process metric, resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSemanticSegmentation, pipeline
+
+from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
+from mars_segformer.training import main
+from tests.models.test_models import predict
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--model", "unet", "--tiny", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+        "--disable_tqdm", "true", "--logging_steps", "2", "--seed", "3"]
+
+
+def launch(args, out, *, launcher=(sys.executable,), timeout=300, env=None):
+    cmd = [*launcher, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def independent_task_iou(folder, seed=3):
+    """Predict the validation split with the saved model and count IoU per class directly."""
+    arrays = load_arrays()
+    data = build_dataset_dict(arrays, DataConfig(seed=seed))
+    model = AutoModelForSemanticSegmentation.from_pretrained(folder).eval()
+    imgs = data.arrays.train_images[data.val_indices]
+    refs = data.arrays.train_masks[data.val_indices]
+    preds = np.concatenate([predict(model, imgs[i:i + 32]) for i in range(0, len(imgs), 32)])
+    keep = refs != 0
+    ious = []
+    for c in range(1, 5):
+        union = np.sum(((preds == c) | (refs == c)) & keep)
+        if union:
+            ious.append(np.sum((preds == c) & (refs == c) & keep) / union)
+    return float(np.mean(ious))
+
+
+def test_train_script_produces_a_complete_run(tmp_path):
+    out = tmp_path / "run"
+    proc = launch(["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps",
+                   "--save_steps", "3"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "validation task mean IoU" in proc.stdout
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "metrics.json",
+                 "training_curves.png", "confusion_matrix.png", "predictions.png",
+                 "plots/predictions_step000003.png", "plots/confusion_matrix_step000006.png"):
+        assert (out / name).exists(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["global_step"] == 6 and m["loss"] == "focal" and m["class_weights"][0] == 0.0
+    assert np.array(m["confusion_matrix"]).shape == (5, 5)
+    # the reported score is the saved (best) model's score on the validation split
+    assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
+    seg = pipeline("image-segmentation", model=str(out))(
+        __import__("PIL.Image", fromlist=["Image"]).fromarray(load_arrays().test_images[0]))
+    assert seg and all(s["mask"].size == (128, 64) for s in seg)
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.stat().st_mtime_ns for p in Path(folder).rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--model", "unet-xl"], "unknown --model 'unet-xl'"),
+        (["--data", "/nonexistent/mars.npz"], "/nonexistent/mars.npz: no such file"),
+        (["--class_weights", "1,2"], "needs 5 numbers"),
+    ],
+)
+def test_bad_arguments_fail_before_writing(tmp_path, capsys, argv, needle):
+    out = tmp_path / "run"
+    assert main(["--output_dir", str(out), "--max_steps", "1", *argv]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_existing_run_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "checkpoint-5").mkdir()
+    before = snapshot(out)
+    assert main(["--output_dir", str(out), "--max_steps", "1", *TINY]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert snapshot(out) == before and (out / "metrics.json").read_text() == "{}"
+
+
+def test_two_process_data_parallel_metric_is_global(tmp_path):
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561"]
+    proc = launch(["--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy", "steps",
+                   "--save_steps", "4", "--per_device_eval_batch_size", "7"], out, launcher=torchrun, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Aborted" not in proc.stderr and "core dumped" not in proc.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["batch_size"] == 16  # 8 per process x 2 processes
+    # gathered over both processes: equal to the whole validation set's score, not one half's
+    assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
+
+
+def test_resume_after_kill(tmp_path):
+    out = tmp_path / "resume"
+    common = ["--max_steps", "30", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "4",
+              "--load_best_model_at_end", "false", "--save_total_limit", "3"]
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *common]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 240
+    while time.time() < deadline and not (out / "checkpoint-8" / "trainer_state.json").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "checkpoint-8").exists(), "training never reached its second checkpoint"
+    assert not (out / "metrics.json").exists()  # killed mid-way
+    done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    last = done[-1]
+    assert last < 30
+    proc2 = launch([*common, "--resume_from_checkpoint", "true"], out)
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["global_step"] == 30
+    state = json.loads((out / "checkpoint-28" / "trainer_state.json").read_text())
+    steps = [h["step"] for h in state["log_history"] if "loss" in h]
+    # the log history of the killed run was restored, and steps were not run twice
+    assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 28
+    torch.manual_seed(0)
