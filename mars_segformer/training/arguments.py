@@ -32,7 +32,7 @@ class DataArguments:
 
 @dataclass
 class LossArguments:
-    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard' or weighted sums: 'focal:1,dice:0.5'"})
+    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard', weighted sums ('focal:1,dice:0.5'), or 'model' (the architecture's own cross-entropy)"})
     focal_gamma: float = field(default=2.0)
     class_weights: str = field(default="auto", metadata={"help": "'auto' (inverse sqrt pixel frequency), 'none', or 5 comma-separated numbers"})
     ignore_background: bool = field(default=True, metadata={"help": "leave background (0) pixels out of the loss"})

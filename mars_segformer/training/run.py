@@ -87,8 +87,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
 
     ignore = 0 if loss_args.ignore_background else None
     train_masks = data.arrays.train_masks[data.train_indices]
-    weights = _class_weights(loss_args.class_weights, train_masks, ignore)
-    loss_fn = build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore)
+    if loss_args.loss == "model":  # the architecture's own cross-entropy (background an ordinary class)
+        weights, loss_fn = None, None
+    else:
+        weights = _class_weights(loss_args.class_weights, train_masks, ignore)
+        loss_fn = build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore)
     metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
 
     k = min(data_args.num_preview, len(data.val_indices))

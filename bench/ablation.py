@@ -1,0 +1,173 @@
+"""Ablation at equal compute: each recipe element added in turn, 2+ seeds, on the frame-grouped split.
+
+    python bench/ablation.py --data ../shared/data/ai4mars_msl_64x128.npz --steps 600 --seeds 0 1
+    python bench/ablation.py --render-only      # table + chart from finished runs
+
+Every (config, seed) trains in its own ``train_hf.py`` process into ``bench/results/ablation/<name>_s<seed>``;
+finished runs (``metrics.json`` present) are skipped, so a killed sweep resumes where it stopped.
+Results: ``bench/results/ablation.json``, ``docs/ablation.png`` and the table in ``docs/ablation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import RESULTS, machine  # noqa: E402
+
+PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
+         "--augmentations", "hflip", "--cutmix_p", "0", "--oversample_big_rock", "1",
+         "--learning_rate", "6e-4", "--lr_scheduler_type", "polynomial", "--warmup_steps", "0"]
+
+
+def _with(base, **kw):
+    out = list(base)
+    for k, v in kw.items():
+        flag = f"--{k}"
+        if flag in out:
+            out[out.index(flag) + 1] = str(v)
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+FOCAL = _with(PLAIN, loss="focal", class_weights="auto")
+IGNORE = _with(FOCAL, ignore_background="true")
+AUG = _with(IGNORE, augmentations="hflip,rotate,scale,elastic,blur,brightness_contrast")
+CUTMIX = _with(AUG, cutmix_p=0.5)
+OVERSAMPLE = _with(CUTMIX, oversample_big_rock=15)
+
+#: name -> (description, train_hf.py flags); each adds one element to the one before.
+CONFIGS = {
+    "1_plain": ("plain baseline: SegFormer-b0, model's CE (background a class), hflip", PLAIN),
+    "2_focal_weights": ("+ focal loss with class weights", FOCAL),
+    "3_ignore_background": ("+ background ignored in the loss", IGNORE),
+    "4_full_augmentation": ("+ rotate, scale, elastic, blur, brightness/contrast", AUG),
+    "5_cutmix": ("+ CutMix from 2-4 tiles (p=0.5)", CUTMIX),
+    "6_oversample": ("+ big-rock oversampling x15", OVERSAMPLE),
+    "7_unet_attention": ("recipe 6 on an attention UNet (base 32, depth 4)", _with(OVERSAMPLE, model="unet-attention")),
+    "7_deeplabv3plus": ("recipe 6 on DeepLabV3+ (resnet34 encoder)", _with(OVERSAMPLE, model="deeplabv3plus")),
+    "7_timm_segformer": ("recipe 6 on the all-MLP head over regnetx_016",
+                         _with(OVERSAMPLE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
+}
+
+
+def run_one(name, seed, args, out_root: Path) -> dict | None:
+    out = out_root / f"{name}_s{seed}"
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    if out.exists():
+        shutil.rmtree(out)  # an unfinished run: start it again from scratch
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", args.data,
+           *CONFIGS[name][1], "--max_steps", str(args.steps), "--per_device_train_batch_size", "32",
+           "--seed", str(seed), "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+           "--disable_tqdm", "true", "--logging_steps", "50", "--num_preview", "6"]
+    t0 = time.time()
+    print(f"[ablation] {name} seed {seed}: {' '.join(cmd[2:])}", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], flush=True)
+        return None
+    m = json.loads((out / "metrics.json").read_text())
+    # keep the numbers and figures, drop the weights: the sweep must stay small on disk
+    for f in out.glob("*.safetensors"):
+        f.unlink()
+    print(f"[ablation] {name} seed {seed}: task mIoU {m['validation']['task_mean_iou']:.4f} in {time.time() - t0:.0f}s",
+          flush=True)
+    return m
+
+
+def summarize(out_root: Path, names, seeds, steps) -> dict:
+    rows = {}
+    for name in names:
+        runs = [json.loads(p.read_text()) for p in sorted(out_root.glob(f"{name}_s*/metrics.json"))]
+        if not runs:
+            continue
+        score = np.array([r["validation"]["task_mean_iou"] for r in runs])
+        per = {c: np.array([r["validation"][f"iou_{c}"] for r in runs]) for c in ("soil", "bedrock", "sand", "big_rock")}
+        rows[name] = {
+            "description": CONFIGS[name][0], "seeds": [r["seed"] for r in runs], "n": len(runs),
+            "task_mean_iou": float(score.mean()), "task_mean_iou_std": float(score.std(ddof=1)) if len(runs) > 1 else None,
+            "per_class": {c: float(v.mean()) for c, v in per.items()},
+            "train_runtime_s": float(np.mean([r["train_runtime_s"] or 0 for r in runs])),
+        }
+    return {"steps": steps, "batch_size": 32, "samples_seen": steps * 32, "machine": machine(), "rows": rows}
+
+
+def render(summary: dict, docs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["rows"]
+    names = list(rows)
+    means = [rows[n]["task_mean_iou"] for n in names]
+    errs = [rows[n]["task_mean_iou_std"] or 0 for n in names]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.barh(range(len(names)), means, xerr=errs, color="#6078a0")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("validation mean IoU, classes 1-4 (mean ± std over seeds)")
+    ax.set_title(f"ablation at {summary['samples_seen']:,} samples seen ({summary['steps']} steps x 32)")
+    fig.tight_layout()
+    fig.savefig(docs / "ablation.png", dpi=110)
+    plt.close(fig)
+    lines = [
+        f"Budget: {summary['steps']} steps x batch 32 = {summary['samples_seen']:,} samples seen per run; "
+        f"machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, GPU {summary['machine']['gpu']}.",
+        "",
+        "| config | what | seeds | task mIoU (1-4) | ± std | soil | bedrock | sand | big rock | train s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, r in rows.items():
+        pc = r["per_class"]
+        std = f"{r['task_mean_iou_std']:.3f}" if r["task_mean_iou_std"] is not None else "-"
+        lines.append(f"| {n} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {pc['soil']:.3f} | "
+                     f"{pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} | {r['train_runtime_s']:.0f} |")
+    (docs / "ablation.md").write_text("\n".join(lines) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    p.add_argument("--out", default=str(RESULTS / "ablation"))
+    p.add_argument("--render-only", action="store_true")
+    args = p.parse_args()
+    unknown = set(args.configs) - set(CONFIGS)
+    if unknown:
+        raise SystemExit(f"unknown configs {sorted(unknown)}; choose from {list(CONFIGS)}")
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    if not args.render_only:
+        if not Path(args.data).exists():
+            raise SystemExit(f"{args.data}: no such file")
+        for seed in args.seeds:  # seed-major: a cut-short sweep still has one seed of every config
+            for name in args.configs:
+                run_one(name, seed, args, out_root)
+    summary = summarize(out_root, args.configs, args.seeds, args.steps)
+    tmp = RESULTS / "ablation.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, RESULTS / "ablation.json")
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    if summary["rows"]:
+        render(summary, docs)
+    print(json.dumps(summary["rows"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
