@@ -1,7 +1,8 @@
 """Run ``pipeline("image-segmentation")`` over saved model folders in a process where
 ``mars_segformer`` cannot be imported, and print each folder's predicted label map as JSON.
 
-Usage: python tests/fresh_pipeline.py IMAGES.npy FOLDER[:remote] ...
+Usage: python tests/fresh_pipeline.py IMAGES.npy MODEL[@REVISION][:remote] ...
+(MODEL: a folder or a Hub repo id; the Hub is whatever HF_ENDPOINT points at)
 """
 
 import importlib.abc
@@ -30,8 +31,9 @@ except ModuleNotFoundError:
 images = np.load(sys.argv[1])
 results = {}
 for arg in sys.argv[2:]:
-    folder, _, remote = arg.partition(":")
-    pipe = pipeline("image-segmentation", model=folder, trust_remote_code=bool(remote))
+    model, _, remote = arg.partition(":")
+    model, _, revision = model.partition("@")
+    pipe = pipeline("image-segmentation", model=model, revision=revision or None, trust_remote_code=bool(remote))
     label2id = pipe.model.config.label2id
     maps = []
     for img in images:

@@ -102,6 +102,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
 
+    # Trainer's own push would upload checkpoints as they are written; the run is published once, at
+    # the end, by the same code as push_to_hub.py so both give the same repo content
+    push = args.push_to_hub
+    args.push_to_hub = False
     trainer = MarsTrainer(
         model=model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
@@ -149,20 +153,22 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
         print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
         print(f"run folder: {out}")
-    if args.push_to_hub and trainer.is_world_process_zero():
+    if push and trainer.is_world_process_zero():
         from ..hub import push_run
 
-        push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=args.hub_token)
+        res = push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=args.hub_token)
+        print(f"pushed to {res['repo_id']}: {res['commit_url']}")
     return final
 
 
 def main(argv=None) -> int:
     from ..data import MarsDataError
+    from ..hub import HubPushError
 
     try:
         code = 0
         run(*parse_args(argv))
-    except (RunError, MarsDataError) as err:
+    except (RunError, MarsDataError, HubPushError) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
     finally:

@@ -1,0 +1,105 @@
+"""Rendering the model card (``README.md`` of a Hub repo) from a run folder and ``model_card.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+#: The repository's template (root of the checkout); other installs pass ``template=``.
+TEMPLATE_CANDIDATES = (Path(__file__).resolve().parents[2] / "model_card.md",)
+
+ARCHITECTURES = {
+    "segformer": "SegFormer (Mix Transformer encoder, all-MLP decoder)",
+    "mars_unet": "UNet",
+    "mars_timm_segformer": "SegFormer-style all-MLP decoder on a timm encoder",
+    "mars_deeplabv3plus": "DeepLabV3+ on a timm encoder",
+    "mars_timm_unet": "UNet decoder on a timm encoder",
+}
+
+
+def template_path() -> Path:
+    for p in TEMPLATE_CANDIDATES:
+        if p.is_file():
+            return p
+    raise FileNotFoundError(
+        f"model card template not found at {TEMPLATE_CANDIDATES[0]}; pass the path of a model_card.md template"
+    )
+
+
+def _fmt(x, digits=4):
+    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None = None) -> ModelCard:
+    """The model card of a finished run folder.
+
+    Args:
+        run_dir: folder with ``config.json`` and ``metrics.json``.
+        repo_id: the Hub repo the card is for (used in the usage snippet).
+        template: a Jinja template path (default: the repository's ``model_card.md``).
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    m = json.loads((run_dir / "metrics.json").read_text())
+    v = m["validation"]
+    model_type = config.get("model_type", "")
+    custom = "auto_map" in config
+    names = m.get("class_names") or ["background", "soil", "bedrock", "sand", "big_rock"]
+    card_data = ModelCardData(
+        language=None,
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="image-segmentation",
+        tags=["image-segmentation", "semantic-segmentation", "mars", "ai4mars", "planetary-science",
+              model_type.replace("_", "-")],
+        datasets=["ai4mars"],
+        metrics=["mean_iou"],
+        model_name=repo_id.split("/")[-1],
+        eval_results=[
+            EvalResult(task_type="image-segmentation", task_name="Semantic segmentation",
+                       dataset_type="ai4mars", dataset_name="AI4Mars MSL 64x128 tiles (frame-grouped validation split)",
+                       metric_type="mean_iou", metric_name="mean IoU, classes 1-4, background ignored",
+                       metric_value=round(float(v["task_mean_iou"]), 4)),
+        ],
+    )
+    per_class = "\n".join(f"| {n.replace('_', ' ')} | {_fmt(v.get(f'iou_{n}'))} |" for n in names[1:])
+    recipe = {
+        "architecture": m.get("model"), "loss": m.get("loss"), "focal gamma": m.get("focal_gamma"),
+        "class weights": m.get("class_weights"), "background ignored in loss": m.get("ignore_background"),
+        "augmentations": ", ".join(m.get("augmentations") or []) or "none", "CutMix probability": m.get("cutmix_p"),
+        "big-rock oversampling": m.get("oversample_big_rock"), "optimizer": "AdamW",
+        "learning rate": m.get("learning_rate"), "weight decay": m.get("weight_decay"),
+        "gradient clipping": m.get("max_grad_norm"), "batch size": m.get("batch_size"),
+        "LR schedule": m.get("lr_scheduler_type"), "epochs run": m.get("epochs_run"), "steps": m.get("global_step"),
+        "seed": m.get("seed"), "train tiles (after oversampling)": f"{m.get('train_tiles')} ({m.get('train_rows_after_oversampling')})",
+        "outlier tiles dropped": m.get("outliers_dropped"),
+    }
+    recipe_rows = "\n".join(f"| {k} | {val} |" for k, val in recipe.items())
+    data = m.get("data", "")
+    data_description = (
+        f"Trained on `{Path(str(data)).name}` ({m.get('train_tiles')} training and {m.get('validation_tiles')} "
+        f"validation tiles)."
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template or template_path()),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        architecture=ARCHITECTURES.get(model_type, model_type),
+        tile_size="64×128",
+        task_mean_iou=_fmt(v["task_mean_iou"]),
+        mean_iou=_fmt(v.get("mean_iou")),
+        validation_tiles=m.get("validation_tiles"),
+        split="split by rover frame",
+        per_class_rows=per_class,
+        recipe_rows=recipe_rows,
+        data_description=data_description,
+        remote_code_arg=", trust_remote_code=True" if custom else "",
+        remote_code_note=(
+            "\nThis architecture ships its own modeling code in this repository (`modeling_*.py`), hence "
+            "`trust_remote_code=True`; read it before you run it." if custom else
+            "\nSegFormer is part of transformers: no remote code is needed."
+        ),
+    )

@@ -1,0 +1,180 @@
+"""Push to a local Hub-compatible server, then download and run the model in fresh processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from huggingface_hub import ModelCard
+from transformers import AutoModelForSemanticSegmentation
+
+from mars_segformer.hub import files_to_upload, render_card
+from tests.hub_server import start_server
+from tests.models.test_models import predict
+
+ROOT = Path(__file__).resolve().parents[2]
+FRESH = ROOT / "tests" / "fresh_pipeline.py"
+TOKEN = "hf_test_token"
+
+
+@pytest.fixture(scope="module")
+def hub():
+    server, state, url = start_server()
+    yield state, url
+    server.shutdown()
+
+
+def env_for(url, tmp, token=TOKEN):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
+    env.update(HF_ENDPOINT=url, HF_HOME=str(tmp / "hf_home"), HF_HUB_DISABLE_XET="1", OMP_NUM_THREADS="1")
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def train(out, model, extra=(), env=None):
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--model", model, "--tiny",
+           "--max_steps", "2", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
+           "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {m: train(base / m, m) and base / m for m in ("segformer-b0", "unet-attention")}
+
+
+def push(run_dir, repo_id, env, *extra):
+    return subprocess.run([sys.executable, str(ROOT / "push_to_hub.py"), str(run_dir), "--repo_id", repo_id, *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+
+
+def fresh_pipeline(env, images_path, *models):
+    proc = subprocess.run([sys.executable, str(FRESH), str(images_path), *models], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {k: np.array(v) for k, v in json.loads(proc.stdout.split("RESULT", 1)[1]).items()}
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): (p.stat().st_mtime_ns, p.stat().st_size) for p in Path(folder).rglob("*")}
+
+
+def test_card_metadata_parses_and_validates_shape(runs):
+    card = render_card(runs["unet-attention"], "user/unet")
+    parsed = ModelCard(str(card))
+    assert parsed.data.library_name == "transformers" and parsed.data.pipeline_tag == "image-segmentation"
+    assert parsed.data.license == "apache-2.0" and "mars" in parsed.data.tags
+    m = json.loads((runs["unet-attention"] / "metrics.json").read_text())
+    assert parsed.data.eval_results[0].metric_value == round(m["validation"]["task_mean_iou"], 4)
+    text = str(card)
+    for needle in ("big rock", "AI4MARS", "trust_remote_code=True", "confusion_matrix.png", "Intended use",
+                   "| learning rate | 0.0006 |"):
+        assert needle in text, needle
+    assert "trust_remote_code" not in str(render_card(runs["segformer-b0"], "user/seg")).split("## Use it")[1].split("```\n")[1]
+
+
+def test_dry_run_uploads_nothing(hub, runs, tmp_path):
+    state, url = hub
+    before = len(state.requests)
+    proc = push(runs["segformer-b0"], "user/dry", env_for(url, tmp_path), "--dry_run")
+    assert proc.returncode == 0, proc.stderr
+    assert "would upload to user/dry" in proc.stdout and "model.safetensors" in proc.stdout
+    assert "model-index" in proc.stdout
+    assert len(state.requests) == before and "user/dry" not in state.repos
+
+
+@pytest.mark.parametrize("model,remote", [("segformer-b0", ""), ("unet-attention", ":remote")])
+def test_push_then_fresh_cache_pipeline(hub, runs, tmp_path, sample_arrays, model, remote):
+    state, url = hub
+    repo = f"user/{model}"
+    env = env_for(url, tmp_path)
+    proc = push(runs[model], repo, env, "--commit_message", "first")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    commits = state.repos[repo]["branches"]["main"]
+    assert len(commits) == 2 and commits[-1]["message"] == "first"  # one commit per push
+    files = set(commits[-1]["files"])
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md", "metrics.json"} <= files
+    assert any(f.startswith("modeling_") for f in files) == bool(remote)
+    images = sample_arrays.test_images[:2]
+    np.save(tmp_path / "img.npy", images)
+    got = fresh_pipeline(env, tmp_path / "img.npy", repo + remote)[repo + remote]
+    expected = predict(AutoModelForSemanticSegmentation.from_pretrained(runs[model]).eval(), images)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_second_push_new_commit_first_still_loads(hub, runs, tmp_path, sample_arrays):
+    state, url = hub
+    repo = "user/versions"
+    env = env_for(url, tmp_path)
+    assert push(runs["segformer-b0"], repo, env).returncode == 0
+    first = state.repos[repo]["branches"]["main"][-1]["oid"]
+    assert push(runs["unet-attention"], repo, env, "--commit_message", "second").returncode == 0
+    assert state.repos[repo]["branches"]["main"][-1]["oid"] != first
+    np.save(tmp_path / "img.npy", sample_arrays.test_images[:1])
+    got = fresh_pipeline(env, tmp_path / "img.npy", f"{repo}@{first}", f"{repo}:remote")
+    seg = AutoModelForSemanticSegmentation.from_pretrained(runs["segformer-b0"]).eval()
+    np.testing.assert_array_equal(got[f"{repo}@{first}"], predict(seg, sample_arrays.test_images[:1]))
+
+
+def test_revision_branch_and_private(hub, runs, tmp_path):
+    state, url = hub
+    proc = push(runs["segformer-b0"], "user/branchy", env_for(url, tmp_path), "--revision", "exp/1", "--private")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    repo = state.repos["user/branchy"]
+    assert repo["private"] and "README.md" in repo["branches"]["exp/1"][-1]["files"]
+    assert "README.md" not in repo["branches"]["main"][-1]["files"]
+
+
+def test_refused_commit_leaves_repo_and_folder_unchanged(hub, runs, tmp_path):
+    state, url = hub
+    env = env_for(url, tmp_path)
+    assert push(runs["segformer-b0"], "user/refused", env).returncode == 0
+    commits_before = list(state.repos["user/refused"]["branches"]["main"])
+    local_before = snapshot(runs["segformer-b0"])
+    state.fail_next_commit = True
+    proc = push(runs["segformer-b0"], "user/refused", env)
+    assert proc.returncode == 2
+    assert "nothing was committed" in proc.stderr and "500" in proc.stderr
+    assert state.repos["user/refused"]["branches"]["main"] == commits_before
+    assert snapshot(runs["segformer-b0"]) == local_before
+
+
+def test_missing_token(hub, runs, tmp_path):
+    state, url = hub
+    proc = push(runs["segformer-b0"], "user/notoken", env_for(url, tmp_path, token=None))
+    assert proc.returncode == 2 and "no Hugging Face token" in proc.stderr
+    assert "user/notoken" not in state.repos
+
+
+def test_bad_folders(tmp_path, runs):
+    from mars_segformer.hub import HubPushError
+
+    with pytest.raises(HubPushError, match="no such folder"):
+        files_to_upload(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(HubPushError, match="not a finished run: missing model.safetensors"):
+        files_to_upload(tmp_path / "half")
+
+
+def test_training_push_gives_same_content(hub, tmp_path):
+    state, url = hub
+    env = env_for(url, tmp_path)
+    out = tmp_path / "pushed_run"
+    train(out, "unet", ["--push_to_hub", "true", "--hub_model_id", "user/from-training", "--seed", "7"], env=env)
+    assert push(out, "user/from-script", env).returncode == 0
+    a = state.repos["user/from-training"]["branches"]["main"][-1]["files"]
+    b = state.repos["user/from-script"]["branches"]["main"][-1]["files"]
+    assert set(a) == set(b)
+    for f in a:
+        if f != "README.md":
+            assert a[f] == b[f], f
+    assert a["README.md"].replace(b"from-training", b"X") == b["README.md"].replace(b"from-script", b"X")
+    assert len(state.repos["user/from-training"]["branches"]["main"]) == 2  # one commit, no checkpoint pushes
