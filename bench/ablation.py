@@ -74,9 +74,11 @@ def run_one(name, seed, args, out_root: Path) -> dict | None:
            "--disable_tqdm", "true", "--logging_steps", "50", "--num_preview", "6"]
     t0 = time.time()
     print(f"[ablation] {name} seed {seed}: {' '.join(cmd[2:])}", flush=True)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    log = out_root / f"{name}_s{seed}.log"
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
-        print(proc.stderr[-3000:], flush=True)
+        print(log.read_text()[-3000:], flush=True)
         return None
     m = json.loads((out / "metrics.json").read_text())
     # keep the numbers and figures, drop the weights: the sweep must stay small on disk

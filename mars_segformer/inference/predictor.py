@@ -1,0 +1,73 @@
+"""Batched prediction with optional flip test-time augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.dataset import normalize
+
+#: TTA name -> flips averaged (dims of a (B, C, H, W) tensor); probabilities are averaged.
+TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
+
+
+class PredictError(ValueError):
+    """A model or input that cannot be used for prediction."""
+
+
+def load_model(name_or_path: str, device: str | None = None, trust_remote_code: bool = False):
+    """A segmentation model from a run folder or a Hub repo id, in eval mode on ``device``."""
+    from transformers import AutoModelForSemanticSegmentation
+
+    import mars_segformer.models  # noqa: F401  (registers the custom architectures)
+
+    try:
+        model = AutoModelForSemanticSegmentation.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        raise PredictError(f"{name_or_path}: cannot load a segmentation model ({err})") from err
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def _upsampled_logits(model, x: torch.Tensor) -> torch.Tensor:
+    logits = model(pixel_values=x).logits
+    if logits.shape[-2:] != x.shape[-2:]:
+        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return logits.float()
+
+
+@torch.no_grad()
+def predict_probs(model, images: np.ndarray, tta: str = "none") -> torch.Tensor:
+    """(B, H, W) uint8 tiles -> (B, C, H, W) class probabilities at the tile size, flip-averaged."""
+    if tta not in TTA_MODES:
+        raise PredictError(f"unknown TTA mode {tta!r}; choose from {sorted(TTA_MODES)}")
+    device = next(model.parameters()).device
+    channels = getattr(model.config, "num_channels", 3)
+    x = normalize(images, channels).to(device)
+    probs = None
+    for dims in TTA_MODES[tta]:
+        xi = torch.flip(x, dims) if dims else x
+        p = _upsampled_logits(model, xi).softmax(dim=1)
+        p = torch.flip(p, dims) if dims else p
+        probs = p if probs is None else probs + p
+    return probs / len(TTA_MODES[tta])
+
+
+def predict_masks(model, images: np.ndarray, batch_size: int = 64, tta: str = "none", progress: bool = True) -> np.ndarray:
+    """(N, H, W) uint8 tiles -> (N, H, W) uint8 predicted class ids, in batches with a progress bar."""
+    if images.ndim != 3:
+        raise PredictError(f"expected images of shape (N, H, W), got {images.shape}")
+    out = np.empty(images.shape, np.uint8)
+    device = next(model.parameters()).device
+    channels = getattr(model.config, "num_channels", 3)
+    for i in tqdm(range(0, len(images), batch_size), desc="predict", unit="batch", disable=not progress):
+        chunk = images[i:i + batch_size]
+        if tta == "none":  # argmax of logits, exactly what post_process_semantic_segmentation does
+            scores = _upsampled_logits(model, normalize(chunk, channels).to(device))
+        else:
+            scores = predict_probs(model, chunk, tta)
+        out[i:i + batch_size] = scores.argmax(1).to(torch.uint8).cpu().numpy()
+    return out

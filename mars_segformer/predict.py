@@ -1,0 +1,128 @@
+"""Predict masks for a tile file with a trained model (run folder or Hub repo id).
+
+    python -m mars_segformer.predict --model runs/mars-segformer --data mars.npz --out preds/ --csv
+    python -m mars_segformer.predict --model user/repo --data mars.npz --split train --tta hflip --out eval/
+
+Writes ``predictions.npz`` (masks), ``submission.csv`` (with --csv), overlay PNGs of the first N
+tiles, and, when labels are available (``--split train``), ``scores.json`` and
+``confusion_matrix.png``. Every file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .data import CLASS_NAMES, MarsDataError, load_arrays
+from .inference import TTA_MODES, PredictError, load_model, predict_masks, write_submission
+from .metrics import StreamingMeanIoU
+from .visualization import colorize, overlay, save_confusion_matrix
+
+
+def _atomic_npz(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def save_overlays(images, preds, truths, folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(min(n, len(images))):
+        parts = [np.repeat(images[i][..., None], 3, -1), overlay(images[i], preds[i])]
+        if truths is not None:
+            parts.append(colorize(truths[i]))
+        sep = np.full((images.shape[1], 4, 3), 255, np.uint8)
+        row = np.concatenate([p for part in parts for p in (part, sep)][:-1], axis=1)
+        tmp = folder / f"overlay_{i:05d}.tmp.png"
+        Image.fromarray(row).save(tmp)
+        os.replace(tmp, folder / f"overlay_{i:05d}.png")
+
+
+def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
+                tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
+                trust_remote_code: bool = False, device: str | None = None, progress: bool = True) -> dict:
+    """Everything the CLI does; returns the summary written to ``summary.json``."""
+    if split not in ("test", "train"):
+        raise PredictError(f"--split must be 'test' or 'train', got {split!r}")
+    if tta not in TTA_MODES:
+        raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
+    arrays = load_arrays(data)  # validates shapes, dtypes, masks-in-test-set
+    images = arrays.test_images if split == "test" else arrays.train_images
+    truths = None if split == "test" else arrays.train_masks
+    if len(images) == 0:
+        raise PredictError(f"{arrays.source}: the {split} split holds no images")
+    net = load_model(model, device, trust_remote_code)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    preds = predict_masks(net, images, batch_size, tta, progress)
+    seconds = time.perf_counter() - t0
+    _atomic_npz(out / "predictions.npz", masks=preds, split=np.array(split), model=np.array(str(model)))
+    summary = {"model": str(model), "data": arrays.source, "split": split, "tiles": int(len(images)), "tta": tta,
+               "predict_seconds": round(seconds, 3), "tiles_per_second": round(len(images) / max(seconds, 1e-9), 1)}
+    if csv:
+        write_submission(preds, out / "submission.csv")
+    if overlays:
+        save_overlays(images, preds, truths, out / "overlays", overlays)
+    if truths is not None:
+        stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
+        stream.update(preds, truths)
+        res = stream.compute()
+        summary["scores"] = {
+            "task_mean_iou": res["task_mean_iou"], "mean_iou": res["mean_iou"],
+            "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, res["per_category_iou"], strict=True)},
+        }
+        save_confusion_matrix(res["confusion_matrix"], out / "confusion_matrix.png")
+        _atomic_json(out / "scores.json", summary["scores"])
+    if onnx:
+        from .inference.onnx_export import check_onnx, export_onnx
+
+        export_onnx(net, out / "model.onnx", images.shape[1:])
+        summary["onnx"] = check_onnx(net, out / "model.onnx", images[:16])
+    _atomic_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mars_segformer.predict", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="run folder or Hub repo id")
+    p.add_argument("--data", default=None, help="course-layout .npz or AI4Mars folder (default: embedded sample)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="test_set, or training_set images (scored)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--tta", default="none", choices=sorted(TTA_MODES), help="flip test-time augmentation")
+    p.add_argument("--csv", action="store_true", help="also write the Kaggle submission.csv")
+    p.add_argument("--overlays", type=int, default=8, help="overlay PNGs of the first N tiles (0: none)")
+    p.add_argument("--onnx", action="store_true", help="export model.onnx and check it with onnxruntime")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow modeling code from a Hub repo")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    args = p.parse_args(argv)
+    try:
+        s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
+                        args.overlays, args.onnx, args.trust_remote_code, args.device)
+    except (PredictError, MarsDataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{s['tiles']} tiles in {s['predict_seconds']} s ({s['tiles_per_second']} tiles/s); written to {args.out}")
+    if "scores" in s:
+        sc = s["scores"]
+        print(f"task mean IoU (classes 1-4): {sc['task_mean_iou']:.4f}; per class: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in list(sc["per_class_iou"].items())[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from mars_segformer import PRESETS, create_model, make_image_processor
+from mars_segformer.data import save_npz
+from mars_segformer.inference import PredictError, load_model, predict_masks, predict_probs, read_submission, write_submission
+from mars_segformer.predict import main as predict_main
+from tests.models.test_models import predict
+
+
+def save_tiny(folder, name="segformer-b0", seed=0):
+    torch.manual_seed(seed)
+    model = create_model(name, tiny=True).eval()
+    model.save_pretrained(folder)
+    make_image_processor().save_pretrained(folder)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_batched_prediction_matches_training_path(name, tmp_path, sample_arrays):
+    model = save_tiny(tmp_path, name)
+    loaded = load_model(str(tmp_path), device="cpu")
+    images = sample_arrays.test_images[:10]
+    ref = predict(model, images)
+    np.testing.assert_array_equal(predict_masks(loaded, images, batch_size=10, progress=False), ref)
+    # other batch sizes take other BLAS paths: float noise may flip a near-tie of an untrained model
+    assert (predict_masks(loaded, images, batch_size=4, progress=False) == ref).mean() > 0.999
+
+
+def test_flip_tta_averages_probabilities(tmp_path, sample_arrays):
+    model = save_tiny(tmp_path, "unet")
+    images = sample_arrays.test_images[:3]
+    plain = predict_probs(model, images, "none")
+    flipped = torch.flip(predict_probs(model, images[:, :, ::-1].copy(), "none"), (3,))
+    torch.testing.assert_close(predict_probs(model, images, "hflip"), (plain + flipped) / 2)
+    four = predict_probs(model, images, "flips")
+    torch.testing.assert_close(four.sum(1), torch.ones(3, 64, 128))
+    with pytest.raises(PredictError, match="unknown TTA mode 'twirl'"):
+        predict_probs(model, images, "twirl")
+
+
+def test_submission_csv_layout(tmp_path):
+    masks = np.random.default_rng(0).integers(0, 5, (3, 64, 128)).astype(np.uint8)
+    path = write_submission(masks, tmp_path / "sub.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "id," + ",".join(map(str, range(8192)))
+    assert len(lines) == 4 and lines[2].split(",")[0] == "1"
+    assert [int(v) for v in lines[3].split(",")[1:]] == masks[2].ravel().tolist()  # row-major
+    np.testing.assert_array_equal(read_submission(path), masks)
+
+
+def test_interrupted_submission_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "sub.csv"
+    path.write_text("previous\n")
+    real_replace = os.replace
+
+    def boom(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_submission(np.zeros((2, 64, 128), np.uint8), path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert path.read_text() == "previous\n" and sorted(p.name for p in tmp_path.iterdir()) == ["sub.csv"]
+
+
+def test_cli_with_labels_scores_and_writes_everything(tmp_path, sample_arrays, capsys):
+    model = save_tiny(tmp_path / "model", "unet")
+    out = tmp_path / "out"
+    assert predict_main(["--model", str(tmp_path / "model"), "--out", str(out), "--split", "train", "--csv",
+                         "--overlays", "3", "--batch-size", "50"]) == 0
+    assert "task mean IoU" in capsys.readouterr().out
+    preds = np.load(out / "predictions.npz")["masks"]
+    np.testing.assert_array_equal(preds, predict(model, sample_arrays.train_images))
+    assert len(list((out / "overlays").glob("*.png"))) == 3 and (out / "confusion_matrix.png").exists()
+    scores = json.loads((out / "scores.json").read_text())
+    keep = sample_arrays.train_masks != 0
+    ious = []
+    for c in range(1, 5):
+        union = np.sum(((preds == c) | (sample_arrays.train_masks == c)) & keep)
+        if union:
+            ious.append(np.sum((preds == c) & (sample_arrays.train_masks == c) & keep) / union)
+    assert scores["task_mean_iou"] == pytest.approx(np.mean(ious))
+    np.testing.assert_array_equal(read_submission(out / "submission.csv"), preds)
+    assert not list(out.rglob("*.tmp*"))
+
+
+def test_cli_bad_inputs(tmp_path, capsys, sample_arrays):
+    (tmp_path / "empty_model").mkdir()
+    assert predict_main(["--model", str(tmp_path / "empty_model"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot load a segmentation model" in capsys.readouterr().err
+    bad = tmp_path / "masks_in_test.npz"
+    np.savez(bad, training_set=np.zeros((2, 2, 64, 128), np.uint8), test_set=np.zeros((2, 2, 64, 128), np.uint8))
+    save_tiny(tmp_path / "m")
+    assert predict_main(["--model", str(tmp_path / "m"), "--data", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    assert "holds masks" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, training_set=np.zeros((2, 64, 128), np.uint8))
+    assert predict_main(["--model", str(tmp_path / "m"), "--data", str(wrong), "--out", str(tmp_path / "o3")]) == 2
+    assert "(N, 2, H, W)" in capsys.readouterr().err
+    notest = sample_arrays.subset(np.arange(5))
+    notest.test_images = np.zeros((0, 64, 128), np.uint8)
+    notest.test_frame_ids = None
+    save_npz(notest, tmp_path / "notest.npz")
+    assert predict_main(["--model", str(tmp_path / "m"), "--data", str(tmp_path / "notest.npz"), "--out",
+                         str(tmp_path / "o4")]) == 2
+    assert "holds no images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["segformer-b0", "unet-attention", "deeplabv3plus"])
+def test_onnx_export_matches_pytorch(name, tmp_path, sample_arrays):
+    pytest.importorskip("onnxruntime", reason="ONNX is an optional extra: pip install -e .[onnx]")
+    from mars_segformer.inference.onnx_export import check_onnx, export_onnx
+
+    model = save_tiny(tmp_path / "m", name)
+    path = export_onnx(model, tmp_path / "model.onnx")
+    res = check_onnx(model, path, sample_arrays.test_images[:8])
+    assert res["pixel_agreement"] == 1.0 and res["max_abs_logit_diff"] < 1e-3
