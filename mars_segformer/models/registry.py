@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from transformers import AutoConfig, AutoModelForSemanticSegmentation, PretrainedConfig, PreTrainedModel
-from transformers import SegformerForSemanticSegmentation
+from transformers import (
+    AutoConfig,
+    AutoModelForSemanticSegmentation,
+    PretrainedConfig,
+    PreTrainedModel,
+    SegformerForSemanticSegmentation,
+)
 
 from .deeplabv3plus import MarsDeepLabV3PlusConfig, MarsDeepLabV3PlusForSemanticSegmentation
 from .segformer import segformer_config

@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from mars_segformer.data import (
-    AUGMENTATIONS, IMAGE_MEAN, IMAGE_STD, CutMix, DataConfig, build_augmentation, build_dataset_dict,
+    AUGMENTATIONS,
+    IMAGE_MEAN,
+    IMAGE_STD,
+    CutMix,
+    DataConfig,
+    build_augmentation,
+    build_dataset_dict,
     oversample_indices,
 )
 

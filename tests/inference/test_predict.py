@@ -7,7 +7,14 @@ import torch
 
 from mars_segformer import PRESETS, create_model, make_image_processor
 from mars_segformer.data import save_npz
-from mars_segformer.inference import PredictError, load_model, predict_masks, predict_probs, read_submission, write_submission
+from mars_segformer.inference import (
+    PredictError,
+    load_model,
+    predict_masks,
+    predict_probs,
+    read_submission,
+    write_submission,
+)
 from mars_segformer.predict import main as predict_main
 from tests.models.test_models import predict
 
