@@ -178,3 +178,15 @@ def test_training_push_gives_same_content(hub, tmp_path):
             assert a[f] == b[f], f
     assert a["README.md"].replace(b"from-training", b"X") == b["README.md"].replace(b"from-script", b"X")
     assert len(state.repos["user/from-training"]["branches"]["main"]) == 2  # one commit, no checkpoint pushes
+
+
+def test_predict_cli_takes_a_hub_repo_id(hub, runs, tmp_path, sample_arrays):
+    state, url = hub
+    env = env_for(url, tmp_path)
+    assert push(runs["unet-attention"], "user/for-predict", env).returncode == 0
+    out = tmp_path / "pred"
+    proc = subprocess.run([sys.executable, "-m", "mars_segformer.predict", "--model", "user/for-predict", "--out",
+                           str(out), "--overlays", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    local = AutoModelForSemanticSegmentation.from_pretrained(runs["unet-attention"]).eval()
+    np.testing.assert_array_equal(np.load(out / "predictions.npz")["masks"], predict(local, sample_arrays.test_images))
