@@ -51,8 +51,9 @@ class MarsTrainingArguments(TrainingArguments):
     weight_decay: float = 1e-3
     max_grad_norm: float = 1.0
     num_train_epochs: float = 8.0
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.05
+    # polynomial decay as in SegFormer and in the ablation (bench/ablation.py), which runs this recipe
+    lr_scheduler_type: str = "polynomial"
+    warmup_steps: float = 0
     eval_strategy: str = "epoch"
     save_strategy: str = "epoch"
     logging_strategy: str = "steps"
