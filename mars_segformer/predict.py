@@ -2,6 +2,7 @@
 
     python -m mars_segformer.predict --model runs/mars-segformer --data mars.npz --out preds/ --csv
     python -m mars_segformer.predict --model user/repo --data mars.npz --split train --tta hflip --out eval/
+    python -m mars_segformer.predict --model runs/x --split validation --seed 42 --out val/   # held-out tiles
 
 Writes ``predictions.npz`` (masks), ``submission.csv`` (with --csv), overlay PNGs of the first N
 tiles, and, when labels are available (``--split train``), ``scores.json`` and
@@ -51,17 +52,32 @@ def save_overlays(images, preds, truths, folder: Path, n: int) -> None:
         os.replace(tmp, folder / f"overlay_{i:05d}.png")
 
 
+def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
+    """Images and masks (None for test) of ``split``; ``validation`` rebuilds training's held-out split
+    (outliers dropped, then the seeded frame-grouped split), so a run can be scored on the tiles it
+    never trained on."""
+    if split == "test":
+        return arrays.test_images, None
+    if split == "train":
+        return arrays.train_images, arrays.train_masks
+    if split == "validation":
+        from .data import drop_outliers, find_outliers, train_val_split
+
+        kept = drop_outliers(arrays, find_outliers(arrays.train_masks))
+        _, va = train_val_split(kept.train_masks, kept.train_frame_ids, val_fraction, seed)
+        return kept.train_images[va], kept.train_masks[va]
+    raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
+
+
 def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
-                trust_remote_code: bool = False, device: str | None = None, progress: bool = True) -> dict:
+                trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
+                val_fraction: float = 0.2, seed: int = 42) -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
-    if split not in ("test", "train"):
-        raise PredictError(f"--split must be 'test' or 'train', got {split!r}")
     if tta not in TTA_MODES:
         raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
     arrays = load_arrays(data)  # validates shapes, dtypes, masks-in-test-set
-    images = arrays.test_images if split == "test" else arrays.train_images
-    truths = None if split == "test" else arrays.train_masks
+    images, truths = select_split(arrays, split, val_fraction, seed)
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
     net = load_model(model, device, trust_remote_code)
@@ -101,7 +117,10 @@ def main(argv=None) -> int:
     p.add_argument("--model", required=True, help="run folder or Hub repo id")
     p.add_argument("--data", default=None, help="course-layout .npz or AI4Mars folder (default: embedded sample)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--split", default="test", choices=["test", "train"], help="test_set, or training_set images (scored)")
+    p.add_argument("--split", default="test", choices=["test", "train", "validation"],
+                   help="test_set; training_set images (scored); or training's held-out validation split (scored)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="with --split validation: as in training")
+    p.add_argument("--seed", type=int, default=42, help="with --split validation: training's --seed")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--tta", default="none", choices=sorted(TTA_MODES), help="flip test-time augmentation")
     p.add_argument("--csv", action="store_true", help="also write the Kaggle submission.csv")
@@ -112,7 +131,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
-                        args.overlays, args.onnx, args.trust_remote_code, args.device)
+                        args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed)
     except (PredictError, MarsDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -127,3 +127,15 @@ def test_onnx_export_matches_pytorch(name, tmp_path, sample_arrays):
     path = export_onnx(model, tmp_path / "model.onnx")
     res = check_onnx(model, path, sample_arrays.test_images[:8])
     assert res["pixel_agreement"] == 1.0 and res["max_abs_logit_diff"] < 1e-3
+
+
+def test_validation_split_is_the_training_split(tmp_path, sample_arrays):
+    from mars_segformer.data import DataConfig, build_dataset_dict
+
+    save_tiny(tmp_path / "m", "unet")
+    out = tmp_path / "val"
+    assert predict_main(["--model", str(tmp_path / "m"), "--out", str(out), "--split", "validation", "--seed", "5",
+                         "--overlays", "0"]) == 0
+    data = build_dataset_dict(sample_arrays, DataConfig(seed=5))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tiles"] == len(data.val_indices)
