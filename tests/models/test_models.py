@@ -112,3 +112,15 @@ def test_fresh_process_pipeline_matches_training_path(tmp_path, sample_arrays):
     got = json.loads(proc.stdout.split("RESULT", 1)[1])
     for arg in args:
         np.testing.assert_array_equal(np.array(got[arg]), expected[arg], err_msg=arg)
+
+
+def test_copied_init_weights_stay_identical():
+    """The timm-encoder modeling files repeat one ``_init_weights`` (they must stand alone for
+    trust_remote_code); a fix to one must reach all."""
+    import inspect
+
+    from mars_segformer.models.registry import CUSTOM_MODELS
+
+    sources = {cls.__name__: inspect.getsource(cls._init_weights).split("def _init_weights", 1)[1]
+               for cfg, cls in CUSTOM_MODELS.items() if "encoder_name" in cfg().to_dict()}
+    assert len(sources) == 3 and len(set(sources.values())) == 1, sorted(sources)

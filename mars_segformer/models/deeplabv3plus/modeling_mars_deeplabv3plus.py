@@ -44,6 +44,8 @@ class MarsDeepLabV3PlusPreTrainedModel(PreTrainedModel):
     base_model_prefix = "encoder"
     main_input_name = "pixel_values"
 
+    # Copied from mars_segformer.models.timm_segformer.modeling_mars_timm_segformer.MarsTimmSegformerPreTrainedModel._init_weights
+    # (each modeling file stands alone so that trust_remote_code can load it without this package)
     def _init_weights(self, module):
         if module is getattr(self, "classifier", None):
             # a small classifier starts every pixel near the uniform prediction (loss ~ ln 5)
