@@ -27,19 +27,23 @@ class PredictionPlotCallback(TrainerCallback):
     def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3):
         self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
 
-    def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if args.process_index != 0 or model is None or not len(self.images):
-            return
-        plots = Path(args.output_dir) / "plots"
+    def predict(self, model) -> np.ndarray:
+        """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
         with torch.no_grad():
             logits = model(pixel_values=normalize(self.images, self.num_channels).to(device)).logits
             logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
-        preds = logits.argmax(1).cpu().numpy()
         if was_training:
             model.train()
+        return logits.argmax(1).cpu().numpy()
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if args.process_index != 0 or model is None or not len(self.images):
+            return
+        plots = Path(args.output_dir) / "plots"
+        preds = self.predict(model)
         step = state.global_step
         save_prediction_grid(self.images, self.masks, preds, plots / f"predictions_step{step:06d}.png",
                              f"validation tiles, step {step}")

@@ -98,7 +98,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     rng = np.random.default_rng(args.seed)
     pick = data.val_indices[np.sort(rng.choice(len(data.val_indices), k, replace=False))]
     preview_images, preview_masks = data.arrays.train_images[pick], data.arrays.train_masks[pick]
-    callbacks = [PredictionPlotCallback(preview_images, preview_masks, metrics)]
+    preview = PredictionPlotCallback(preview_images, preview_masks, metrics)
+    callbacks = [preview]
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
 
@@ -119,13 +120,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     out = Path(args.output_dir)
     if trainer.is_world_process_zero():
         trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
-        with torch.no_grad():
-            dev = next(trainer.model.parameters()).device
-            from ..data.dataset import normalize
-
-            logits = trainer.model.eval()(pixel_values=normalize(preview_images).to(dev)).logits
-            preds = argmax_at_label_size(logits, torch.from_numpy(preview_masks)).cpu().numpy()
-        save_prediction_grid(preview_images, preview_masks, preds, out / "predictions.png", "final model, validation tiles")
+        save_prediction_grid(preview_images, preview_masks, preview.predict(trainer.model), out / "predictions.png",
+                             "final model, validation tiles")
         if metrics.last_matrix is not None:
             save_confusion_matrix(metrics.last_matrix, out / "confusion_matrix.png")
         save_curves(trainer.state.log_history, out / "training_curves.png")

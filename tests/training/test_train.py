@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import AutoModelForSemanticSegmentation, pipeline
 
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
@@ -133,4 +132,3 @@ def test_resume_after_kill(tmp_path):
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     # the log history of the killed run was restored, and steps were not run twice
     assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 28
-    torch.manual_seed(0)
