@@ -55,6 +55,8 @@ CONFIGS = {
     "4_full_augmentation": ("+ rotate, scale, elastic, blur, brightness/contrast", AUG),
     "5_cutmix": ("+ CutMix from 2-4 tiles (p=0.5)", CUTMIX),
     "6_oversample": ("+ big-rock oversampling x15", OVERSAMPLE),
+    "6b_ignore_oversample": ("recipe 3 + big-rock oversampling x15 (no heavy augmentation, no CutMix)",
+                             _with(IGNORE, oversample_big_rock=15)),
     "7_unet_attention": ("recipe 6 on an attention UNet (base 32, depth 4)", _with(OVERSAMPLE, model="unet-attention")),
     "7_deeplabv3plus": ("recipe 6 on DeepLabV3+ (resnet34 encoder)", _with(OVERSAMPLE, model="deeplabv3plus")),
     "7_timm_segformer": ("recipe 6 on the all-MLP head over regnetx_016",
