@@ -23,8 +23,8 @@ class DataArguments:
     data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, or an AI4Mars folder; default: embedded sample"})
     val_fraction: float = field(default=0.2, metadata={"help": "share of frames held out for validation"})
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'"})
-    cutmix_p: float = field(default=0.5, metadata={"help": "CutMix probability per training read (0: off)"})
-    oversample_big_rock: int = field(default=15, metadata={"help": "copies of each big-rock training tile (1: off)"})
+    cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
+    oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     drop_outliers: bool = field(default=True, metadata={"help": "drop tiles sharing one multi-class mask (course 'aliens')"})
     outlier_min_count: int = field(default=20)
     num_preview: int = field(default=6, metadata={"help": "validation tiles in the prediction grid PNG"})
@@ -50,7 +50,7 @@ class MarsTrainingArguments(TrainingArguments):
     learning_rate: float = 6e-4
     weight_decay: float = 1e-3
     max_grad_norm: float = 1.0
-    num_train_epochs: float = 8.0
+    num_train_epochs: float = 20.0
     # polynomial decay as in SegFormer and in the ablation (bench/ablation.py), which runs this recipe
     lr_scheduler_type: str = "polynomial"
     warmup_steps: float = 0
