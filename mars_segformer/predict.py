@@ -29,7 +29,7 @@ from .visualization import colorize, overlay, save_confusion_matrix
 
 def _atomic_npz(path: Path, **arrays) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez(tmp, **arrays)  # uncompressed: 26 MB for 3,162 tiles, written in a fraction of zlib's time
     os.replace(tmp, path)
 
 
