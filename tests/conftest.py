@@ -17,13 +17,6 @@ def sample_arrays():
     return load_arrays()
 
 
-@pytest.fixture
-def shared_npz():
-    if not SHARED_NPZ.exists():
-        pytest.skip(f"full AI4Mars file not found at {SHARED_NPZ} (only CI and developers have ../shared)")
-    return SHARED_NPZ
-
-
 def make_course_arrays(n=40, m=6, seed=0, dtype=np.uint8):
     """Random course-layout arrays with a few big-rock tiles."""
     rng = np.random.default_rng(seed)
