@@ -57,10 +57,11 @@ CONFIGS = {
     "6_oversample": ("+ big-rock oversampling x15", OVERSAMPLE),
     "6b_ignore_oversample": ("recipe 3 + big-rock oversampling x15 (no heavy augmentation, no CutMix)",
                              _with(IGNORE, oversample_big_rock=15)),
-    "7_unet_attention": ("recipe 6 on an attention UNet (base 32, depth 4)", _with(OVERSAMPLE, model="unet-attention")),
-    "7_deeplabv3plus": ("recipe 6 on DeepLabV3+ (resnet34 encoder)", _with(OVERSAMPLE, model="deeplabv3plus")),
-    "7_timm_segformer": ("recipe 6 on the all-MLP head over regnetx_016",
-                         _with(OVERSAMPLE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
+    # the other architectures with the best recipe at this budget (3: focal + weights + ignore background)
+    "7_unet_attention": ("recipe 3 on an attention UNet (base 32, depth 4)", _with(IGNORE, model="unet-attention")),
+    "7_deeplabv3plus": ("recipe 3 on DeepLabV3+ (resnet34 encoder)", _with(IGNORE, model="deeplabv3plus")),
+    "7_timm_segformer": ("recipe 3 on the all-MLP head over regnetx_016",
+                         _with(IGNORE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
 }
 
 
