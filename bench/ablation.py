@@ -121,6 +121,10 @@ def render(summary: dict, docs: Path) -> None:
     errs = [rows[n]["task_mean_iou_std"] or 0 for n in names]
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.barh(range(len(names)), means, xerr=errs, color="#6078a0")
+    if "1_plain" in rows:  # the bar: the default recipe must beat plain by 0.08
+        target = rows["1_plain"]["task_mean_iou"] + 0.08
+        ax.axvline(target, color="#c03030", ls="--", lw=1)
+        ax.text(target, -0.6, " plain + 0.08", color="#c03030", va="bottom", fontsize=8)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel("validation mean IoU, classes 1-4 (mean ± std over seeds)")
