@@ -61,10 +61,10 @@ def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
     if split == "train":
         return arrays.train_images, arrays.train_masks
     if split == "validation":
-        from .data import drop_outliers, find_outliers, train_val_split
+        from .data import DataConfig
+        from .data.dataset import clean_and_split
 
-        kept = drop_outliers(arrays, find_outliers(arrays.train_masks))
-        _, va = train_val_split(kept.train_masks, kept.train_frame_ids, val_fraction, seed)
+        kept, _, _, va = clean_and_split(arrays, DataConfig(val_fraction=val_fraction, seed=seed))
         return kept.train_images[va], kept.train_masks[va]
     raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
 

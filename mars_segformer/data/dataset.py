@@ -137,6 +137,20 @@ class MarsData:
     config: DataConfig
 
 
+def clean_and_split(arrays: MarsArrays, config: DataConfig):
+    """Outliers dropped (if configured), then the seeded split: ``(arrays, report, train_idx, val_idx)``.
+
+    The one place that decides which tiles are held out, so scoring a run later (``predict --split
+    validation``) sees exactly the tiles its training never saw.
+    """
+    report = None
+    if config.drop_outliers:
+        report = find_outliers(arrays.train_masks, min_count=config.outlier_min_count)
+        arrays = drop_outliers(arrays, report)
+    tr, va = train_val_split(arrays.train_masks, arrays.train_frame_ids, config.val_fraction, config.seed)
+    return arrays, report, tr, va
+
+
 def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> MarsData:
     """Clean, split and wrap ``arrays`` into train / validation / test with on-the-fly transforms.
 
@@ -144,11 +158,7 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> 
     validation and test are only normalised.
     """
     config = config or DataConfig()
-    report = None
-    if config.drop_outliers:
-        report = find_outliers(arrays.train_masks, min_count=config.outlier_min_count)
-        arrays = drop_outliers(arrays, report)
-    tr, va = train_val_split(arrays.train_masks, arrays.train_frame_ids, config.val_fraction, config.seed)
+    arrays, report, tr, va = clean_and_split(arrays, config)
     ids = arrays.train_frame_ids
     tr_img, tr_msk = arrays.train_images[tr], arrays.train_masks[tr]
     train = tiles_to_dataset(tr_img, tr_msk, None if ids is None else ids[tr], tr)
