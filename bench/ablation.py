@@ -3,9 +3,10 @@
     python bench/ablation.py --data ../shared/data/ai4mars_msl_64x128.npz --steps 600 --seeds 0 1
     python bench/ablation.py --render-only      # table + chart from finished runs
 
-Every (config, seed) trains in its own ``train_hf.py`` process into ``bench/results/ablation/<name>_s<seed>``;
+Every (config, seed) trains in its own ``train_hf.py`` process into
+``bench/results/ablation/<steps>_steps/<name>_s<seed>``;
 finished runs (``metrics.json`` present) are skipped, so a killed sweep resumes where it stopped.
-Results: ``bench/results/ablation.json``, ``docs/ablation.png`` and the table in ``docs/ablation.md``.
+Results: ``bench/results/ablation_<steps>_steps.json``, ``docs/ablation.png`` and the table in ``docs/ablation.md``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ AUG = _with(IGNORE, augmentations="hflip,rotate,scale,elastic,blur,brightness_co
 CUTMIX = _with(AUG, cutmix_p=0.5)
 OVERSAMPLE = _with(CUTMIX, oversample_big_rock=15)
 
-#: name -> (description, train_hf.py flags); each adds one element to the one before.
+#: name -> (description, train_hf.py flags); each adds one element to the one before (see PARENT).
 CONFIGS = {
     "1_plain": ("plain baseline: SegFormer-b0, model's CE (background a class), hflip", PLAIN),
     "2_focal_weights": ("+ focal loss with class weights", FOCAL),
@@ -57,6 +58,10 @@ CONFIGS = {
     "6_oversample": ("+ big-rock oversampling x15", OVERSAMPLE),
     "6b_ignore_oversample": ("recipe 3 + big-rock oversampling x15 (no heavy augmentation, no CutMix)",
                              _with(IGNORE, oversample_big_rock=15)),
+    # milder ways to reach big rock than x15 oversampling, still on recipe 3
+    "6c_ignore_oversample4": ("recipe 3 + big-rock oversampling x4", _with(IGNORE, oversample_big_rock=4)),
+    "6d_ignore_weights075": ("recipe 3 with class weights freq^-0.75 (big rock 18x soil, not 7x)",
+                             _with(IGNORE, class_weights="auto:0.75")),
     # the other architectures with the best recipe at this budget (3: focal + weights + ignore background)
     "7_unet_attention": ("recipe 3 on an attention UNet (base 32, depth 4)", _with(IGNORE, model="unet-attention")),
     "7_deeplabv3plus": ("recipe 3 on DeepLabV3+ (resnet34 encoder)", _with(IGNORE, model="deeplabv3plus")),
@@ -64,11 +69,35 @@ CONFIGS = {
                          _with(IGNORE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
 }
 
+#: the config each one changes one thing of; the table reports the difference to it
+PARENT = {
+    "2_focal_weights": "1_plain", "3_ignore_background": "2_focal_weights", "4_full_augmentation": "3_ignore_background",
+    "5_cutmix": "4_full_augmentation", "6_oversample": "5_cutmix", "6b_ignore_oversample": "3_ignore_background",
+    "6c_ignore_oversample4": "3_ignore_background", "6d_ignore_weights075": "3_ignore_background",
+    "7_unet_attention": "3_ignore_background", "7_deeplabv3plus": "3_ignore_background",
+    "7_timm_segformer": "3_ignore_background",
+}
+
+#: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
+DEFAULT_CONFIG = "7_deeplabv3plus"
+
+
+def _in_default(name: str) -> bool:
+    node = DEFAULT_CONFIG
+    while node:
+        if node == name:
+            return True
+        node = PARENT.get(node)
+    return False
+
 
 def run_one(name, seed, args, out_root: Path) -> dict | None:
     out = out_root / f"{name}_s{seed}"
     if (out / "metrics.json").exists():
-        return json.loads((out / "metrics.json").read_text())
+        done = json.loads((out / "metrics.json").read_text())
+        if done.get("global_step") != args.steps:  # never mix budgets in one table
+            raise SystemExit(f"{out} holds a {done.get('global_step')}-step run, not {args.steps}; use another --out")
+        return done
     if out.exists():
         shutil.rmtree(out)  # an unfinished run: start it again from scratch
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", args.data,
@@ -136,14 +165,35 @@ def render(summary: dict, docs: Path) -> None:
         f"Budget: {summary['steps']} steps x batch 32 = {summary['samples_seen']:,} samples seen per run; "
         f"machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, GPU {summary['machine']['gpu']}.",
         "",
-        "| config | what | seeds | task mIoU (1-4) | ± std | soil | bedrock | sand | big rock | train s/run |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"Δ: difference of the mean to the config named (the one this config changes one thing of); "
+        f"with {min(r['n'] for r in rows.values())}-{max(r['n'] for r in rows.values())} seeds, a Δ smaller than "
+        "the ± std columns is not evidence either way. **Default**: part of the recipe `train_hf.py` runs with no flags.",
+        "",
+        "| config | what | seeds | task mIoU (1-4) | ± std | Δ (vs) | verdict | soil | bedrock | sand | big rock "
+        "| train s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, r in rows.items():
         pc = r["per_class"]
         std = f"{r['task_mean_iou_std']:.3f}" if r["task_mean_iou_std"] is not None else "-"
-        lines.append(f"| {n} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {pc['soil']:.3f} | "
-                     f"{pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} | {r['train_runtime_s']:.0f} |")
+        parent = PARENT.get(n)
+        if parent in rows:
+            delta = r["task_mean_iou"] - rows[parent]["task_mean_iou"]
+            diff = f"{delta:+.3f} ({parent.split('_')[0]})"
+            verdict = "helps" if delta > 0 else "hurts"
+        else:
+            diff, verdict = "-", "baseline" if n == "1_plain" else "-"
+        if _in_default(n):
+            verdict = f"**default**, {verdict}" if verdict != "-" else "**default**"
+        name = f"**{n}**" if n == DEFAULT_CONFIG else n
+        lines.append(f"| {name} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {diff} | {verdict} "
+                     f"| {pc['soil']:.3f} | {pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} "
+                     f"| {r['train_runtime_s']:.0f} |")
+    if "1_plain" in rows and DEFAULT_CONFIG in rows:
+        d, b = rows[DEFAULT_CONFIG], rows["1_plain"]
+        lines += ["", f"Default recipe ({DEFAULT_CONFIG}) vs plain baseline: {d['task_mean_iou'] - b['task_mean_iou']:+.3f} "
+                      f"task mIoU (target +0.08), big-rock IoU {d['per_class']['big_rock']:.3f} (target > 0), "
+                      f"seeds {d['seeds']} vs {b['seeds']}."]
     (docs / "ablation.md").write_text("\n".join(lines) + "\n")
 
 
@@ -153,13 +203,13 @@ def main():
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--configs", nargs="+", default=list(CONFIGS))
-    p.add_argument("--out", default=str(RESULTS / "ablation"))
+    p.add_argument("--out", default=None, help="run folder (default bench/results/ablation/<steps>_steps)")
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()
     unknown = set(args.configs) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; choose from {list(CONFIGS)}")
-    out_root = Path(args.out)
+    out_root = Path(args.out or RESULTS / "ablation" / f"{args.steps}_steps")
     out_root.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
         if not Path(args.data).exists():
@@ -167,10 +217,11 @@ def main():
         for seed in args.seeds:  # seed-major: a cut-short sweep still has one seed of every config
             for name in args.configs:
                 run_one(name, seed, args, out_root)
-    summary = summarize(out_root, args.configs, args.seeds, args.steps)
-    tmp = RESULTS / "ablation.json.tmp"
+    # the table covers every config with finished runs at this budget, not only the ones run now
+    summary = summarize(out_root, list(CONFIGS), args.seeds, args.steps)
+    tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, RESULTS / "ablation.json")
+    os.replace(tmp, tmp.with_suffix(""))
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     if summary["rows"]:

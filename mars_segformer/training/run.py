@@ -56,12 +56,19 @@ def _check_output_dir(args: MarsTrainingArguments) -> None:
 def _class_weights(spec: str, masks: np.ndarray, ignore_index):
     if spec == "none":
         return None
-    if spec == "auto":
-        return class_weights_from_masks(masks, len(CLASS_NAMES), ignore_index)
+    if spec == "auto" or spec.startswith("auto:"):
+        try:
+            power = float(spec.partition(":")[2] or 0.5)
+        except ValueError as err:
+            raise RunError(f"--class_weights 'auto:P' needs a number P (the frequency power), got {spec!r}") from err
+        if not 0 < power <= 2:
+            raise RunError(f"--class_weights power must be in (0, 2], got {power}")
+        return class_weights_from_masks(masks, len(CLASS_NAMES), ignore_index, power=power)
     try:
         w = [float(x) for x in spec.split(",")]
     except ValueError as err:
-        raise RunError(f"--class_weights must be 'auto', 'none' or {len(CLASS_NAMES)} numbers, got {spec!r}") from err
+        raise RunError(f"--class_weights must be 'auto', 'auto:P', 'none' or {len(CLASS_NAMES)} numbers, "
+                       f"got {spec!r}") from err
     if len(w) != len(CLASS_NAMES):
         raise RunError(f"--class_weights needs {len(CLASS_NAMES)} numbers, got {len(w)}")
     return w

@@ -74,6 +74,8 @@ def snapshot(folder):
         (["--model", "unet-xl"], "unknown --model 'unet-xl'"),
         (["--data", "/nonexistent/mars.npz"], "/nonexistent/mars.npz: no such file"),
         (["--class_weights", "1,2"], "needs 5 numbers"),
+        (["--class_weights", "auto:strong"], "needs a number P"),
+        (["--class_weights", "auto:5"], "power must be in (0, 2]"),
     ],
 )
 def test_bad_arguments_fail_before_writing(tmp_path, capsys, argv, needle):
@@ -132,3 +134,17 @@ def test_resume_after_kill(tmp_path):
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     # the log history of the killed run was restored, and steps were not run twice
     assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 28
+
+
+def test_auto_class_weights_power_follows_pixel_frequency():
+    from mars_segformer.training.run import _class_weights
+
+    # soil 60 %, bedrock 30 %, sand 9 %, big rock 1 % of the counted pixels; background ignored
+    masks = np.repeat(np.array([0] * 50 + [1] * 60 + [2] * 30 + [3] * 9 + [4] * 1), 4).reshape(5, -1)
+    freq = np.array([60, 30, 9, 1]) / 100
+    for spec, power in (("auto", 0.5), ("auto:1", 1.0), ("auto:0.75", 0.75)):
+        w = np.array(_class_weights(spec, masks, ignore_index=0))
+        expected = freq ** -power / (freq ** -power).mean()
+        np.testing.assert_allclose(w, [0.0, *np.minimum(expected, 20.0)], rtol=1e-9)
+    # a stronger power raises the rare class relative to the common one
+    assert _class_weights("auto:1", masks, 0)[4] / _class_weights("auto:1", masks, 0)[1] == pytest.approx(60.0)

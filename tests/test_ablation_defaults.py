@@ -1,0 +1,34 @@
+"""The recipe train_hf.py runs with no flags must be the ablation's declared winner (issue 7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.ablation import CONFIGS, DEFAULT_CONFIG, PARENT
+from mars_segformer.training.run import parse_args
+
+
+def _flag_values(argv):
+    parsed = parse_args(["--output_dir", "unused", *argv])
+    names = [a[2:] for a in CONFIGS[DEFAULT_CONFIG][1] if a.startswith("--")]
+    out = {}
+    for name in names:
+        holder = next(d for d in parsed if hasattr(d, name))
+        out[name] = getattr(holder, name)
+    return out
+
+
+def test_train_hf_defaults_equal_the_ablation_default_config():
+    chosen = _flag_values(CONFIGS[DEFAULT_CONFIG][1])
+    default = _flag_values([])
+    assert default == chosen, {k: (default[k], chosen[k]) for k in chosen if default[k] != chosen[k]}
+
+
+def test_the_plain_baseline_differs_from_the_default():
+    # guards the comparison above against a config list that no longer sets anything
+    assert _flag_values(CONFIGS["1_plain"][1]) != _flag_values([])
+
+
+@pytest.mark.parametrize("name", sorted(PARENT))
+def test_every_parent_is_a_config(name):
+    assert name in CONFIGS and PARENT[name] in CONFIGS
