@@ -167,7 +167,9 @@ def render(summary: dict, docs: Path) -> None:
         "",
         f"Δ: difference of the mean to the config named (the one this config changes one thing of); "
         f"with {min(r['n'] for r in rows.values())}-{max(r['n'] for r in rows.values())} seeds, a Δ smaller than "
-        "the ± std columns is not evidence either way. **Default**: part of the recipe `train_hf.py` runs with no flags.",
+        "the ± std columns is not evidence either way (verdict 'within seed spread'). **default**: what `train_hf.py` "
+        "runs with no flags; 'kept in default': an element it includes. train s/run: wall time of the training part, "
+        "often with other jobs on the machine; see docs/model_zoo.md for speed.",
         "",
         "| config | what | seeds | task mIoU (1-4) | ± std | Δ (vs) | verdict | soil | bedrock | sand | big rock "
         "| train s/run |",
@@ -180,11 +182,14 @@ def render(summary: dict, docs: Path) -> None:
         if parent in rows:
             delta = r["task_mean_iou"] - rows[parent]["task_mean_iou"]
             diff = f"{delta:+.3f} ({parent.split('_')[0]})"
-            verdict = "helps" if delta > 0 else "hurts"
+            spread = max(r["task_mean_iou_std"] or 0, rows[parent]["task_mean_iou_std"] or 0)
+            verdict = "within seed spread" if abs(delta) <= spread else "helps" if delta > 0 else "hurts"
         else:
             diff, verdict = "-", "baseline" if n == "1_plain" else "-"
-        if _in_default(n):
-            verdict = f"**default**, {verdict}" if verdict != "-" else "**default**"
+        if n == DEFAULT_CONFIG:
+            verdict = f"**default**, {verdict}"
+        elif n != "1_plain" and _in_default(n):  # the baseline's model and loss are not in the default
+            verdict = f"kept in default, {verdict}"
         name = f"**{n}**" if n == DEFAULT_CONFIG else n
         lines.append(f"| {name} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {diff} | {verdict} "
                      f"| {pc['soil']:.3f} | {pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} "
