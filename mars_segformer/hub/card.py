@@ -99,7 +99,8 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         remote_code_arg=", trust_remote_code=True" if custom else "",
         remote_code_note=(
             "\nThis architecture ships its own modeling code in this repository (`modeling_*.py`), hence "
-            "`trust_remote_code=True`; read it before you run it." if custom else
+            "`trust_remote_code=True`; read it before you run it. transformers logs that the class \"is not "
+            "supported for image-segmentation\" because it is not built in; the pipeline runs it." if custom else
             "\nSegFormer is part of transformers: no remote code is needed."
         ),
     )
