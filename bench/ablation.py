@@ -157,7 +157,7 @@ def render(summary: dict, docs: Path) -> None:
         ax.text(target, -0.6, " plain + 0.08", color="#c03030", va="bottom", fontsize=8)
     # a bar without big rock found cannot meet the target however long it is
     labels = [f"{n} (default)" if n == DEFAULT_CONFIG else n for n in names]
-    labels = [f"{lab}, no big rock" if rows[n]["per_class"]["big_rock"] == 0 else lab for lab, n in zip(labels, names)]
+    labels = [f"{lab}, no big rock" if rows[n]["per_class"]["big_rock"] == 0 else lab for lab, n in zip(labels, names, strict=True)]
     ax.set_yticks(range(len(names)), labels)
     ax.invert_yaxis()
     ax.set_xlabel("validation mean IoU, classes 1-4 (mean ± std over seeds)")
