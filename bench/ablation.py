@@ -121,7 +121,7 @@ def run_one(name, seed, args, out_root: Path) -> dict | None:
     return m
 
 
-def summarize(out_root: Path, names, seeds, steps) -> dict:
+def summarize(out_root: Path, names, steps) -> dict:
     rows = {}
     for name in names:
         runs = [json.loads(p.read_text()) for p in sorted(out_root.glob(f"{name}_s*/metrics.json"))]
@@ -227,7 +227,7 @@ def main():
             for name in args.configs:
                 run_one(name, seed, args, out_root)
     # the table covers every config with finished runs at this budget, not only the ones run now
-    summary = summarize(out_root, list(CONFIGS), args.seeds, args.steps)
+    summary = summarize(out_root, list(CONFIGS), args.steps)
     tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))

@@ -6,7 +6,6 @@ from mars_segformer.data import (
     AUGMENTATIONS,
     IMAGE_MEAN,
     IMAGE_STD,
-    REFERENCE_AUGMENTATIONS,
     CutMix,
     DataConfig,
     build_augmentation,
@@ -71,8 +70,7 @@ def test_oversampling_repeats_big_rock_tiles():
 
 
 def test_dataset_dict_reads_augmented_batches(sample_arrays):
-    data = build_dataset_dict(sample_arrays, DataConfig(seed=1, augmentations=list(REFERENCE_AUGMENTATIONS),
-                                                        cutmix_p=0.5, oversample_big_rock=15))
+    data = build_dataset_dict(sample_arrays, DataConfig.reference(seed=1))
     dd = data.datasets
     assert set(dd) == {"train", "validation", "test"}
     assert dd["train"].features["image"].dtype == "binary"
