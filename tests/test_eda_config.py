@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -40,3 +41,12 @@ def test_yaml_config_with_flag_override(tmp_path):
     js.write_text(json.dumps({"model": "deeplabv3plus", "loss": "focal:1,dice:0.5", "output_dir": "/tmp/y"}))
     model, _, loss, _ = parse_args([str(js)])
     assert model.model == "deeplabv3plus" and loss.loss == "focal:1,dice:0.5"
+
+
+def test_reference_yaml_matches_the_reference_data_config():
+    from mars_segformer.data import DataConfig
+
+    _, data_args, _, _ = parse_args([str(Path(__file__).parents[1] / "configs" / "reference.yaml")])
+    ref = DataConfig.reference()
+    assert data_args.augmentations.split(",") == list(ref.augmentations)
+    assert (data_args.cutmix_p, data_args.oversample_big_rock) == (ref.cutmix_p, ref.oversample_big_rock)
