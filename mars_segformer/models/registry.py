@@ -10,6 +10,7 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
     SegformerForSemanticSegmentation,
+    UperNetForSemanticSegmentation,
 )
 
 from .deeplabv3plus import MarsDeepLabV3PlusConfig, MarsDeepLabV3PlusForSemanticSegmentation
@@ -17,6 +18,7 @@ from .segformer import segformer_config
 from .timm_segformer import MarsTimmSegformerConfig, MarsTimmSegformerForSemanticSegmentation
 from .timm_unet import MarsTimmUNetConfig, MarsTimmUNetForSemanticSegmentation
 from .unet import MarsUNetConfig, MarsUNetForSemanticSegmentation
+from .upernet import upernet_config
 
 CUSTOM_MODELS: dict[type[PretrainedConfig], type[PreTrainedModel]] = {
     MarsUNetConfig: MarsUNetForSemanticSegmentation,
@@ -30,6 +32,8 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
     "segformer-b0": (lambda **kw: segformer_config("b0", **kw), SegformerForSemanticSegmentation),
     "segformer-b1": (lambda **kw: segformer_config("b1", **kw), SegformerForSemanticSegmentation),
     "segformer-b2": (lambda **kw: segformer_config("b2", **kw), SegformerForSemanticSegmentation),
+    "upernet-r18": (lambda **kw: upernet_config("r18", **kw), UperNetForSemanticSegmentation),
+    "upernet-r34": (lambda **kw: upernet_config("r34", **kw), UperNetForSemanticSegmentation),
     "unet": (lambda **kw: MarsUNetConfig(**kw), MarsUNetForSemanticSegmentation),
     "unet-se": (lambda **kw: MarsUNetConfig(**{"use_squeeze_excite": True, **kw}), MarsUNetForSemanticSegmentation),
     "unet-residual": (lambda **kw: MarsUNetConfig(**{"block_type": "residual", **kw}), MarsUNetForSemanticSegmentation),
@@ -43,11 +47,16 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
 #: Small settings of each preset for tests and CPU demos (same code paths, few parameters).
 TINY_OVERRIDES: dict[str, dict] = {
     **{f"segformer-b{i}": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32) for i in range(3)},
+    **{f"upernet-r{n}": dict(hidden_sizes=[8, 16, 24, 32], embedding_size=8, depths=[1, 1, 1, 1], hidden_size=16)
+       for n in (18, 34)},
     **{n: dict(base_channels=4, depth=3) for n in ("unet", "unet-se", "unet-residual", "unet-attention", "unet-dual")},
     "timm-segformer": dict(encoder_name="test_resnet", decoder_hidden_size=32),
     "deeplabv3plus": dict(encoder_name="test_resnet", decoder_channels=32, low_level_channels=16),
     "unet-resnet34": dict(encoder_name="test_resnet", decoder_channels=[32, 16, 16, 8, 8]),
 }
+
+#: presets whose model class ships with transformers: they load with no ``trust_remote_code``
+NATIVE_PRESETS = tuple(name for name, (_, cls) in PRESETS.items() if cls.__module__.startswith("transformers."))
 
 
 def register_auto_classes() -> None:

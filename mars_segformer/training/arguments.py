@@ -68,6 +68,9 @@ class MarsTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = False
     report_to: str | None = field(default="auto", metadata={"help": "'auto': tensorboard when installed, else none"})
     dataloader_num_workers: int = 0
+    torch_threads: str = field(default="auto", metadata={"help": "torch threads per process: a number, or 'auto' (on a CPU "
+                               "under accelerate launch: the available cores shared among this machine's processes; "
+                               "otherwise torch's choice, which follows OMP_NUM_THREADS)"})
 
     def __post_init__(self):
         if not self.use_cpu and not torch.cuda.is_available() and not torch.backends.mps.is_available():

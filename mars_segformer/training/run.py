@@ -17,6 +17,7 @@ from ..models import PRESETS, create_model, make_image_processor
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .callbacks import PredictionPlotCallback
+from .threads import apply_threads, parse_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
 RUN_MARKERS = ("trainer_state.json", "config.json", "metrics.json", "model.safetensors")
@@ -79,7 +80,12 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     """Train, evaluate, save. Returns the final validation metrics."""
     if model_args.model not in PRESETS:
         raise RunError(f"unknown --model {model_args.model!r}; choose from {', '.join(sorted(PRESETS))}")
+    try:
+        parse_threads(args.torch_threads)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     _check_output_dir(args)
+    threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     arrays = load_arrays(data_args.data)  # raises MarsDataError naming the file before anything is written
     augs = [] if data_args.augmentations in ("", "none") else [a.strip() for a in data_args.augmentations.split(",")]
@@ -91,6 +97,12 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     data = build_dataset_dict(arrays, dcfg)
     overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
     model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
+    if args.process_index == 0:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
+              f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {model_args.model} "
+              f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters) | device: {args.device.type}, "
+              f"{threads} torch thread(s) x {args.world_size} process(es)", flush=True)
 
     ignore = 0 if loss_args.ignore_background else None
     train_masks = data.arrays.train_masks[data.train_indices]
@@ -144,6 +156,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
             "global_step": trainer.state.global_step, "lr_scheduler_type": str(args.lr_scheduler_type),
             "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
+            "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": threads,
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
             "confusion_matrix": None if metrics.last_matrix is None else metrics.last_matrix.tolist(),

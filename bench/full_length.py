@@ -1,0 +1,181 @@
+"""Full-length training: contenders trained for many epochs, evaluated every epoch, resumable.
+
+    python bench/full_length.py --runs upernet-r18:default deeplabv3plus:default --epochs 20 --threads 1
+    python bench/full_length.py --render-only       # table + curve PNG from whatever has been trained so far
+
+Each run is ``train_hf.py`` on the frame-grouped split of the shared AI4Mars file with eval and a
+checkpoint every epoch, early stopping on validation task mIoU (patience 10) and the LR schedule
+set for ``--epochs``; it trains into ``bench/results/full_length/<model>__<recipe>_s<seed>``. Runs
+are taken one after the other; a killed one continues from its last checkpoint when started again
+(same flags), a finished one (``metrics.json``) is skipped. Two sweeps at once on 2 cores must each
+use ``--threads 1``.
+
+Recipes: ``default`` is ``train_hf.py``'s (focal + class weights + background ignored, hflip);
+``reference`` adds the reference report's augmentation, CutMix 0.5 and big-rock oversampling ×15
+(``configs/reference.yaml``). Results: ``bench/results/full_length.json``, ``docs/full_length.png``
+(validation task mIoU against samples seen) and ``docs/full_length.md``; runs still training are
+drawn as far as their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.ablation import IGNORE, OVERSAMPLE, _with  # noqa: E402
+from bench.common import RESULTS, machine  # noqa: E402
+
+RECIPES = {"default": IGNORE, "reference": OVERSAMPLE}
+#: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
+MODELS = {
+    "upernet-r18": {}, "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
+    "timm-segformer-regnetx_016": {"model": "timm-segformer", "model_overrides": '{"encoder_name": "regnetx_016"}'},
+}
+CLASSES = ("soil", "bedrock", "sand", "big_rock")
+BATCH = 32
+
+
+def run_flags(spec: str) -> tuple[str, list[str]]:
+    """``MODEL:RECIPE`` -> (run name, train_hf.py flags)."""
+    model, _, recipe = spec.partition(":")
+    recipe = recipe or "default"
+    if model not in MODELS or recipe not in RECIPES:
+        raise SystemExit(f"unknown run {spec!r}: MODEL:RECIPE with MODEL in {sorted(MODELS)}, RECIPE in {sorted(RECIPES)}")
+    return f"{model}__{recipe}", _with(RECIPES[recipe], **{"model": model, **MODELS[model]})
+
+
+def train(spec: str, seed: int, args, out_root: Path) -> None:
+    name, flags = run_flags(spec)
+    out = out_root / f"{name}_s{seed}"
+    if (out / "metrics.json").exists():
+        print(f"[full-length] {out.name}: finished, skipped", flush=True)
+        return
+    resume = any(out.glob("checkpoint-*"))
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", args.data, *flags,
+           "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", str(BATCH), "--seed", str(seed),
+           "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "2",
+           "--load_best_model_at_end", "true", "--early_stopping_patience", str(args.patience),
+           "--logging_steps", "50", "--disable_tqdm", "true", "--torch_threads", str(args.threads),
+           "--dataloader_num_workers", "0", "--report_to", "none"]
+    cmd += ["--resume_from_checkpoint", "true"] if resume else ["--overwrite", "true"]
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"[full-length] {out.name}: {'resuming' if resume else 'starting'} ({args.epochs} epochs, "
+          f"{args.threads} thread(s))", flush=True)
+    t0 = time.time()
+    with open(out_root / f"{out.name}.log", "a") as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    print(f"[full-length] {out.name}: exit {proc.returncode} after {time.time() - t0:.0f} s", flush=True)
+
+
+def _history(run: Path) -> tuple[list[dict], dict | None]:
+    """Per-epoch evaluations of a run (finished or as far as its newest checkpoint), and its metrics.json."""
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else None
+    # the newest checkpoint's state holds the whole history up to it (the best one is kept too)
+    states = sorted(run.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    if not states:
+        return [], metrics
+    state = json.loads(states[-1].read_text())
+    evals = [e for e in state["log_history"] if "eval_task_mean_iou" in e]
+    return evals, metrics
+
+
+def summarize(out_root: Path) -> dict:
+    rows = {}
+    for run in sorted(p for p in out_root.iterdir() if p.is_dir()):
+        evals, metrics = _history(run)
+        if not evals:
+            continue
+        best = max(evals, key=lambda e: e["eval_task_mean_iou"])
+        rows[run.name] = {
+            "model": run.name.split("__")[0], "recipe": run.name.split("__")[1].rsplit("_s", 1)[0],
+            "seed": int(run.name.rsplit("_s", 1)[1]), "finished": metrics is not None,
+            "epochs_reached": evals[-1]["epoch"], "samples_seen": evals[-1]["step"] * BATCH,
+            "best": {"epoch": best["epoch"], "samples_seen": best["step"] * BATCH,
+                     "task_mean_iou": best["eval_task_mean_iou"],
+                     **{c: best[f"eval_iou_{c}"] for c in CLASSES}},
+            "curve": [[e["step"] * BATCH, e["eval_task_mean_iou"]] for e in evals],
+            # the last training segment's speed (a resumed run reports the part after the resume)
+            "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
+        }
+    return {"batch_size": BATCH, "machine": machine(), "rows": rows}
+
+
+def render(summary: dict, docs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["rows"]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, r in rows.items():
+        xs, ys = zip(*r["curve"], strict=True)
+        ls = "-" if r["recipe"] == "default" else "--"
+        label = f"{r['model']} · {r['recipe']} · s{r['seed']}" + ("" if r["finished"] else " (training)")
+        ax.plot(xs, ys, ls, marker=".", label=label)
+    ax.set_xlabel(f"samples seen (batch {summary['batch_size']})")
+    ax.set_ylabel("validation task mean IoU (classes 1-4)")
+    m = summary["machine"]
+    ax.set_title(f"full-length runs, frame-grouped validation ({m['gpu'] or m['cpu'] + ', CPU'})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(docs / "full_length.png", dpi=110)
+    plt.close(fig)
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; batch {summary['batch_size']}, evaluation every "
+        "epoch on the frame-grouped validation split (1,297 tiles) of `../shared/data/ai4mars_msl_64x128.npz`. "
+        "'best' is the best epoch so far; runs marked 'training' are read from their newest checkpoint.",
+        "",
+        "| model | recipe | seed | state | samples seen | epochs | best task mIoU | at epoch | soil | bedrock | sand "
+        "| big rock | train samples/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows.values(), key=lambda r: -r["best"]["task_mean_iou"]):
+        b = r["best"]
+        speed = f"{r['train_samples_per_s']:.1f}" if r["train_samples_per_s"] else "-"
+        lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | {'finished' if r['finished'] else 'training'} "
+                     f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.3f} | {b['epoch']:.0f} "
+                     + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} |")
+    (docs / "full_length.md").write_text("\n".join(lines) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--runs", nargs="+", default=["upernet-r18:default"], help="MODEL:RECIPE, trained in this order")
+    p.add_argument("--seeds", type=int, nargs="+", default=[42])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
+    p.add_argument("--out", default=str(RESULTS / "full_length"))
+    p.add_argument("--render-only", action="store_true")
+    args = p.parse_args()
+    specs = [run_flags(s) and s for s in args.runs]  # unknown names stop here, before anything trains
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    if not args.render_only:
+        if not Path(args.data).exists():
+            raise SystemExit(f"{args.data}: no such file")
+        for seed in args.seeds:
+            for spec in specs:
+                train(spec, seed, args, out_root)
+    summary = summarize(out_root)
+    tmp = RESULTS / "full_length.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, tmp.with_suffix(""))
+    if summary["rows"]:
+        render(summary, ROOT / "docs")
+    print(json.dumps({n: r["best"] for n, r in summary["rows"].items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
