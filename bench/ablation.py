@@ -65,6 +65,11 @@ CONFIGS = {
     # the other architectures with the best recipe at this budget (3: focal + weights + ignore background)
     "7_unet_attention": ("recipe 3 on an attention UNet (base 32, depth 4)", _with(IGNORE, model="unet-attention")),
     "7_deeplabv3plus": ("recipe 3 on DeepLabV3+ (resnet34 encoder)", _with(IGNORE, model="deeplabv3plus")),
+    # native to transformers (no trust_remote_code): UperNet on transformers' ResNet, basic blocks
+    "7_upernet_r18": ("recipe 3 on UperNet over a ResNet-18-shaped backbone, decoder 128 (native)",
+                      _with(IGNORE, model="upernet-r18")),
+    "7_upernet_r34": ("recipe 3 on UperNet over a ResNet-34-shaped backbone, decoder 256 (native)",
+                      _with(IGNORE, model="upernet-r34")),
     "7_timm_segformer": ("recipe 3 on the all-MLP head over regnetx_016",
                          _with(IGNORE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
 }
@@ -75,11 +80,12 @@ PARENT = {
     "5_cutmix": "4_full_augmentation", "6_oversample": "5_cutmix", "6b_ignore_oversample": "3_ignore_background",
     "6c_ignore_oversample4": "3_ignore_background", "6d_ignore_weights075": "3_ignore_background",
     "7_unet_attention": "3_ignore_background", "7_deeplabv3plus": "3_ignore_background",
-    "7_timm_segformer": "3_ignore_background",
+    "7_timm_segformer": "3_ignore_background", "7_upernet_r18": "3_ignore_background",
+    "7_upernet_r34": "3_ignore_background",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
-DEFAULT_CONFIG = "7_deeplabv3plus"
+DEFAULT_CONFIG = "7_upernet_r18"
 
 
 def _in_default(name: str) -> bool:
@@ -228,6 +234,13 @@ def main():
                 run_one(name, seed, args, out_root)
     # the table covers every config with finished runs at this budget, not only the ones run now
     summary = summarize(out_root, list(CONFIGS), args.steps)
+    # run folders are not kept in git: rows measured in an earlier checkout stay in the table from its
+    # JSON unless this checkout has runs of that config (then its own runs replace the row)
+    stored = RESULTS / f"ablation_{args.steps}_steps.json"
+    if stored.exists():
+        earlier = json.loads(stored.read_text())["rows"]
+        summary["rows"] = {n: summary["rows"].get(n) or earlier[n] for n in CONFIGS
+                           if n in summary["rows"] or n in earlier}
     tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))

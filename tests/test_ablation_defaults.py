@@ -32,3 +32,11 @@ def test_the_plain_baseline_differs_from_the_default():
 @pytest.mark.parametrize("name", sorted(PARENT))
 def test_every_parent_is_a_config(name):
     assert name in CONFIGS and PARENT[name] in CONFIGS
+
+
+def test_the_default_model_loads_without_remote_code():
+    from mars_segformer.models import NATIVE_PRESETS
+
+    (model_args, *_) = parse_args(["--output_dir", "unused"])
+    assert model_args.model in NATIVE_PRESETS
+    assert "segformer-b0" in NATIVE_PRESETS and "deeplabv3plus" not in NATIVE_PRESETS

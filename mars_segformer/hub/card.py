@@ -12,6 +12,7 @@ TEMPLATE_CANDIDATES = (Path(__file__).resolve().parents[2] / "model_card.md",)
 
 ARCHITECTURES = {
     "segformer": "SegFormer (Mix Transformer encoder, all-MLP decoder)",
+    "upernet": "UperNet (pyramid pooling + FPN decoder) on a ResNet backbone",
     "mars_unet": "UNet",
     "mars_timm_segformer": "SegFormer-style all-MLP decoder on a timm encoder",
     "mars_deeplabv3plus": "DeepLabV3+ on a timm encoder",
@@ -101,6 +102,6 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
             "\nThis architecture ships its own modeling code in this repository (`modeling_*.py`), hence "
             "`trust_remote_code=True`; read it before you run it. transformers logs that the class \"is not "
             "supported for image-segmentation\" because it is not built in; the pipeline runs it." if custom else
-            "\nSegFormer is part of transformers: no remote code is needed."
+            f"\n{config.get('architectures', ['This architecture'])[0]} is part of transformers: no remote code is needed."
         ),
     )

@@ -1,0 +1,55 @@
+"""CPU threads: accelerate launch's OMP_NUM_THREADS=1 must not leave a single CPU process on one core."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mars_segformer.training.run import main
+from mars_segformer.training.threads import ACCELERATE_LAUNCH_MARKER, available_cores, choose_threads
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHED = {ACCELERATE_LAUNCH_MARKER: "NO", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize(
+    "requested,on_cpu,env,expected",
+    [
+        ("auto", True, LAUNCHED, available_cores()),                              # one process: every core
+        ("auto", True, {**LAUNCHED, "LOCAL_WORLD_SIZE": "2"}, max(1, available_cores() // 2)),  # shared, never oversubscribed
+        ("auto", True, {"OMP_NUM_THREADS": "1"}, None),                            # plain python: the user's setting stands
+        ("auto", False, LAUNCHED, None),                                           # GPU: torch's choice
+        ("3", True, LAUNCHED, 3),                                                  # explicit always wins
+        ("1", False, {}, 1),
+    ],
+)
+def test_choose_threads(requested, on_cpu, env, expected):
+    assert choose_threads(requested, on_cpu, env) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_bad_torch_threads_is_a_clear_error(tmp_path, capsys, value):
+    out = tmp_path / "run"
+    assert main(["--output_dir", str(out), "--max_steps", "1", "--torch_threads", value]) == 2
+    assert f"--torch_threads must be 'auto' or a positive integer, got {value!r}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_accelerate_launch_trains_on_every_core(tmp_path):
+    """Under ``accelerate launch`` (which exports OMP_NUM_THREADS=1) the start-up summary reports, and
+    metrics.json records, all available cores for the single CPU process."""
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "train_hf.py"), "--output_dir", str(out),
+           "--model", "unet", "--tiny", "--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
+           "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4", "--disable_tqdm", "true"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
+    assert f"device: cpu, {available_cores()} torch thread(s) x 1 process(es)" in summary, summary
+    assert "model: unet (MarsUNetForSemanticSegmentation" in summary and "validation " in summary
+    assert json.loads((out / "metrics.json").read_text())["torch_threads"] == available_cores()
