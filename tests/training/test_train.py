@@ -148,3 +148,24 @@ def test_auto_class_weights_power_follows_pixel_frequency():
         np.testing.assert_allclose(w, [0.0, *np.minimum(expected, 20.0)], rtol=1e-9)
     # a stronger power raises the rare class relative to the common one
     assert _class_weights("auto:1", masks, 0)[4] / _class_weights("auto:1", masks, 0)[1] == pytest.approx(60.0)
+
+
+def test_default_model_run_folder_runs_in_plain_transformers(tmp_path):
+    """The default architecture's run folder loads in ``pipeline`` in a process where this package cannot
+    be imported, with no trust_remote_code, and gives the training path's masks to the pixel."""
+    from mars_segformer.training import parse_args
+
+    default_model = parse_args(["--output_dir", "unused"])[0].model
+    out = tmp_path / "run"
+    proc = launch(["--model", default_model, "--tiny", "--max_steps", "2", "--eval_strategy", "no",
+                   "--save_strategy", "no", "--load_best_model_at_end", "false"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "auto_map" not in (out / "config.json").read_text()
+    images = load_arrays().test_images[:3]
+    np.save(tmp_path / "images.npy", images)
+    fresh = subprocess.run([sys.executable, str(ROOT / "tests" / "fresh_pipeline.py"), str(tmp_path / "images.npy"),
+                            str(out)], capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    got = np.array(json.loads(fresh.stdout.split("RESULT", 1)[1])[str(out)])
+    expected = predict(AutoModelForSemanticSegmentation.from_pretrained(out).eval(), images)
+    np.testing.assert_array_equal(got, expected)
