@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,8 +192,8 @@ def load_npz(path: str | os.PathLike) -> MarsArrays:
         raise MarsDataError(f"{path}: is a folder; expected an .npz file (use load_ai4mars_folder for AI4Mars folders)")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise MarsDataError(f"{path}: not a readable .npz archive ({err})") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # EOFError: a 0-byte file
+        raise MarsDataError(f"{path}: not a readable .npz archive ({type(err).__name__}: {err or 'empty file'})") from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise MarsDataError(f"{path}: holds a single array, not an .npz archive with key 'training_set'")
     with archive:
@@ -207,10 +208,10 @@ def load_npz(path: str | os.PathLike) -> MarsArrays:
                 archive["test_frame_ids"] if "test_frame_ids" in keys else None,
                 source=str(path),
             )
-        except (ValueError, zipfile.BadZipFile) as err:
+        except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:  # truncated or corrupt members
             if isinstance(err, MarsDataError):
                 raise
-            raise MarsDataError(f"{path}: could not read arrays ({err})") from err
+            raise MarsDataError(f"{path}: could not read arrays, the file is damaged ({type(err).__name__}: {err})") from err
 
 
 def save_npz(arrays: MarsArrays, path: str | os.PathLike) -> None:

@@ -56,6 +56,8 @@ def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, igno
         if name not in LOSSES:
             raise ValueError(f"unknown loss {name!r} in {spec!r}; choose from {LOSSES}")
         weight = float(w) if w else 1.0
+        if not weight >= 0 or weight == float("inf"):
+            raise ValueError(f"loss weight of {name!r} must be a finite number >= 0, got {w!r}")
         if name == "ce":
             parts.append((weight, CrossEntropyLoss(class_weights, ignore_index)))
         elif name == "focal":

@@ -83,5 +83,11 @@ def create_model(name: str, tiny: bool = False, **overrides) -> PreTrainedModel:
     if name not in PRESETS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(PRESETS)}")
     make_config, model_cls = PRESETS[name]
+    if overrides:
+        fields = make_config().to_dict()
+        fields.update(fields.get("backbone_config") or {})  # UperNet: the backbone's fields too
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown} for model {name!r}")
     kwargs = {**(TINY_OVERRIDES[name] if tiny else {}), **overrides}
     return model_cls(make_config(**kwargs))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..losses import build_loss, class_weights_from_masks
@@ -17,29 +20,122 @@ from ..models import PRESETS, create_model, make_image_processor
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .callbacks import PredictionPlotCallback
+from .checks import RunError, check_arguments, check_class_weights, parse_augmentations, parse_overrides
 from .threads import apply_threads, parse_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
-RUN_MARKERS = ("trainer_state.json", "config.json", "metrics.json", "model.safetensors")
+#: run_args.json: the arguments a run was started with, so that a resume needs only --output_dir
+RUN_ARGS = "run_args.json"
+RUN_MARKERS = ("trainer_state.json", "config.json", "metrics.json", "model.safetensors", RUN_ARGS)
 
 
-class RunError(ValueError):
-    """Arguments that cannot start a run; raised before anything is written."""
+#: flags a resume may change; any other flag given again must keep the run's own value
+SAFE_ON_RESUME = {
+    "output_dir", "resume_from_checkpoint", "max_steps", "num_train_epochs", "early_stopping_patience",
+    "logging_steps", "disable_tqdm", "torch_threads", "dataloader_num_workers", "per_device_eval_batch_size",
+    "save_total_limit", "report_to", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "overwrite",
+}
+#: never written to any file of the run folder
+SECRET_FLAGS = {"hub_token"}
+#: left out of run_args.json: secrets, and what only concerns one invocation
+NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
+DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
+
+
+def _expand_config(argv: list[str]) -> list[str]:
+    """A leading ``.yaml``/``.json`` config file becomes flags (later flags override it)."""
+    if not (argv and argv[0].endswith((".yaml", ".yml", ".json"))):
+        return argv
+    path = Path(argv[0])
+    if not path.is_file():
+        raise RunError(f"{path}: config file not found")
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid YAML/JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise RunError(f"{path}: expected a mapping of flag names to values, got {type(cfg).__name__}")
+    known = {f.name for dc in DATACLASSES for f in fields(dc)}
+    for k in cfg:
+        if k not in known:
+            close = difflib.get_close_matches(str(k), known, n=1)
+            raise RunError(f"{path}: unknown key {k!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + "; keys are train_hf.py's flag names")
+    flat = []
+    for k, v in cfg.items():
+        flat += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+    return flat + argv[1:]
+
+
+def _given(argv: list[str]) -> set[str]:
+    return {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
+
+
+def _parse(argv: list[str]):
+    parser = HfArgumentParser(DATACLASSES)
+    try:
+        return parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:  # TrainingArguments.__post_init__ rejects a combination
+        raise RunError(f"invalid training arguments: {str(err).splitlines()[0]}") from None
+
+
+def _value(parsed, name: str):
+    return next(getattr(d, name) for d in parsed if hasattr(d, name))
 
 
 def parse_args(argv=None):
-    """Parse the command line, or a single ``.yaml``/``.json`` config file path (later flags override it)."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, LossArguments, MarsTrainingArguments))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].endswith((".yaml", ".yml", ".json")) and Path(argv[0]).is_file():
-        import yaml
+    """The four argument dataclasses of ``argv`` (see :func:`parse_command_line`)."""
+    return parse_command_line(argv)[1]
 
-        cfg = yaml.safe_load(Path(argv[0]).read_text()) or {}
-        flat = []
-        for k, v in cfg.items():
-            flat += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
-        argv = flat + argv[1:]
-    return parser.parse_args_into_dataclasses(args=argv)
+
+def parse_command_line(argv=None):
+    """Parse the command line, or a single ``.yaml``/``.json`` config file path (later flags override it).
+
+    With ``--resume_from_checkpoint`` and a run folder that holds ``run_args.json``, the run's own
+    arguments come first: flags given again may change only :data:`SAFE_ON_RESUME`, any other flag
+    must repeat the run's value.
+
+    Returns:
+        (the effective flags, the four argument dataclasses).
+    """
+    argv = _expand_config(list(sys.argv[1:] if argv is None else argv))
+    parsed = _parse(argv)
+    args = parsed[-1]
+    saved_file = Path(args.output_dir) / RUN_ARGS
+    if not args.resume_from_checkpoint or not saved_file.is_file():
+        return argv, parsed
+    try:
+        saved_argv = json.loads(saved_file.read_text())["argv"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise RunError(f"{saved_file}: not a run-arguments file ({err}); resume needs every original flag") from None
+    saved = _parse(saved_argv)
+    merged = _parse([*saved_argv, *argv])
+    for name in sorted(_given(argv) - SAFE_ON_RESUME):
+        if _value(merged, name) != _value(saved, name):
+            raise RunError(f"--{name} {_value(merged, name)!r} conflicts with the run's own --{name} "
+                           f"{_value(saved, name)!r} ({saved_file}); a resume keeps the run's model, data and recipe")
+    return [*saved_argv, *argv], merged
+
+
+def save_run_args(out: Path, argv: list[str]) -> None:
+    """Write the run's arguments (secrets left out) to ``out/run_args.json``, atomically."""
+    keep, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            if not a.startswith("--"):
+                continue
+        name = a[2:].split("=", 1)[0] if a.startswith("--") else None
+        if name in NOT_SAVED:
+            skip = "=" not in a  # drop its value too (the next token, unless it is the next flag)
+            continue
+        keep.append(a)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (RUN_ARGS + ".tmp")
+    tmp.write_text(json.dumps({"argv": keep}, indent=1))
+    os.replace(tmp, out / RUN_ARGS)
 
 
 def _check_output_dir(args: MarsTrainingArguments) -> None:
@@ -72,31 +168,57 @@ def _class_weights(spec: str, masks: np.ndarray, ignore_index):
                        f"got {spec!r}") from err
     if len(w) != len(CLASS_NAMES):
         raise RunError(f"--class_weights needs {len(CLASS_NAMES)} numbers, got {len(w)}")
-    return w
+    return check_class_weights(w, spec)
+
+
+def _resume_target(args: MarsTrainingArguments):
+    """``--resume_from_checkpoint`` as the Trainer takes it; a clear error when there is nothing to resume."""
+    resume = args.resume_from_checkpoint
+    if not resume or (isinstance(resume, str) and resume.lower() in ("false", "no", "0")):
+        return None
+    if isinstance(resume, str) and resume.lower() not in ("true", "last", "yes", "1"):
+        if not (Path(resume) / "trainer_state.json").is_file():
+            raise RunError(f"--resume_from_checkpoint {resume}: not a checkpoint folder (no trainer_state.json)")
+        return resume
+    if not Path(args.output_dir).is_dir() or get_last_checkpoint(args.output_dir) is None:
+        raise RunError(f"--resume_from_checkpoint {resume}: {args.output_dir} holds no checkpoint-* folder to "
+                       "resume from (checkpoints are written by --save_strategy steps/epoch)")
+    return True
 
 
 def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments,
-        args: MarsTrainingArguments) -> dict:
-    """Train, evaluate, save. Returns the final validation metrics."""
+        args: MarsTrainingArguments, argv: list[str] | None = None) -> dict:
+    """Train, evaluate, save. Returns the final validation metrics.
+
+    Args:
+        argv: the effective command line; saved (without secrets) as ``run_args.json`` so that a resume
+            needs only ``--output_dir`` and ``--resume_from_checkpoint``.
+    """
     if model_args.model not in PRESETS:
         raise RunError(f"unknown --model {model_args.model!r}; choose from {', '.join(sorted(PRESETS))}")
     try:
         parse_threads(args.torch_threads)
     except ValueError as err:
         raise RunError(str(err)) from None
+    check_arguments(model_args, data_args, loss_args, args)
     _check_output_dir(args)
+    resume = _resume_target(args)
     threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     arrays = load_arrays(data_args.data)  # raises MarsDataError naming the file before anything is written
-    augs = [] if data_args.augmentations in ("", "none") else [a.strip() for a in data_args.augmentations.split(",")]
+    augs = parse_augmentations(data_args.augmentations)
     dcfg = DataConfig(
         val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
         oversample_big_rock=data_args.oversample_big_rock, drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count,
     )
     data = build_dataset_dict(arrays, dcfg)
-    overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
-    model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
+    overrides = parse_overrides(model_args.model_overrides)
+    try:
+        model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
+    except (TypeError, ValueError, KeyError) as err:
+        raise RunError(f"--model_overrides {model_args.model_overrides!r} do not fit --model {model_args.model}: "
+                       f"{str(err).splitlines()[0]}") from None
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
@@ -131,9 +253,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         compute_metrics=metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
         loss_fn=loss_fn, processing_class=make_image_processor(),
     )
-    resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last"):
-        resume = True
+    hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
+    if argv is not None and args.process_index == 0:
+        save_run_args(Path(args.output_dir), argv)
     train_result = trainer.train(resume_from_checkpoint=resume)
     final = trainer.evaluate()
     out = Path(args.output_dir)
@@ -172,7 +294,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     if push and trainer.is_world_process_zero():
         from ..hub import push_run
 
-        res = push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=args.hub_token)
+        res = push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=hub_token)
         print(f"pushed to {res['repo_id']}: {res['commit_url']}")
     return final
 
@@ -183,7 +305,8 @@ def main(argv=None) -> int:
 
     try:
         code = 0
-        run(*parse_args(argv))
+        effective, parsed = parse_command_line(argv)
+        run(*parsed, argv=effective)
     except (RunError, MarsDataError, HubPushError) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
