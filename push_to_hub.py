@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     if args.dry_run:
         print(res["card"])
         print("\nwould upload to", res["repo_id"] + ":", ", ".join(res["files"]))
+    elif not res["changed"]:
+        print(f"nothing changed: {res['repo_id']} already holds these {len(res['files'])} files "
+              f"(commit {res['commit_oid']}); no commit made")
     else:
         print(f"pushed {len(res['files'])} files to {res['repo_id']}: {res['commit_url']}")
     return 0

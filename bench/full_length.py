@@ -116,7 +116,7 @@ def render(summary: dict, docs: Path) -> None:
 
     rows = summary["rows"]
     fig, ax = plt.subplots(figsize=(9, 5))
-    for name, r in rows.items():
+    for r in rows.values():
         xs, ys = zip(*r["curve"], strict=True)
         ls = "-" if r["recipe"] == "default" else "--"
         label = f"{r['model']} · {r['recipe']} · s{r['seed']}" + ("" if r["finished"] else " (training)")

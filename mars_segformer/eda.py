@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import CLASS_NAMES, NUM_CLASSES, MarsDataError, find_outliers, load_arrays
+from .outputs import OutputPathError, check_output_folder
 from .visualization import save_class_share_chart, save_sample_grid
 
 
@@ -43,8 +44,11 @@ def format_table(stats: dict, n_tiles: int) -> str:
 
 def run_eda(data: str | None, out: str | os.PathLike, min_count: int = 20, grid: int = 16, seed: int = 0) -> dict:
     """Write ``eda.json``, ``class_shares.png``, ``samples.png`` and ``outliers.png`` (if any) into ``out``."""
-    arrays = load_arrays(data)
+    if min_count < 2:
+        raise MarsDataError(f"--min-count must be at least 2 (tiles sharing one mask), got {min_count}")
     out = Path(out)
+    check_output_folder(out, "--out")
+    arrays = load_arrays(data)
     out.mkdir(parents=True, exist_ok=True)
     stats = class_statistics(arrays.train_masks)
     report = find_outliers(arrays.train_masks, arrays.train_images, min_count=min_count)
@@ -69,7 +73,9 @@ def run_eda(data: str | None, out: str | os.PathLike, min_count: int = 20, grid:
             "min_count": min_count,
         },
     }
-    (out / "eda.json").write_text(json.dumps(result, indent=1))
+    tmp = out / "eda.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, out / "eda.json")
     print(format_table(stats, len(arrays)))
     print(report.summary())
     print(f"figures and eda.json written to {out}")
@@ -84,8 +90,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         run_eda(args.data, args.out, args.min_count)
-    except MarsDataError as err:
+    except (MarsDataError, OutputPathError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # disk full, permissions
+        print(f"error: {err.filename or args.out}: cannot write ({err.strerror or err})", file=sys.stderr)
         return 2
     return 0
 

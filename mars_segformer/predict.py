@@ -24,6 +24,7 @@ from PIL import Image
 from .data import CLASS_NAMES, MarsDataError, load_arrays
 from .inference import TTA_MODES, PredictError, load_model, predict_masks, write_submission
 from .metrics import StreamingMeanIoU
+from .outputs import OutputPathError, check_output_folder
 from .visualization import colorize, overlay, save_confusion_matrix
 
 
@@ -76,12 +77,28 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
     """Everything the CLI does; returns the summary written to ``summary.json``."""
     if tta not in TTA_MODES:
         raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
+    if batch_size < 1:
+        raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
+    if overlays < 0:
+        raise PredictError(f"--overlays must be >= 0 (0: none), got {overlays}")
+    if not 0 < val_fraction < 1:
+        raise PredictError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+    out = Path(out)
+    check_output_folder(out, "--out")
     arrays = load_arrays(data)  # validates shapes, dtypes, masks-in-test-set
     images, truths = select_split(arrays, split, val_fraction, seed)
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
     net = load_model(model, device, trust_remote_code)
-    out = Path(out)
+    try:
+        return _predict_and_write(net, model, arrays, images, truths, out, split, batch_size, tta, csv, overlays,
+                                  onnx, progress)
+    except OSError as err:  # disk full, permissions, a path component that is a file
+        raise PredictError(f"{err.filename or out}: cannot write ({err.strerror or err})") from None
+
+
+def _predict_and_write(net, model, arrays, images, truths, out: Path, split, batch_size, tta, csv, overlays, onnx,
+                       progress) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     preds = predict_masks(net, images, batch_size, tta, progress)
@@ -132,7 +149,7 @@ def main(argv=None) -> int:
     try:
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
                         args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed)
-    except (PredictError, MarsDataError) as err:
+    except (PredictError, MarsDataError, OutputPathError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{s['tiles']} tiles in {s['predict_seconds']} s ({s['tiles_per_second']} tiles/s); written to {args.out}")

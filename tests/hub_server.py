@@ -123,9 +123,14 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._create_repo(json.loads(body or b"{}"))
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path)
         if m:
+            # like the Hub: the oid of a file already at that revision lets the client drop unchanged files
+            # (and skip a commit that would change nothing)
+            head, _ = self.state.resolve(m.group(1), unquote(m.group(2)))
+            existing = head["files"] if head else {}
             files = json.loads(body)["files"]
-            return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                              for f in files]})
+            return self._send(200, {"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                 "oid": _etag(existing[f["path"]]) if f["path"] in existing else None} for f in files]})
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/(.+)", path)
         if m:
             return self._commit(m.group(1), unquote(m.group(2)), body)

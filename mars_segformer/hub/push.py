@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def files_to_upload(run_dir: str | Path) -> list[Path]:
     missing = [f for f in REQUIRED if not (run_dir / f).is_file()]
     if missing:
         raise HubPushError(f"{run_dir} is not a finished run: missing {', '.join(missing)}")
+    for name, need in (("config.json", "model_type"), ("metrics.json", "validation")):
+        try:
+            content = json.loads((run_dir / name).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise HubPushError(f"{run_dir / name}: not valid JSON ({err})") from None
+        if not isinstance(content, dict) or need not in content:
+            raise HubPushError(f"{run_dir / name}: missing key {need!r}; is this a train_hf.py run folder?")
+    v = json.loads((run_dir / "metrics.json").read_text())["validation"]
+    if not isinstance(v, dict) or not isinstance(v.get("task_mean_iou"), (int, float)):
+        raise HubPushError(f"{run_dir / 'metrics.json'}: key 'validation' must hold a number 'task_mean_iou'")
     files = [run_dir / f for f in ("model.safetensors", "config.json", "preprocessor_config.json")]
     files += sorted(run_dir.glob("*.py"))  # modeling code of custom architectures (trust_remote_code)
     files += [run_dir / f for f in EXTRAS if (run_dir / f).is_file() and run_dir / f not in files]
@@ -50,7 +61,8 @@ def push_run(run_dir: str | Path, repo_id: str | None, private: bool = False, re
         template: model card template path (default: the repository's ``model_card.md``).
 
     Returns:
-        ``{"repo_id", "files", "card", "commit_oid", "commit_url"}`` (no commit fields on a dry run).
+        ``{"repo_id", "files", "card", "commit_oid", "commit_url", "changed"}`` (no commit fields on a dry
+        run; ``changed`` is False when the Hub already held exactly these files and nothing was committed).
     """
     if not repo_id or "/" not in repo_id:
         raise HubPushError(f"--repo_id must look like 'user/name', got {repo_id!r}")
@@ -71,11 +83,13 @@ def push_run(run_dir: str | Path, repo_id: str | None, private: bool = False, re
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
+        before = api.repo_info(repo_id, revision=revision or "main").sha
         info = api.create_commit(
             repo_id, operations=ops, revision=revision,
             commit_message=commit_message or f"Upload {run_dir.name} ({card.data.eval_results[0].metric_value} task mIoU)",
         )
     except (HfHubHTTPError, ValueError) as err:
         raise HubPushError(f"upload of {run_dir} to {repo_id} failed, nothing was committed: {err}") from err
-    result.update(commit_oid=info.oid, commit_url=info.commit_url)
+    # huggingface_hub drops files the Hub already holds unchanged, and makes no commit when none is left
+    result.update(commit_oid=info.oid, commit_url=info.commit_url, changed=info.oid != before)
     return result

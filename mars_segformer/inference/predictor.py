@@ -19,14 +19,17 @@ class PredictError(ValueError):
 
 def load_model(name_or_path: str, device: str | None = None, trust_remote_code: bool = False):
     """A segmentation model from a run folder or a Hub repo id, in eval mode on ``device``."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForSemanticSegmentation
 
     import mars_segformer.models  # noqa: F401  (registers the custom architectures)
 
     try:
         model = AutoModelForSemanticSegmentation.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as err:
-        raise PredictError(f"{name_or_path}: cannot load a segmentation model ({err})") from err
+    except SafetensorError as err:  # a truncated or corrupt model.safetensors
+        raise PredictError(f"{name_or_path}: the weights file is damaged ({err})") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise PredictError(f"{name_or_path}: cannot load a segmentation model ({str(err).splitlines()[0]})") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval()
 

@@ -1,7 +1,14 @@
 """Model zoo: SegFormer presets and custom architectures, all ``PreTrainedModel``s."""
 
 from .image_processing import make_image_processor
-from .registry import CUSTOM_MODELS, NATIVE_PRESETS, PRESETS, TINY_OVERRIDES, create_model, register_auto_classes
+from .registry import (
+           CUSTOM_MODELS,
+           NATIVE_PRESETS,
+           PRESETS,
+           TINY_OVERRIDES,
+           create_model,
+           register_auto_classes,
+)
 from .segformer import segformer_config
 from .upernet import upernet_config
 

@@ -17,6 +17,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..losses import build_loss, class_weights_from_masks
 from ..models import PRESETS, create_model, make_image_processor
+from ..outputs import OutputPathError, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .callbacks import PredictionPlotCallback
@@ -140,10 +141,12 @@ def save_run_args(out: Path, argv: list[str]) -> None:
 
 def _check_output_dir(args: MarsTrainingArguments) -> None:
     out = Path(args.output_dir)
+    try:
+        check_output_folder(out, "--output_dir")
+    except OutputPathError as err:
+        raise RunError(str(err)) from None
     if not out.exists() or args.overwrite or args.resume_from_checkpoint:
         return
-    if not out.is_dir():
-        raise RunError(f"output_dir {out} exists and is not a folder")
     found = [m for m in RUN_MARKERS if (out / m).exists()] + [p.name for p in out.glob("checkpoint-*")][:3]
     if found:
         raise RunError(f"output_dir {out} already holds a run ({', '.join(found)}); pass --overwrite to reuse it "

@@ -137,13 +137,26 @@ def test_refused_commit_leaves_repo_and_folder_unchanged(hub, runs, tmp_path):
     env = env_for(url, tmp_path)
     assert push(runs["segformer-b0"], "user/refused", env).returncode == 0
     commits_before = list(state.repos["user/refused"]["branches"]["main"])
-    local_before = snapshot(runs["segformer-b0"])
+    # another run, so the commit changes files (an unchanged folder makes no commit at all)
+    local_before = snapshot(runs["unet-attention"])
     state.fail_next_commit = True
-    proc = push(runs["segformer-b0"], "user/refused", env)
+    proc = push(runs["unet-attention"], "user/refused", env)
     assert proc.returncode == 2
     assert "nothing was committed" in proc.stderr and "500" in proc.stderr
     assert state.repos["user/refused"]["branches"]["main"] == commits_before
-    assert snapshot(runs["segformer-b0"]) == local_before
+    assert snapshot(runs["unet-attention"]) == local_before
+
+
+def test_pushing_an_unchanged_run_says_nothing_changed(hub, runs, tmp_path):
+    state, url = hub
+    env = env_for(url, tmp_path)
+    first = push(runs["segformer-b0"], "user/same", env)
+    assert first.returncode == 0 and "pushed" in first.stdout
+    commits = list(state.repos["user/same"]["branches"]["main"])
+    again = push(runs["segformer-b0"], "user/same", env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing changed" in again.stdout and commits[-1]["oid"] in again.stdout and "pushed" not in again.stdout
+    assert state.repos["user/same"]["branches"]["main"] == commits  # no new commit
 
 
 def test_missing_token(hub, runs, tmp_path):

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForSemanticSegmentation
 
 from mars_segformer import PRESETS, create_model, make_image_processor
-from mars_segformer.models import NATIVE_PRESETS
 from mars_segformer.data import normalize
+from mars_segformer.models import NATIVE_PRESETS
 
 ARCHS = sorted(PRESETS)
 FRESH = Path(__file__).resolve().parents[1] / "fresh_pipeline.py"
