@@ -78,8 +78,11 @@ def _parse(argv: list[str]):
     parser = HfArgumentParser(DATACLASSES)
     try:
         return parser.parse_args_into_dataclasses(args=argv)
-    except ValueError as err:  # TrainingArguments.__post_init__ rejects a combination
-        raise RunError(f"invalid training arguments: {str(err).splitlines()[0]}") from None
+    except ValueError as err:  # an unknown flag, or TrainingArguments.__post_init__ rejects a combination
+        msg = str(err).splitlines()[0]
+        if "not used by the HfArgumentParser" in msg:
+            raise RunError(f"unknown flag(s) {msg.split(':', 1)[1].strip()}; `python train_hf.py --help` lists them") from None
+        raise RunError(f"invalid training arguments: {msg}") from None
 
 
 def _value(parsed, name: str):

@@ -113,7 +113,8 @@ def test_resume_after_kill(tmp_path):
     out = tmp_path / "resume"
     common = ["--max_steps", "30", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "4",
               "--load_best_model_at_end", "false", "--save_total_limit", "3"]
-    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *common]
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *common,
+           "--hub_token", "hf_do_not_store_me"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 240
@@ -126,14 +127,25 @@ def test_resume_after_kill(tmp_path):
     done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     last = done[-1]
     assert last < 30
-    proc2 = launch([*common, "--resume_from_checkpoint", "true"], out)
+    # a flag that would change the run is refused, and leaves the folder as it was
+    before = snapshot(out)
+    assert main(["--output_dir", str(out), "--resume_from_checkpoint", "true", "--model", "deeplabv3plus"]) == 2
+    assert snapshot(out) == before
+    # the run folder alone says how to continue: no other flag is repeated
+    proc2 = subprocess.run([sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out),
+                            "--resume_from_checkpoint", "true"], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc2.returncode == 0, proc2.stderr[-3000:]
+    assert "model: unet (MarsUNetForSemanticSegmentation" in proc2.stdout  # the run's own tiny UNet, not the default
     m = json.loads((out / "metrics.json").read_text())
     assert m["global_step"] == 30
     state = json.loads((out / "checkpoint-28" / "trainer_state.json").read_text())
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     # the log history of the killed run was restored, and steps were not run twice
     assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 28
+    # the Hub token given to the first run is in no file of the run folder (training_args.bin included)
+    leaked = [p for p in out.rglob("*") if p.is_file() and b"hf_do_not_store_me" in p.read_bytes()]
+    assert not leaked and any(out.rglob("training_args.bin"))
 
 
 def test_auto_class_weights_power_follows_pixel_frequency():

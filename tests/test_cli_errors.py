@@ -1,0 +1,197 @@
+"""Every CLI, fed the mistakes a new user makes: exit code 2, one line naming the problem, no traceback,
+and every file that existed before byte-identical after (nothing half-written, nothing replaced)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mars_segformer import create_model, make_image_processor
+from mars_segformer.eda import main as eda_main
+from mars_segformer.predict import main as predict_main
+from mars_segformer.training import main as train_main
+from push_to_hub import main as push_main
+
+TRAIN_BASE = ["--model", "unet", "--tiny", "--max_steps", "1", "--disable_tqdm", "true"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A folder of inputs, good and bad, shared by every case (each case checks it is left unchanged)."""
+    w = tmp_path_factory.mktemp("world")
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (24, 2, 64, 128)).astype(np.uint8)
+    train[:, 1] %= 5
+    np.savez_compressed(w / "good.npz", training_set=train, test_set=train[:6, 0])
+    good = (w / "good.npz").read_bytes()
+    (w / "empty.npz").write_bytes(b"")
+    damaged = bytearray(good)
+    damaged[2000:2300] = bytes(300)
+    (w / "corrupt.npz").write_bytes(bytes(damaged))
+    (w / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (w / "text.npz").write_text("not an archive\n")
+    (w / "a_file").write_text("I am a file\n")
+    torch.manual_seed(0)
+    model_dir = w / "model"
+    create_model("unet", tiny=True).save_pretrained(model_dir)
+    make_image_processor().save_pretrained(model_dir)
+    bad_weights = w / "bad_weights"
+    shutil.copytree(model_dir, bad_weights)
+    blob = (bad_weights / "model.safetensors").read_bytes()
+    (bad_weights / "model.safetensors").write_bytes(blob[: len(blob) // 3])
+    # a run folder as train_hf.py leaves it, and damaged copies of its metrics/config
+    run = w / "run"
+    shutil.copytree(model_dir, run)
+    (run / "metrics.json").write_text(json.dumps({"validation": {"task_mean_iou": 0.5}, "model": "unet"}))
+    for name, text in (("run_badjson", "{not json"), ("run_novalidation", json.dumps({"model": "unet"})),
+                       ("run_badvalidation", json.dumps({"validation": {"task_mean_iou": "high"}}))):
+        shutil.copytree(run, w / name)
+        (w / name / "metrics.json").write_text(text)
+    shutil.copytree(run, w / "run_badconfig")
+    (w / "run_badconfig" / "config.json").write_text("]")
+    # an earlier predict output that a failed call must not touch
+    prev = w / "prev_preds"
+    prev.mkdir()
+    np.savez(prev / "predictions.npz", masks=np.ones((6, 64, 128), np.uint8))
+    (prev / "summary.json").write_text("{}")
+    (w / "typo.yaml").write_text("model: unet\nlearning_rte: 0.001\n")
+    (w / "list.yaml").write_text("- model\n- unet\n")
+    (w / "bad.yaml").write_text("model: [unet\n")
+    # a run folder with arguments but no checkpoint
+    (w / "no_ckpt").mkdir()
+    return w
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+W = "{w}"  # replaced by the world folder in each case
+
+CASES = [
+    # --- train_hf.py -------------------------------------------------------------------------------
+    ("train", ["--learning_rate", "-0.01"], "--learning_rate must be a positive number"),
+    ("train", ["--learning_rate", "nan"], "--learning_rate must be a positive number"),
+    ("train", ["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be at least 1"),
+    ("train", ["--per_device_eval_batch_size", "-1"], "--per_device_eval_batch_size must be at least 1"),
+    ("train", ["--max_steps", "0"], "--max_steps must be -1"),
+    ("train", ["--max_steps", "-1", "--num_train_epochs", "0"], "--num_train_epochs must be a positive number"),
+    ("train", ["--weight_decay", "-1"], "--weight_decay must be >= 0"),
+    ("train", ["--max_grad_norm", "-0.5"], "--max_grad_norm must be >= 0"),
+    ("train", ["--early_stopping_patience", "-1"], "--early_stopping_patience must be >= 0"),
+    ("train", ["--val_fraction", "1.5"], "--val_fraction must lie in (0, 1)"),
+    ("train", ["--val_fraction", "0"], "--val_fraction must lie in (0, 1)"),
+    ("train", ["--cutmix_p", "2"], "--cutmix_p is a probability in [0, 1]"),
+    ("train", ["--oversample_big_rock", "-3"], "--oversample_big_rock is a number of copies"),
+    ("train", ["--outlier_min_count", "1"], "--outlier_min_count must be at least 2"),
+    ("train", ["--num_preview", "-1"], "--num_preview must be >= 0"),
+    ("train", ["--focal_gamma", "-1"], "--focal_gamma must be >= 0"),
+    ("train", ["--augmentations", "hflip,zoom"], "--augmentations: unknown name(s) ['zoom']"),
+    ("train", ["--loss", "hinge"], "--loss 'hinge': unknown loss 'hinge'"),
+    ("train", ["--loss", "focal:abc"], "--loss 'focal:abc'"),
+    ("train", ["--loss", "focal:-1"], "must be a finite number >= 0"),
+    ("train", ["--model_overrides", "{bad"], "--model_overrides is not valid JSON"),
+    ("train", ["--model_overrides", "[1, 2]"], "--model_overrides must be a JSON object"),
+    ("train", ["--model_overrides", '{"nope_field": 3}'], "unknown config field(s) ['nope_field']"),
+    ("train", ["--class_weights", "1,-2,1,1,1"], "--class_weights must be non-negative finite numbers"),
+    ("train", ["--class_weights", "0,0,0,0,0"], "--class_weights must not all be 0"),
+    ("train", ["--class_weights", "1,2"], "--class_weights needs 5 numbers"),
+    ("train", ["--class_weights", "auto:strong"], "needs a number P"),
+    ("train", ["--model", "unet-xl"], "unknown --model 'unet-xl'"),
+    ("train", ["--torch_threads", "0"], "--torch_threads must be 'auto' or a positive integer"),
+    ("train", ["--lr_scheduler_type", "bogus"], "invalid training arguments: bogus is not a valid SchedulerType"),
+    ("train", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
+    ("train", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
+    ("train", ["--data", f"{W}/corrupt.npz"], "corrupt.npz: could not read arrays, the file is damaged"),
+    ("train", ["--data", f"{W}/truncated.npz"], "truncated.npz: not a readable .npz archive"),
+    ("train", ["--data", f"{W}/text.npz"], "text.npz: not a readable .npz archive"),
+    ("train", ["--output_dir", f"{W}/a_file"], "--output_dir {w}/a_file: exists and is a file"),
+    ("train", ["--output_dir", f"{W}/a_file/run"], "a_file is a file, so no folder can be made below it"),
+    ("train", ["--output_dir", f"{W}/no_ckpt", "--resume_from_checkpoint", "true"], "holds no checkpoint-* folder"),
+    ("train", ["--resume_from_checkpoint", f"{W}/nowhere"], "nowhere: not a checkpoint folder"),
+    ("train-config", [f"{W}/typo.yaml"], "typo.yaml: unknown key 'learning_rte' (did you mean 'learning_rate'?)"),
+    ("train-config", [f"{W}/list.yaml"], "list.yaml: expected a mapping of flag names to values"),
+    ("train-config", [f"{W}/bad.yaml"], "bad.yaml: not valid YAML/JSON"),
+    ("train-config", [f"{W}/missing.yaml"], "missing.yaml: config file not found"),
+    ("train", ["--learnig_rate", "0.1"], "unknown flag(s) ['--learnig_rate', '0.1']"),
+    # --- python -m mars_segformer.predict ------------------------------------------------------------
+    ("predict", ["--batch-size", "-5"], "--batch-size must be at least 1, got -5"),
+    ("predict", ["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    ("predict", ["--overlays", "-1"], "--overlays must be >= 0"),
+    ("predict", ["--split", "validation", "--val-fraction", "0"], "--val-fraction must lie in (0, 1)"),
+    ("predict", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
+    ("predict", ["--data", f"{W}/corrupt.npz"], "corrupt.npz: could not read arrays, the file is damaged"),
+    ("predict", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
+    ("predict", ["--model", f"{W}/bad_weights"], "bad_weights: the weights file is damaged"),
+    ("predict", ["--model", f"{W}/no_such_model"], "no_such_model: cannot load a segmentation model"),
+    ("predict", ["--out", f"{W}/a_file"], "--out {w}/a_file: exists and is a file"),
+    ("predict", ["--out", f"{W}/a_file/preds"], "a_file is a file, so no folder can be made below it"),
+    ("predict", ["--tta", "rot90"], "invalid choice: 'rot90'"),
+    # --- python -m mars_segformer.eda ----------------------------------------------------------------
+    ("eda", ["--min-count", "-1"], "--min-count must be at least 2"),
+    ("eda", [f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
+    ("eda", [f"{W}/corrupt.npz"], "corrupt.npz: could not read arrays, the file is damaged"),
+    ("eda", [f"{W}/truncated.npz"], "truncated.npz: not a readable .npz archive"),
+    ("eda", ["--out", f"{W}/a_file"], "--out {w}/a_file: exists and is a file"),
+    ("eda", ["--out", f"{W}/a_file/eda"], "a_file is a file, so no folder can be made below it"),
+    # --- push_to_hub.py (dry runs: no Hub is needed to find these) ----------------------------------
+    ("push", [f"{W}/run_badjson"], "run_badjson/metrics.json: not valid JSON"),
+    ("push", [f"{W}/run_novalidation"], "run_novalidation/metrics.json: missing key 'validation'"),
+    ("push", [f"{W}/run_badvalidation"], "key 'validation' must hold a number 'task_mean_iou'"),
+    ("push", [f"{W}/run_badconfig"], "run_badconfig/config.json: not valid JSON"),
+    ("push", [f"{W}/no_such_run"], "no_such_run: no such folder"),
+    ("push", [f"{W}/model"], "is not a finished run: missing metrics.json"),
+    ("push-repo", ["noslash"], "--repo_id must look like 'user/name'"),
+]
+
+
+def call(kind: str, argv: list[str], w: Path, tmp: Path) -> int:
+    out = tmp / "out"
+    if kind == "train":
+        full = ["--output_dir", str(out), *TRAIN_BASE, *argv]
+        return train_main(full)
+    if kind == "train-config":
+        return train_main([*argv, "--output_dir", str(out), *TRAIN_BASE])
+    if kind == "predict":
+        base = {"--model": str(w / "model"), "--data": str(w / "good.npz"), "--out": str(w / "prev_preds")}
+        for k, v in zip(argv[::2], argv[1::2], strict=True):
+            base[k] = v
+        return predict_main([x for kv in base.items() for x in kv] + ["--overlays", "2"] * ("--overlays" not in base))
+    if kind == "eda":
+        pos = [a for a in argv if a.endswith(".npz")] or [str(w / "good.npz")]
+        rest = [a for a in argv if not a.endswith(".npz")]
+        return eda_main([*pos, *(rest if "--out" in rest else [*rest, "--out", str(out)])])
+    if kind == "push":
+        return push_main([argv[0], "--repo_id", "user/x", "--dry_run"])
+    if kind == "push-repo":
+        return push_main([str(w / "run"), "--repo_id", argv[0], "--dry_run"])
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,argv,needle", CASES, ids=[f"{k}:{' '.join(a)[:60]}" for k, a, _ in CASES])
+def test_bad_input_is_one_clear_line(world, tmp_path, capsys, kind, argv, needle):
+    argv = [a.replace(W, str(world)) for a in argv]
+    needle = needle.replace(W, str(world))
+    before = snapshot(world)
+    try:
+        code = call(kind, argv, world, tmp_path)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    assert needle in err, err[-2000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:") or ": error:" in line]
+    assert len(lines) == 1, err[-2000:]
+    assert snapshot(world) == before  # nothing that existed was changed
+    assert not (tmp_path / "out").exists()  # and no half-made output folder
+
+
+def test_enough_cases():
+    assert len(CASES) >= 40
+    assert {k.split("-")[0] for k, _, _ in CASES} == {"train", "predict", "eda", "push"}
