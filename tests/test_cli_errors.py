@@ -77,6 +77,7 @@ CASES = [
     # --- train_hf.py -------------------------------------------------------------------------------
     ("train", ["--learning_rate", "-0.01"], "--learning_rate must be a positive number"),
     ("train", ["--learning_rate", "nan"], "--learning_rate must be a positive number"),
+    ("train", ["--learning_rate", "1e-9"], "must exceed the polynomial schedule's final rate 1e-07"),
     ("train", ["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be at least 1"),
     ("train", ["--per_device_eval_batch_size", "-1"], "--per_device_eval_batch_size must be at least 1"),
     ("train", ["--max_steps", "0"], "--max_steps must be -1"),

@@ -48,7 +48,9 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
     model_type = config.get("model_type", "")
     custom = "auto_map" in config
     names = m.get("class_names") or ["background", "soil", "bedrock", "sand", "big_rock"]
+    start = m.get("base_model") or {}
     card_data = ModelCardData(
+        base_model=start.get("source") if start.get("kind") == "hub" else None,
         language=None,
         license="apache-2.0",
         library_name="transformers",
@@ -76,6 +78,9 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         "LR schedule": m.get("lr_scheduler_type"), "epochs run": m.get("epochs_run"), "steps": m.get("global_step"),
         "seed": m.get("seed"), "train tiles (after oversampling)": f"{m.get('train_tiles')} ({m.get('train_rows_after_oversampling')})",
         "outlier tiles dropped": m.get("outliers_dropped"),
+        "started from": (f"{start['source']}" + (f"@{start['revision']}" if start.get("revision") else "")
+                         + f" ({start['kind']}; {start['tensors_loaded']} tensors loaded, {start['tensors_new']} new)")
+        if start else "random initialisation",
     }
     recipe_rows = "\n".join(f"| {k} | {val} |" for k, val in recipe.items())
     data = m.get("data", "")
@@ -90,6 +95,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         repo_id=repo_id,
         architecture=ARCHITECTURES.get(model_type, model_type),
         tile_size="64×128",
+        start_note=f"starting from `{start['source']}`" if start else "from scratch",
         task_mean_iou=_fmt(v["task_mean_iou"]),
         mean_iou=_fmt(v.get("mean_iou")),
         validation_tiles=m.get("validation_tiles"),

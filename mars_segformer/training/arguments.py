@@ -15,7 +15,16 @@ from ..data.augment import DEFAULT_AUGMENTATIONS
 class ModelArguments:
     # UperNet-R18: as good as the remote-code DeepLabV3+ at equal samples seen, about twice as fast on a CPU,
     # and it loads in plain transformers (no trust_remote_code); see docs/results.md
-    model: str = field(default="upernet-r18", metadata={"help": "architecture preset (see mars_segformer.PRESETS)"})
+    model: str = field(default="upernet-r18", metadata={
+        "aliases": ["--model_name_or_path"],
+        "help": "a preset (see mars_segformer.PRESETS; a preset name wins over a same-named folder: write ./NAME "
+                "for the folder), a checkpoint folder, or a Hub repo id (owner/name); checkpoints get the Mars labels"})
+    model_revision: str | None = field(default=None, metadata={"help": "Hub branch, tag or commit of --model"})
+    encoder_weights: str | None = field(default=None, metadata={
+        "help": "pretrained timm weights for a custom architecture's encoder: a .safetensors file or a Hub repo id "
+                "(e.g. timm/resnet34.a1_in1k); the saved model still loads without them"})
+    encoder_lr_scale: float = field(default=1.0, metadata={"help": "learning rate of the encoder relative to the rest"})
+    freeze_encoder_steps: int = field(default=0, metadata={"help": "keep the encoder frozen for the first N steps"})
     tiny: bool = field(default=False, metadata={"help": "tiny widths of the preset (tests, smoke runs)"})
     model_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config fields, e.g. '{\"depth\": 3}'"})
 

@@ -50,3 +50,25 @@ class PredictionPlotCallback(TrainerCallback):
         if self.metrics is not None and self.metrics.last_matrix is not None:
             save_confusion_matrix(self.metrics.last_matrix, plots / f"confusion_matrix_step{step:06d}.png",
                                   f"confusion matrix, step {step} (rows: truth)")
+
+
+class FreezeEncoderCallback(TrainerCallback):
+    """Keep the encoder's parameters frozen (no gradient, no update) for the first ``steps`` steps.
+
+    Freezing starts after the optimizer is built, so the parameters are in it when they thaw.
+    """
+
+    def __init__(self, params, steps: int):
+        self.params, self.steps = list(params), steps
+
+    def _set(self, trainable: bool) -> None:
+        for p in self.params:
+            p.requires_grad_(trainable)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step < self.steps:
+            self._set(False)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.steps and not self.params[0].requires_grad:
+            self._set(True)

@@ -48,6 +48,10 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     finite = math.isfinite
     _need(finite(args.learning_rate) and args.learning_rate > 0,
           f"--learning_rate must be a positive number, got {args.learning_rate}")
+    if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "polynomial":
+        lr_end = (args.lr_scheduler_kwargs or {}).get("lr_end", 1e-7)
+        _need(args.learning_rate > lr_end, f"--learning_rate {args.learning_rate} must exceed the polynomial schedule's "
+                                           f"final rate {lr_end} (or pick another --lr_scheduler_type)")
     _need(args.per_device_train_batch_size >= 1,
           f"--per_device_train_batch_size must be at least 1, got {args.per_device_train_batch_size}")
     _need(args.per_device_eval_batch_size >= 1,
@@ -57,6 +61,9 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
           f"--num_train_epochs must be a positive number, got {args.num_train_epochs}")
     _need(finite(args.weight_decay) and args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}")
     _need(finite(args.max_grad_norm) and args.max_grad_norm >= 0, f"--max_grad_norm must be >= 0, got {args.max_grad_norm}")
+    _need(finite(model_args.encoder_lr_scale) and model_args.encoder_lr_scale > 0,
+          f"--encoder_lr_scale must be a positive number, got {model_args.encoder_lr_scale}")
+    _need(model_args.freeze_encoder_steps >= 0, f"--freeze_encoder_steps must be >= 0, got {model_args.freeze_encoder_steps}")
     _need(args.early_stopping_patience >= 0, f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}")
     _need(0 < data_args.val_fraction < 1, f"--val_fraction must lie in (0, 1), got {data_args.val_fraction}")
     _need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")

@@ -16,11 +16,19 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..losses import build_loss, class_weights_from_masks
-from ..models import PRESETS, create_model, make_image_processor
+from ..models import create_model, make_image_processor
+from ..models.pretrained import (
+    StartError,
+    StartReport,
+    encoder_parameters,
+    load_encoder_weights,
+    load_pretrained,
+    source_kind,
+)
 from ..outputs import OutputPathError, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
-from .callbacks import PredictionPlotCallback
+from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
 from .checks import RunError, check_arguments, check_class_weights, parse_augmentations, parse_overrides
 from .threads import apply_threads, parse_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
@@ -192,6 +200,28 @@ def _resume_target(args: MarsTrainingArguments):
     return True
 
 
+def _start_model(model_args: ModelArguments, overrides: dict, token: str | None):
+    """The model a run starts from (a preset or any checkpoint), and what was loaded into it."""
+    try:
+        if source_kind(model_args.model) == "preset":
+            try:
+                model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
+            except (TypeError, ValueError, KeyError) as err:
+                raise RunError(f"--model_overrides {model_args.model_overrides!r} do not fit --model "
+                               f"{model_args.model}: {str(err).splitlines()[0]}") from None
+            start = StartReport(model_args.model, "preset", loaded=len(model.state_dict()))
+        else:
+            model, start = load_pretrained(model_args.model, model_args.model_revision, token, overrides=overrides)
+        encoder_start = None
+        if model_args.encoder_weights:
+            encoder_start = load_encoder_weights(model, model_args.encoder_weights, token=token)
+        if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps:
+            encoder_parameters(model)  # a clear error for architectures without an encoder
+    except StartError as err:
+        raise RunError(str(err)) from None
+    return model, start, encoder_start
+
+
 def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments,
         args: MarsTrainingArguments, argv: list[str] | None = None) -> dict:
     """Train, evaluate, save. Returns the final validation metrics.
@@ -200,8 +230,12 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         argv: the effective command line; saved (without secrets) as ``run_args.json`` so that a resume
             needs only ``--output_dir`` and ``--resume_from_checkpoint``.
     """
-    if model_args.model not in PRESETS:
-        raise RunError(f"unknown --model {model_args.model!r}; choose from {', '.join(sorted(PRESETS))}")
+    try:
+        model_kind = source_kind(model_args.model)
+    except StartError as err:
+        raise RunError(str(err)) from None
+    if model_kind != "preset" and model_args.tiny:
+        raise RunError(f"--tiny shrinks a preset; --model {model_args.model} is a checkpoint")
     try:
         parse_threads(args.torch_threads)
     except ValueError as err:
@@ -220,17 +254,17 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     )
     data = build_dataset_dict(arrays, dcfg)
     overrides = parse_overrides(model_args.model_overrides)
-    try:
-        model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
-    except (TypeError, ValueError, KeyError) as err:
-        raise RunError(f"--model_overrides {model_args.model_overrides!r} do not fit --model {model_args.model}: "
-                       f"{str(err).splitlines()[0]}") from None
+    hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
+    model, start, encoder_start = _start_model(model_args, overrides, hub_token)
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
               f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {model_args.model} "
               f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters) | device: {args.device.type}, "
               f"{threads} torch thread(s) x {args.world_size} process(es)", flush=True)
+        print(start.line(), flush=True)
+        if encoder_start is not None:
+            print(f"encoder: {encoder_start.line().split(': ', 1)[1]}", flush=True)
 
     ignore = 0 if loss_args.ignore_background else None
     train_masks = data.arrays.train_masks[data.train_indices]
@@ -247,6 +281,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     preview_images, preview_masks = data.arrays.train_images[pick], data.arrays.train_masks[pick]
     preview = PredictionPlotCallback(preview_images, preview_masks, metrics)
     callbacks = [preview]
+    encoder = encoder_parameters(model) if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps else []
+    if model_args.freeze_encoder_steps:
+        callbacks.append(FreezeEncoderCallback(encoder, model_args.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
 
@@ -257,9 +294,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     trainer = MarsTrainer(
         model=model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
-        loss_fn=loss_fn, processing_class=make_image_processor(),
+        loss_fn=loss_fn, processing_class=make_image_processor(), encoder_params=encoder,
+        encoder_lr_scale=model_args.encoder_lr_scale,
     )
-    hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
     if argv is not None and args.process_index == 0:
         save_run_args(Path(args.output_dir), argv)
     train_result = trainer.train(resume_from_checkpoint=resume)
@@ -274,6 +311,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         save_curves(trainer.state.log_history, out / "training_curves.png")
         summary = {
             "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides,
+            "base_model": None if start.kind == "preset" else start.to_dict(),
+            "encoder_weights": None if encoder_start is None else encoder_start.to_dict(),
+            "encoder_lr_scale": model_args.encoder_lr_scale, "freeze_encoder_steps": model_args.freeze_encoder_steps,
             "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
             "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
             "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),

@@ -17,9 +17,32 @@ class MarsTrainer(Trainer):
         **kwargs: as for ``Trainer``.
     """
 
-    def __init__(self, *args, loss_fn: torch.nn.Module | None = None, **kwargs):
+    def __init__(self, *args, loss_fn: torch.nn.Module | None = None, encoder_params=None,
+                 encoder_lr_scale: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        self.encoder_params = list(encoder_params or [])
+        self.encoder_lr_scale = encoder_lr_scale
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with each parameter group split so the encoder's part runs at
+        ``encoder_lr_scale`` times the learning rate (the scheduler then scales every group alike)."""
+        optimizer = super().create_optimizer(model)
+        if self.encoder_lr_scale == 1 or not self.encoder_params or getattr(optimizer, "_mars_split", False):
+            return optimizer
+        encoder = {id(p) for p in self.encoder_params}
+        groups = []
+        for g in optimizer.param_groups:
+            rest = {k: v for k, v in g.items() if k != "params"}
+            for part, scale in (([p for p in g["params"] if id(p) not in encoder], 1.0),
+                                ([p for p in g["params"] if id(p) in encoder], self.encoder_lr_scale)):
+                if part:
+                    groups.append({**rest, "params": part, "lr": g["lr"] * scale})
+        optimizer.param_groups.clear()
+        for g in groups:
+            optimizer.add_param_group(g)
+        optimizer._mars_split = True
+        return optimizer
 
     def _restore_weights(self, folder: str) -> None:
         # transformers 5 saves some models (SegFormer among them) under legacy parameter names and
