@@ -87,6 +87,8 @@ CASES = [
     ("train", ["--early_stopping_patience", "-1"], "--early_stopping_patience must be >= 0"),
     ("train", ["--val_fraction", "1.5"], "--val_fraction must lie in (0, 1)"),
     ("train", ["--val_fraction", "0"], "--val_fraction must lie in (0, 1)"),
+    ("train", ["--train_frames", "0.5"], "--train_frames must be 'START:STOP'"),
+    ("train", ["--train_frames", "0.6:0.2"], "--train_frames needs 0 <= START < STOP <= 1"),
     ("train", ["--cutmix_p", "2"], "--cutmix_p is a probability in [0, 1]"),
     ("train", ["--oversample_big_rock", "-3"], "--oversample_big_rock is a number of copies"),
     ("train", ["--outlier_min_count", "1"], "--outlier_min_count must be at least 2"),

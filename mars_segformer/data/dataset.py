@@ -22,6 +22,7 @@ from .augment import (
     oversample_indices,
 )
 from .clean import OutlierReport, drop_outliers, find_outliers
+from .errors import MarsDataError
 from .io import MarsArrays
 from .split import train_val_split
 
@@ -67,6 +68,9 @@ class DataConfig:
     drop_outliers: bool = True
     outlier_min_count: int = 20
     num_channels: int = 3
+    #: the share of training frames kept, as [start, stop) of a seeded frame order: (0, 0.5) and (0.5, 1)
+    #: are disjoint halves; validation is unaffected
+    train_frames: tuple[float, float] = (0.0, 1.0)
 
     @classmethod
     def reference(cls, **overrides) -> DataConfig:
@@ -160,7 +164,24 @@ def clean_and_split(arrays: MarsArrays, config: DataConfig):
         report = find_outliers(arrays.train_masks, min_count=config.outlier_min_count)
         arrays = drop_outliers(arrays, report)
     tr, va = train_val_split(arrays.train_masks, arrays.train_frame_ids, config.val_fraction, config.seed)
+    if tuple(config.train_frames) != (0.0, 1.0):
+        tr = select_train_frames(tr, arrays.train_frame_ids, config.train_frames, config.seed)
     return arrays, report, tr, va
+
+
+def select_train_frames(train_idx: np.ndarray, frame_ids, part: tuple[float, float], seed: int) -> np.ndarray:
+    """The training tiles whose frame falls in ``part`` = [start, stop) of a seeded order of the training
+    frames (each tile its own frame when there are no frame ids)."""
+    start, stop = part
+    groups = np.asarray(train_idx) if frame_ids is None else np.asarray(frame_ids)[train_idx]
+    frames = np.unique(groups)
+    order = np.random.default_rng(seed + 7919).permutation(len(frames))
+    lo, hi = round(start * len(frames)), round(stop * len(frames))
+    keep = set(frames[order[lo:hi]].tolist())
+    chosen = np.array([i for i, g in zip(train_idx, groups, strict=True) if g in keep], dtype=np.asarray(train_idx).dtype)
+    if len(chosen) == 0:
+        raise MarsDataError(f"train_frames {start}:{stop} keeps no training tile of {len(frames)} frames")
+    return chosen
 
 
 def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> MarsData:

@@ -36,6 +36,8 @@ class DataArguments:
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
+    train_frames: str = field(default="0:1", metadata={"help": "share of training frames used, 'START:STOP' of a "
+                              "seeded frame order, e.g. '0:0.5' and '0.5:1' for disjoint halves (validation unchanged)"})
     drop_outliers: bool = field(default=True, metadata={"help": "drop tiles sharing one multi-class mask (course 'aliens')"})
     outlier_min_count: int = field(default=20)
     num_preview: int = field(default=6, metadata={"help": "validation tiles in the prediction grid PNG"})

@@ -43,6 +43,16 @@ def parse_augmentations(text: str) -> list[str]:
     return names
 
 
+def parse_train_frames(text: str) -> tuple[float, float]:
+    """``--train_frames START:STOP`` with 0 <= START < STOP <= 1."""
+    try:
+        start, stop = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise RunError(f"--train_frames must be 'START:STOP' (shares of the training frames), got {text!r}") from None
+    _need(0 <= start < stop <= 1, f"--train_frames needs 0 <= START < STOP <= 1, got {text!r}")
+    return start, stop
+
+
 def check_arguments(model_args, data_args, loss_args, args) -> None:
     """Raise :class:`RunError` for the first argument that cannot start a run."""
     finite = math.isfinite
@@ -74,6 +84,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     _need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,
           f"--focal_gamma must be >= 0, got {loss_args.focal_gamma}")
     parse_augmentations(data_args.augmentations)
+    parse_train_frames(data_args.train_frames)
     parse_overrides(model_args.model_overrides)
     if loss_args.loss != "model":
         try:

@@ -29,7 +29,14 @@ from ..outputs import OutputPathError, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
-from .checks import RunError, check_arguments, check_class_weights, parse_augmentations, parse_overrides
+from .checks import (
+    RunError,
+    check_arguments,
+    check_class_weights,
+    parse_augmentations,
+    parse_overrides,
+    parse_train_frames,
+)
 from .threads import apply_threads, parse_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
@@ -250,7 +257,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     dcfg = DataConfig(
         val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
         oversample_big_rock=data_args.oversample_big_rock, drop_outliers=data_args.drop_outliers,
-        outlier_min_count=data_args.outlier_min_count,
+        outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
     )
     data = build_dataset_dict(arrays, dcfg)
     overrides = parse_overrides(model_args.model_overrides)
@@ -317,7 +324,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
             "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
             "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
-            "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+            "train_frames": data_args.train_frames, "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
             "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "class_weights": weights,
             "ignore_background": loss_args.ignore_background,
             "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,

@@ -68,3 +68,19 @@ def test_split_rejects_bad_input():
         train_val_split(np.zeros((4, 8, 8)), None, 1.5)
     with pytest.raises(MarsDataError, match="2 frames"):
         train_val_split(np.zeros((4, 8, 8)), np.array(["a"] * 4), 0.5)
+
+
+def test_train_frames_halves_are_disjoint_whole_frames_and_leave_validation_alone(sample_arrays):
+    from mars_segformer.data import DataConfig
+    from mars_segformer.data.dataset import clean_and_split
+
+    _, _, tr, va = clean_and_split(sample_arrays, DataConfig(seed=3))
+    _, _, a, va_a = clean_and_split(sample_arrays, DataConfig(seed=3, train_frames=(0.0, 0.5)))
+    _, _, b, va_b = clean_and_split(sample_arrays, DataConfig(seed=3, train_frames=(0.5, 1.0)))
+    np.testing.assert_array_equal(va_a, va)
+    np.testing.assert_array_equal(va_b, va)
+    assert not set(a) & set(b) and sorted(set(a) | set(b)) == sorted(tr)
+    ids = sample_arrays.train_frame_ids
+    assert not set(ids[a]) & set(ids[b])  # no frame is cut in two
+    n_frames = len(set(ids[tr]))
+    assert abs(len(set(ids[a])) - n_frames / 2) <= 1
