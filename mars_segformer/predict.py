@@ -3,6 +3,7 @@
     python -m mars_segformer.predict --model runs/mars-segformer --data mars.npz --out preds/ --csv
     python -m mars_segformer.predict --model user/repo --data mars.npz --split train --tta hflip --out eval/
     python -m mars_segformer.predict --model runs/x --split validation --seed 42 --out val/   # held-out tiles
+    python -m mars_segformer.predict --model runs/x --images "frames/*.JPG" --out masks/        # whole frames
 
 Writes ``predictions.npz`` (masks), ``submission.csv`` (with --csv), overlay PNGs of the first N
 tiles, and, when labels are available (``--split train``), ``scores.json`` and
@@ -129,10 +130,53 @@ def _predict_and_write(net, model, arrays, images, truths, out: Path, split, bat
     return summary
 
 
+def run_predict_images(model: str, images: str, out: str | os.PathLike, image_scale: float = 1.0,
+                       batch_size: int = 32, tta: str = "none", trust_remote_code: bool = False,
+                       device: str | None = None, progress: bool = True) -> dict:
+    """Whole images (a file, a folder or a glob; any size) -> a mask PNG, an overlay PNG with a legend and the
+    class area shares per image; returns the summary written to ``summary.json``."""
+    from tqdm.auto import tqdm
+
+    from .inference.frames import image_paths, predict_image, read_gray, write_image_outputs
+
+    if tta not in TTA_MODES:
+        raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
+    if batch_size < 1:
+        raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
+    if not image_scale > 0:
+        raise PredictError(f"--image-scale must be a positive number (1: native NAVCAM pixels), got {image_scale}")
+    out = Path(out)
+    check_output_folder(out, "--out")
+    paths = image_paths(images)
+    frames = [read_gray(p) for p in paths]  # every image is readable before anything is written
+    stems = [p.stem for p in paths]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise PredictError(f"--images {images}: several images are named {twice[0]!r}; their outputs would collide")
+    net = load_model(model, device, trust_remote_code)
+    results = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, frame in tqdm(list(zip(paths, frames, strict=True)), desc="images", unit="image",
+                                disable=not progress):
+            mask = predict_image(net, frame, image_scale, batch_size, tta)
+            results.append(write_image_outputs(path, frame, mask, out))
+        summary = {"model": str(model), "images": len(results), "image_scale": image_scale, "tta": tta,
+                   "results": results}
+        _atomic_json(out / "summary.json", summary)
+    except OSError as err:
+        raise PredictError(f"{err.filename or out}: cannot write ({err.strerror or err})") from None
+    return summary
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mars_segformer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="run folder or Hub repo id")
     p.add_argument("--data", default=None, help="course-layout .npz or AI4Mars folder (default: embedded sample)")
+    p.add_argument("--images", default=None, help="whole images instead of tiles: a file, a folder or a glob "
+                   "(PNG/JPG, gray or RGB, any size); writes a mask PNG, an overlay PNG and class shares per image")
+    p.add_argument("--image-scale", type=float, default=1.0, help="with --images: pixel scale of the images "
+                   "relative to native NAVCAM frames (1: a 1024x1024 frame; 0.25: already at the tiles' scale)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", default="test", choices=["test", "train", "validation"],
                    help="test_set; training_set images (scored); or training's held-out validation split (scored)")
@@ -147,6 +191,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     args = p.parse_args(argv)
     try:
+        if args.images:
+            s = run_predict_images(args.model, args.images, args.out, args.image_scale, args.batch_size, args.tta,
+                                   args.trust_remote_code, args.device)
+            print(f"{s['images']} image(s) predicted; masks, overlays and class shares written to {args.out}")
+            return 0
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
                         args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed)
     except (PredictError, MarsDataError, OutputPathError) as err:

@@ -135,6 +135,11 @@ CASES = [
     ("predict", ["--out", f"{W}/a_file"], "--out {w}/a_file: exists and is a file"),
     ("predict", ["--out", f"{W}/a_file/preds"], "a_file is a file, so no folder can be made below it"),
     ("predict", ["--tta", "rot90"], "invalid choice: 'rot90'"),
+    ("predict", ["--images", f"{W}/text.npz"], "text.npz: not a readable image"),
+    ("predict", ["--images", f"{W}/no_ckpt"], "no_ckpt: the folder holds no image files"),
+    ("predict", ["--images", f"{W}/*.nothing"], "the pattern matches no file"),
+    ("predict", ["--images", f"{W}/missing.png"], "missing.png: no such file or folder"),
+    ("predict", ["--images", f"{W}/a_file", "--image-scale", "0"], "--image-scale must be a positive number"),
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("eda", ["--min-count", "-1"], "--min-count must be at least 2"),
     ("eda", [f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import MarsDataError
-from .io import TILE_SHAPE, MarsArrays, arrays_from_course_layout
+from .io import FRAME_SIZE, TILE_SHAPE, MarsArrays, arrays_from_course_layout
 
 #: AI4Mars label value -> project class id (null 255 -> background 0, classes shifted to 1-4).
 AI4MARS_LABEL_MAP = {0: 1, 1: 2, 2: 3, 3: 4, 255: 0}
@@ -39,7 +39,7 @@ def map_ai4mars_labels(label: np.ndarray, where: str) -> np.ndarray:
 
 
 def tile_frame(
-    image: np.ndarray, mask: np.ndarray | None, frame_size: tuple[int, int] = (256, 256),
+    image: np.ndarray, mask: np.ndarray | None, frame_size: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE),
     tile_shape: tuple[int, int] = TILE_SHAPE,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Resize one frame and cut it into non-overlapping tiles, row by row.
@@ -99,7 +99,7 @@ def _find_msl_root(root: Path) -> Path:
 
 def load_ai4mars_folder(
     root: str | os.PathLike,
-    frame_size: tuple[int, int] = (256, 256),
+    frame_size: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE),
     tile_shape: tuple[int, int] = TILE_SHAPE,
     min_labelled: float = 0.10,
     test_subset: str | None = None,

@@ -21,6 +21,11 @@ from .errors import MarsDataError
 NUM_CLASSES = 5
 CLASS_NAMES = ("background", "soil", "bedrock", "sand", "big_rock")
 TILE_SHAPE = (64, 128)
+#: NAVCAM frames are 1024×1024; the training tiles were cut from frames reduced to 256×256, so a tile
+#: pixel covers 4×4 native pixels. A model records the scale it was trained at (``config.tile_scale``).
+NATIVE_FRAME_SIZE = 1024
+FRAME_SIZE = 256
+TILE_SCALE = FRAME_SIZE / NATIVE_FRAME_SIZE
 
 
 @dataclass

@@ -15,6 +15,7 @@ from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
+from ..data.io import TILE_SCALE
 from ..losses import build_loss, class_weights_from_masks
 from ..models import create_model, make_image_processor
 from ..models.pretrained import (
@@ -263,6 +264,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     overrides = parse_overrides(model_args.model_overrides)
     hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
     model, start, encoder_start = _start_model(model_args, overrides, hub_token)
+    model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "

@@ -1,0 +1,151 @@
+"""Whole images in, masks out: bring a frame to the model's tile scale, predict overlapping windows of the
+training tile size, blend their class probabilities, and return the mask at the image's own size.
+
+Windows sit on the training tiles' grid and on the grid shifted by half a tile, each weighted by a
+tent that is highest at the window's centre and near zero at its edges; at the centre of a grid tile
+the grid window's prediction dominates, and across tile borders the shifted windows take over, so
+the blended mask has no seams.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from ..data.io import CLASS_NAMES, TILE_SCALE, TILE_SHAPE
+from ..visualization import PALETTE, overlay
+from .predictor import PredictError, predict_probs
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def image_paths(spec: str) -> list[Path]:
+    """A file, a folder (its images, sorted) or a glob -> image paths.
+
+    Raises:
+        PredictError: nothing matches, or a folder holds no images.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise PredictError(f"--images {spec}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return found
+    if any(c in spec for c in "*?["):
+        found = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
+        if not found:
+            raise PredictError(f"--images {spec!r}: the pattern matches no file")
+        return found
+    raise PredictError(f"--images {spec}: no such file or folder")
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """(H, W) uint8 gray image of any PIL-readable file (RGB is converted as the pipeline's gray tiles are)."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise PredictError(f"{path}: not a readable image ({type(err).__name__})") from None
+
+
+def _tent(n: int) -> np.ndarray:
+    x = np.arange(n, dtype=np.float32)
+    return np.minimum(x + 0.5, n - x - 0.5) / (n / 2)  # 1/n at the edges, ~1 at the centre
+
+
+def _starts(size: int, tile: int, step: int) -> list[int]:
+    starts = list(range(0, max(size - tile, 0) + 1, step))
+    if starts[-1] + tile < size:
+        starts.append(size - tile)  # the last window flush with the border
+    return starts
+
+
+def predict_frame_probs(model, image: np.ndarray, tile: tuple[int, int] = TILE_SHAPE, batch_size: int = 32,
+                        tta: str = "none") -> np.ndarray:
+    """(H, W) uint8 image at the model's tile scale -> (C, H, W) blended class probabilities."""
+    th, tw = tile
+    h, w = image.shape
+    ph, pw = max(th - h, 0), max(tw - w, 0)
+    if ph or pw:  # smaller than one tile: reflect-pad, predict, crop
+        image = np.pad(image, ((0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
+    H, W = image.shape
+    weight = np.outer(_tent(th), _tent(tw)).astype(np.float32)
+    boxes = [(y, x) for y in _starts(H, th, th // 2) for x in _starts(W, tw, tw // 2)]
+    acc, norm = None, np.zeros((H, W), np.float32)
+    for i in range(0, len(boxes), batch_size):
+        chunk = boxes[i:i + batch_size]
+        tiles = np.stack([image[y:y + th, x:x + tw] for y, x in chunk])
+        probs = predict_probs(model, tiles, tta).cpu().numpy()  # (B, C, th, tw)
+        if acc is None:
+            acc = np.zeros((probs.shape[1], H, W), np.float32)
+        for (y, x), p in zip(chunk, probs, strict=True):
+            acc[:, y:y + th, x:x + tw] += p * weight
+            norm[y:y + th, x:x + tw] += weight
+    return (acc / norm)[:, :h, :w]
+
+
+def model_tile_scale(model) -> float:
+    """The scale of the frames a model's training tiles were cut from, relative to native NAVCAM pixels."""
+    return float(getattr(model.config, "tile_scale", TILE_SCALE))
+
+
+def predict_image(model, image: np.ndarray, image_scale: float = 1.0, batch_size: int = 32,
+                  tta: str = "none") -> np.ndarray:
+    """(H, W) uint8 image whose pixels are at ``image_scale`` of native NAVCAM resolution -> (H, W) mask.
+
+    The image is resized to the model's tile scale, predicted window by window, and its class
+    probabilities are resized back, so the mask has the input's size.
+    """
+    h, w = image.shape
+    factor = model_tile_scale(model) / image_scale
+    sh, sw = max(1, round(h * factor)), max(1, round(w * factor))
+    small = image if (sh, sw) == (h, w) else np.asarray(Image.fromarray(image).resize((sw, sh), Image.BILINEAR))
+    probs = predict_frame_probs(model, small, batch_size=batch_size, tta=tta)
+    if (sh, sw) != (h, w):
+        t = F.interpolate(torch.from_numpy(probs)[None], size=(h, w), mode="bilinear", align_corners=False)
+        probs = t[0].numpy()
+    return probs.argmax(0).astype(np.uint8)
+
+
+def legend_strip(class_names=CLASS_NAMES) -> np.ndarray:
+    """(22, w, 3) white strip with a colour box and the name of each class, to sit under an overlay."""
+    from PIL import ImageDraw
+
+    h, width = 22, 8 + sum(16 + 6 * len(n) + 14 for n in class_names)
+    strip = Image.new("RGB", (width, h), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    x = 4
+    for c, name in enumerate(class_names):
+        draw.rectangle([x, 5, x + 12, 17], fill=tuple(int(v) for v in PALETTE[c]), outline=(0, 0, 0))
+        draw.text((x + 16, 5), name.replace("_", " "), fill=(0, 0, 0))
+        x += 16 + 6 * len(name) + 14
+    return np.asarray(strip)
+
+
+def write_image_outputs(path: Path, image: np.ndarray, mask: np.ndarray, out: Path) -> dict:
+    """``<stem>_mask.png`` (class ids), ``<stem>_overlay.png`` (with a legend) and ``<stem>.json`` (class
+    area shares); each written under a temporary name, then renamed."""
+    stem = path.stem
+    shares = np.bincount(mask.ravel(), minlength=len(CLASS_NAMES))[:len(CLASS_NAMES)] / mask.size
+    info = {"image": str(path), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
+            "area_share": {n: round(float(s), 6) for n, s in zip(CLASS_NAMES, shares, strict=True)}}
+    ov, legend = overlay(image, mask), legend_strip()
+    width = max(ov.shape[1], legend.shape[1])
+    pad = [np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)), constant_values=255) for a in (ov, legend)]
+    for name, array in ((f"{stem}_mask.png", mask), (f"{stem}_overlay.png", np.concatenate(pad, 0))):
+        tmp = out / (name + ".tmp.png")
+        Image.fromarray(array).save(tmp)
+        os.replace(tmp, out / name)
+    tmp = out / f"{stem}.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, out / f"{stem}.json")
+    return info
