@@ -26,6 +26,8 @@ class PredictionPlotCallback(TrainerCallback):
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3):
         self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
+        #: the Trainer's TensorBoardCallback, when TensorBoard reporting is on: the grid goes there too
+        self.tensorboard = None
 
     def predict(self, model) -> np.ndarray:
         """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
@@ -45,8 +47,15 @@ class PredictionPlotCallback(TrainerCallback):
         plots = Path(args.output_dir) / "plots"
         preds = self.predict(model)
         step = state.global_step
-        save_prediction_grid(self.images, self.masks, preds, plots / f"predictions_step{step:06d}.png",
-                             f"validation tiles, step {step}")
+        grid = save_prediction_grid(self.images, self.masks, preds, plots / f"predictions_step{step:06d}.png",
+                                    f"validation tiles, step {step}")
+        writer = getattr(self.tensorboard, "tb_writer", None)
+        if writer is not None:
+            from PIL import Image
+
+            with Image.open(grid) as im:
+                writer.add_image("validation/predictions", np.asarray(im.convert("RGB")), step, dataformats="HWC")
+            writer.flush()
         if self.metrics is not None and self.metrics.last_matrix is not None:
             save_confusion_matrix(self.metrics.last_matrix, plots / f"confusion_matrix_step{step:06d}.png",
                                   f"confusion matrix, step {step} (rows: truth)")

@@ -306,6 +306,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         loss_fn=loss_fn, processing_class=make_image_processor(), encoder_params=encoder,
         encoder_lr_scale=model_args.encoder_lr_scale,
     )
+    from transformers.integrations import TensorBoardCallback
+
+    preview.tensorboard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)),
+                               None)
     if argv is not None and args.process_index == 0:
         save_run_args(Path(args.output_dir), argv)
     train_result = trainer.train(resume_from_checkpoint=resume)
