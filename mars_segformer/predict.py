@@ -74,7 +74,7 @@ def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
 def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
                 trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
-                val_fraction: float = 0.2, seed: int = 42) -> dict:
+                val_fraction: float = 0.2, seed: int = 42, data_revision: str | None = None) -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
     if tta not in TTA_MODES:
         raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
@@ -86,7 +86,7 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
         raise PredictError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
     out = Path(out)
     check_output_folder(out, "--out")
-    arrays = load_arrays(data)  # validates shapes, dtypes, masks-in-test-set
+    arrays = load_arrays(data, data_revision)  # validates shapes, dtypes, masks-in-test-set
     images, truths = select_split(arrays, split, val_fraction, seed)
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
@@ -172,7 +172,9 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mars_segformer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="run folder or Hub repo id")
-    p.add_argument("--data", default=None, help="course-layout .npz or AI4Mars folder (default: embedded sample)")
+    p.add_argument("--data", default=None, help="course-layout .npz, AI4Mars folder or Hub dataset owner/name "
+                   "(default: embedded sample)")
+    p.add_argument("--data-revision", default=None, help="branch, tag or commit of a Hub dataset --data")
     p.add_argument("--images", default=None, help="whole images instead of tiles: a file, a folder or a glob "
                    "(PNG/JPG, gray or RGB, any size); writes a mask PNG, an overlay PNG and class shares per image")
     p.add_argument("--image-scale", type=float, default=1.0, help="with --images: pixel scale of the images "
@@ -197,7 +199,8 @@ def main(argv=None) -> int:
             print(f"{s['images']} image(s) predicted; masks, overlays and class shares written to {args.out}")
             return 0
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
-                        args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed)
+                        args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed,
+                        args.data_revision)
     except (PredictError, MarsDataError, OutputPathError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

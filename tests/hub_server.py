@@ -1,5 +1,8 @@
-"""A local HTTP server speaking the part of the Hugging Face Hub API that ``huggingface_hub`` uses
-to create repos, commit files (regular uploads, base64 in NDJSON) and download them.
+"""A local HTTP server speaking the part of the Hugging Face Hub API that ``huggingface_hub`` (and
+``datasets`` through ``HfFileSystem``) uses to create model and dataset repos, commit files (regular
+uploads, base64 in NDJSON), list and describe them, and download them.
+
+Dataset repos are stored under the key ``datasets/<owner>/<name>``, model repos under ``<owner>/<name>``.
 
 Repos live in memory: each branch is a list of commits, each commit a full snapshot {path: bytes}.
 A commit is applied whole or not at all. ``fail_next_commit`` makes the next commit answer 500.
@@ -15,7 +18,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 TOKEN_PREFIX = "hf_"
 
@@ -26,6 +29,7 @@ class HubState:
         self.lock = threading.Lock()
         self.fail_next_commit = False
         self.requests: list[tuple[str, str]] = []
+        self.lfs: dict[str, bytes] = {}  # sha256 -> content, uploaded through the LFS batch API
 
     @staticmethod
     def new_commit(files: dict, message: str, parent: str | None) -> dict:
@@ -46,6 +50,22 @@ class HubState:
                 if c["oid"] == rev:
                     return c, None
         return None, "RevisionNotFound"
+
+
+def _key(kind: str, repo_id: str) -> str:
+    """Where a repo is stored: model repos under their id, dataset repos under datasets/<id>."""
+    return repo_id if kind == "models" else f"datasets/{repo_id}"
+
+
+def _upload_mode(path: str) -> str:
+    """Dataset shards go through LFS, as on the Hub (``datasets`` deletes its temporary shard files once
+    their LFS upload is done); everything else is a regular upload."""
+    return "lfs" if path.endswith(".parquet") else "regular"
+
+
+def _oid(path: str, data: bytes) -> str:
+    """The oid the client compares with its own to skip unchanged files: sha256 for LFS, git's sha1 else."""
+    return hashlib.sha256(data).hexdigest() if _upload_mode(path) == "lfs" else _etag(data)
 
 
 def _etag(data: bytes) -> str:
@@ -91,21 +111,24 @@ class HubHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
-        path = urlparse(self.path).path
+        url = urlparse(self.path)
+        path, query = url.path, parse_qs(url.query)
         self.state.requests.append((self.command, path))
         if path == "/api/whoami-v2":
             if self._authorized():
                 self._send(200, {"type": "user", "name": "user", "auth": {"accessToken": {"role": "write"}}})
             return
-        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/(.+))?", path)
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/(.+))?", path)
         if m:
-            return self._model_info(m.group(1), unquote(m.group(2) or "main"))
-        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path)
+            return self._model_info(_key(m.group(1), m.group(2)), unquote(m.group(3) or "main"))
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path)
         if m:
-            return self._tree(m.group(1), unquote(m.group(2)), unquote(m.group(3) or ""))
-        m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+            recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
+            return self._tree(_key(m.group(1), m.group(2)), unquote(m.group(3)), unquote(m.group(4) or ""), recursive)
+        m = re.fullmatch(r"/(datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if m:
-            return self._resolve(m.group(1), unquote(m.group(2)), unquote(m.group(3)))
+            return self._resolve(_key("datasets" if m.group(1) else "models", m.group(2)), unquote(m.group(3)),
+                                 unquote(m.group(4)))
         self._error(404, "NotFound", f"no route for GET {path}")
 
     def do_POST(self):
@@ -113,36 +136,61 @@ class HubHandler(BaseHTTPRequestHandler):
         self.state.requests.append((self.command, path))
         body = self._body()
         if path == "/api/validate-yaml":  # anonymous on the real Hub too
-            meta = json.loads(body or b"{}")
-            ok = isinstance(meta.get("content"), str) and "model-index" in meta["content"]
+            meta = json.loads(body or b"{}")  # a model card must carry a model-index; a dataset card need not
+            ok = isinstance(meta.get("content"), str) and ("model-index" in meta["content"]
+                                                           or meta.get("repoType") == "dataset")
             return self._send(200 if ok else 400, {"errors": [] if ok else [{"message": "no model-index"}],
                                                    "warnings": []})
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/paths-info/([^/]+)", path)
+        if m:  # read-only, anonymous for public repos
+            return self._paths_info(_key(m.group(1), m.group(2)), unquote(m.group(3)), body)
         if not self._authorized():
             return
         if path == "/api/repos/create":
             return self._create_repo(json.loads(body or b"{}"))
-        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path)
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/preupload/(.+)", path)
         if m:
             # like the Hub: the oid of a file already at that revision lets the client drop unchanged files
             # (and skip a commit that would change nothing)
-            head, _ = self.state.resolve(m.group(1), unquote(m.group(2)))
+            head, _ = self.state.resolve(_key(m.group(1), m.group(2)), unquote(m.group(3)))
             existing = head["files"] if head else {}
             files = json.loads(body)["files"]
             return self._send(200, {"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                 "oid": _etag(existing[f["path"]]) if f["path"] in existing else None} for f in files]})
-        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/(.+)", path)
+                {"path": f["path"], "uploadMode": _upload_mode(f["path"]), "shouldIgnore": False,
+                 "oid": _oid(f["path"], existing[f["path"]]) if f["path"] in existing else None} for f in files]})
+        m = re.fullmatch(r"/(datasets/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch", path)
+        if m:  # LFS upload negotiation: where to PUT each object not stored yet
+            host = self.headers["Host"]
+            objects = [{"oid": o["oid"], "size": o["size"], **({} if o["oid"] in self.state.lfs else {
+                "actions": {"upload": {"href": f"http://{host}/lfs-upload/{o['oid']}"}}})}
+                for o in json.loads(body)["objects"]]
+            return self._send(200, {"transfer": "basic", "objects": objects})
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/commit/(.+)", path)
         if m:
-            return self._commit(m.group(1), unquote(m.group(2)), body)
-        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/branch/(.+)", path)
+            return self._commit(_key(m.group(1), m.group(2)), unquote(m.group(3)), body)
+        m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/branch/(.+)", path)
         if m:
-            return self._create_branch(m.group(1), unquote(m.group(2)), json.loads(body or b"{}"))
+            return self._create_branch(_key(m.group(1), m.group(2)), unquote(m.group(3)), json.loads(body or b"{}"))
         self._error(404, "NotFound", f"no route for POST {path}")
+
+    def do_PUT(self):
+        path = urlparse(self.path).path
+        self.state.requests.append((self.command, path))
+        body = self._body()
+        m = re.fullmatch(r"/lfs-upload/([0-9a-f]{64})", path)
+        if not m:
+            return self._error(404, "NotFound", f"no route for PUT {path}")
+        if hashlib.sha256(body).hexdigest() != m.group(1):
+            return self._error(400, "BadRequest", "content does not match its sha256")
+        with self.state.lock:
+            self.state.lfs[m.group(1)] = body
+        self._send(200, {})
 
     # --- handlers ------------------------------------------------------------------------------
     def _create_repo(self, payload):
         repo_id = f"{payload.get('organization') or 'user'}/{payload['name']}"
-        url = f"http://{self.headers['Host']}/{repo_id}"
+        url = f"http://{self.headers['Host']}/" + _key(f"{payload.get('type') or 'model'}s", repo_id)
+        repo_id = _key(f"{payload.get('type') or 'model'}s", repo_id)
         with self.state.lock:
             if repo_id in self.state.repos:
                 return self._send(409, {"error": "You already created this model repo", "url": url})
@@ -183,6 +231,11 @@ class HubHandler(BaseHTTPRequestHandler):
                     summary = item["value"]["summary"]
                 elif item["key"] == "file":
                     files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                elif item["key"] == "lfsFile":
+                    blob = self.state.lfs.get(item["value"]["oid"])
+                    if blob is None:
+                        return self._error(400, "BadRequest", f"LFS object of {item['value']['path']} was never uploaded")
+                    files[item["value"]["path"]] = blob
                 elif item["key"] == "deletedFile":
                     files.pop(item["value"]["path"], None)
                 else:
@@ -198,29 +251,52 @@ class HubHandler(BaseHTTPRequestHandler):
         commit, err = self.state.resolve(repo_id, rev)
         if err:
             return self._error(404, err, f"{repo_id}@{rev}: {err}")
-        self._send(200, {"id": repo_id, "modelId": repo_id, "sha": commit["oid"],
+        public_id = repo_id.removeprefix("datasets/")
+        self._send(200, {"id": public_id, "modelId": public_id, "sha": commit["oid"],
                          "private": self.state.repos[repo_id]["private"], "siblings": [
                              {"rfilename": p, "size": len(b)} for p, b in sorted(commit["files"].items())],
                          "tags": [], "downloads": 0, "likes": 0, "library_name": "transformers"})
 
-    def _tree(self, repo_id, rev, prefix):
+    def _entries(self, files: dict, prefix: str, recursive: bool) -> list[dict]:
+        entries, dirs = [], set()
+        pre = prefix.rstrip("/") + "/" if prefix else ""
+        for p, b in sorted(files.items()):
+            if not p.startswith(pre):
+                continue
+            parts = p[len(pre):].split("/")
+            for depth in range(1, len(parts)):  # the folders on the way
+                d = pre + "/".join(parts[:depth])
+                if d not in dirs and (recursive or depth == 1):
+                    dirs.add(d)
+                    entries.append({"type": "directory", "path": d, "oid": "0" * 40, "size": 0})
+            if recursive or len(parts) == 1:
+                entries.append({"type": "file", "path": p, "oid": _etag(b), "size": len(b)})
+        return entries
+
+    def _tree(self, repo_id, rev, prefix, recursive=False):
         commit, err = self.state.resolve(repo_id, rev)
         if err:
             return self._error(404, err, f"{repo_id}@{rev}: {err}")
-        entries, dirs = [], set()
-        pre = prefix.rstrip("/") + "/" if prefix else ""
-        for p, b in sorted(commit["files"].items()):
-            if not p.startswith(pre):
-                continue
-            rest = p[len(pre):]
-            if "/" in rest:
-                d = pre + rest.split("/")[0]
-                if d not in dirs:
-                    dirs.add(d)
-                    entries.append({"type": "directory", "path": d, "oid": "0" * 40, "size": 0})
-            else:
-                entries.append({"type": "file", "path": p, "oid": _etag(b), "size": len(b)})
-        self._send(200, entries)
+        if prefix and not any(p.startswith(prefix.rstrip("/") + "/") for p in commit["files"]):
+            return self._error(404, "EntryNotFound", f"{prefix} does not exist at {rev}")
+        self._send(200, self._entries(commit["files"], prefix, recursive))
+
+    def _paths_info(self, repo_id, rev, body):
+        commit, err = self.state.resolve(repo_id, rev)
+        if err:
+            return self._error(404, err, f"{repo_id}@{rev}: {err}")
+        try:
+            paths = json.loads(body)["paths"]
+        except (ValueError, KeyError):
+            paths = parse_qs(body.decode()).get("paths", [])
+        out = []
+        for p in paths:
+            p = p.strip("/")
+            if p in commit["files"]:
+                out.append({"type": "file", "path": p, "oid": _etag(commit["files"][p]), "size": len(commit["files"][p])})
+            elif any(f.startswith(p + "/") for f in commit["files"]):
+                out.append({"type": "directory", "path": p, "oid": "0" * 40, "size": 0})
+        self._send(200, out)
 
     def _resolve(self, repo_id, rev, filename):
         commit, err = self.state.resolve(repo_id, rev)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .ai4mars import load_ai4mars_folder
 from .io import MarsArrays, load_npz
 from .sample import sample_path
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
-def load_arrays(path: str | os.PathLike | None = None) -> MarsArrays:
-    """Load an ``.npz`` file (course layout), an AI4Mars folder, or with None the embedded sample."""
+
+def load_arrays(path: str | os.PathLike | None = None, revision: str | None = None,
+                token: str | None = None) -> MarsArrays:
+    """Load an ``.npz`` file (course layout), an AI4Mars folder, a Hub dataset ``owner/name`` (when no such
+    local path exists; ``revision`` for a branch, tag or commit), or with None the embedded sample."""
     if path is None:
         return load_npz(sample_path())
-    path = Path(path)
-    return load_ai4mars_folder(path) if path.is_dir() else load_npz(path)
+    p = Path(path)
+    if not p.exists() and HUB_ID.fullmatch(str(path)) and not str(path).endswith(".npz"):
+        from .hub import load_hub_dataset
+
+        return load_hub_dataset(str(path), revision, token)
+    return load_ai4mars_folder(p) if p.is_dir() else load_npz(p)

@@ -31,7 +31,8 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, or an AI4Mars folder; default: embedded sample"})
+    data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, an AI4Mars folder, or a Hub dataset owner/name made by push_dataset_to_hub.py; default: embedded sample"})
+    data_revision: str | None = field(default=None, metadata={"help": "branch, tag or commit of a Hub dataset --data"})
     val_fraction: float = field(default=0.2, metadata={"help": "share of frames held out for validation"})
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})

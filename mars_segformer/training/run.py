@@ -253,7 +253,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     resume = _resume_target(args)
     threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
-    arrays = load_arrays(data_args.data)  # raises MarsDataError naming the file before anything is written
+    # raises MarsDataError naming the file before anything is written
+    arrays = load_arrays(data_args.data, data_args.data_revision, args.hub_token)
     augs = parse_augmentations(data_args.augmentations)
     dcfg = DataConfig(
         val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
