@@ -131,17 +131,27 @@ def legend_strip(class_names=CLASS_NAMES) -> np.ndarray:
     return np.asarray(strip)
 
 
+def area_shares(mask: np.ndarray) -> dict[str, float]:
+    """Share of the image's pixels per class."""
+    shares = np.bincount(mask.ravel(), minlength=len(CLASS_NAMES))[:len(CLASS_NAMES)] / mask.size
+    return {n: round(float(s), 6) for n, s in zip(CLASS_NAMES, shares, strict=True)}
+
+
+def overlay_with_legend(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H + 22, max(W, legend), 3) RGB: the coloured mask over the gray image, the legend strip below."""
+    ov, legend = overlay(image, mask), legend_strip()
+    width = max(ov.shape[1], legend.shape[1])
+    pad = [np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)), constant_values=255) for a in (ov, legend)]
+    return np.concatenate(pad, 0)
+
+
 def write_image_outputs(path: Path, image: np.ndarray, mask: np.ndarray, out: Path) -> dict:
     """``<stem>_mask.png`` (class ids), ``<stem>_overlay.png`` (with a legend) and ``<stem>.json`` (class
     area shares); each written under a temporary name, then renamed."""
     stem = path.stem
-    shares = np.bincount(mask.ravel(), minlength=len(CLASS_NAMES))[:len(CLASS_NAMES)] / mask.size
     info = {"image": str(path), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
-            "area_share": {n: round(float(s), 6) for n, s in zip(CLASS_NAMES, shares, strict=True)}}
-    ov, legend = overlay(image, mask), legend_strip()
-    width = max(ov.shape[1], legend.shape[1])
-    pad = [np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)), constant_values=255) for a in (ov, legend)]
-    for name, array in ((f"{stem}_mask.png", mask), (f"{stem}_overlay.png", np.concatenate(pad, 0))):
+            "area_share": area_shares(mask)}
+    for name, array in ((f"{stem}_mask.png", mask), (f"{stem}_overlay.png", overlay_with_legend(image, mask))):
         tmp = out / (name + ".tmp.png")
         Image.fromarray(array).save(tmp)
         os.replace(tmp, out / name)
