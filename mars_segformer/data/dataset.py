@@ -71,6 +71,8 @@ class DataConfig:
     #: the share of training frames kept, as [start, stop) of a seeded frame order: (0, 0.5) and (0.5, 1)
     #: are disjoint halves; validation is unaffected
     train_frames: tuple[float, float] = (0.0, 1.0)
+    #: with extra (e.g. pseudo-labelled) tiles: their share of the training rows, in (0, 1)
+    extra_share: float = 0.5
 
     @classmethod
     def reference(cls, **overrides) -> DataConfig:
@@ -151,6 +153,8 @@ class MarsData:
     val_indices: np.ndarray
     outliers: OutlierReport | None
     config: DataConfig
+    #: extra tiles: {"tiles", "rows", "excluded_validation_frames"} (None without extra data)
+    extra: dict | None = None
 
 
 def clean_and_split(arrays: MarsArrays, config: DataConfig):
@@ -184,12 +188,37 @@ def select_train_frames(train_idx: np.ndarray, frame_ids, part: tuple[float, flo
     return chosen
 
 
-def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> MarsData:
+def _extra_rows(extra: MarsArrays, arrays: MarsArrays, va: np.ndarray, n_train_rows: int, config: DataConfig):
+    """The extra tiles as a Dataset making up ``extra_share`` of the training rows; tiles from a validation
+    frame are left out (leakage guard)."""
+    if extra.train_images.shape[1:] != arrays.train_images.shape[1:]:
+        raise MarsDataError(f"{extra.source}: extra tiles are {extra.train_images.shape[1:]}, the data's tiles are "
+                            f"{arrays.train_images.shape[1:]}")
+    keep = np.arange(len(extra))
+    excluded = 0
+    if extra.train_frame_ids is not None and arrays.train_frame_ids is not None:
+        blocked = np.isin(extra.train_frame_ids, arrays.train_frame_ids[va])
+        keep, excluded = np.flatnonzero(~blocked), int(blocked.sum())
+    if len(keep) == 0:
+        raise MarsDataError(f"{extra.source}: no extra tile left once validation frames are excluded")
+    n_rows = max(1, round(config.extra_share / (1 - config.extra_share) * n_train_rows))
+    rng = np.random.default_rng(config.seed + 104729)
+    rows = rng.choice(keep, n_rows, replace=n_rows > len(keep))
+    ds = tiles_to_dataset(extra.train_images[rows], extra.train_masks[rows],
+                          None if extra.train_frame_ids is None else extra.train_frame_ids[rows], -1 - rows)
+    return ds, {"source": extra.source, "tiles": int(len(keep)), "rows": int(n_rows),
+                "excluded_validation_frame_tiles": excluded}
+
+
+def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None) -> MarsData:
     """Clean, split and wrap ``arrays`` into train / validation / test with on-the-fly transforms.
 
     The train split carries augmentation (and big-rock rows repeated ``oversample_big_rock`` times);
-    validation and test are only normalised.
+    validation and test are only normalised. ``extra`` tiles (pseudo-labels) join the train split only,
+    as ``config.extra_share`` of its rows (``index`` -1-k for extra tile k), never from a validation frame.
     """
+    from datasets import concatenate_datasets
+
     config = config or DataConfig()
     arrays, report, tr, va = clean_and_split(arrays, config)
     ids = arrays.train_frame_ids
@@ -197,6 +226,10 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> 
     train = tiles_to_dataset(tr_img, tr_msk, None if ids is None else ids[tr], tr)
     if config.oversample_big_rock > 1:
         train = train.select(oversample_indices(tr_msk, config.oversample_big_rock))
+    extra_info = None
+    if extra is not None:
+        extra_ds, extra_info = _extra_rows(extra, arrays, va, len(train), config)
+        train = concatenate_datasets([train, extra_ds])
     val = tiles_to_dataset(arrays.train_images[va], arrays.train_masks[va], None if ids is None else ids[va], va)
     test = tiles_to_dataset(arrays.test_images, None, arrays.test_frame_ids)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
@@ -204,4 +237,4 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None) -> 
     plain = MarsTransform(None, None, config.num_channels)
     val.set_transform(plain)
     test.set_transform(plain)
-    return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config)
+    return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info)

@@ -20,6 +20,8 @@ from .errors import MarsDataError
 
 NUM_CLASSES = 5
 CLASS_NAMES = ("background", "soil", "bedrock", "sand", "big_rock")
+#: the Mars label map (id -> name) every model and data file must agree on
+MARS_LABELS = dict(enumerate(CLASS_NAMES))
 TILE_SHAPE = (64, 128)
 #: NAVCAM frames are 1024×1024; the training tiles were cut from frames reduced to 256×256, so a tile
 #: pixel covers 4×4 native pixels. A model records the scale it was trained at (``config.tile_scale``).

@@ -79,6 +79,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     _need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     _need(data_args.oversample_big_rock >= 1,
           f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
+    _need(0 < data_args.extra_share < 1, f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
     _need(data_args.outlier_min_count >= 2, f"--outlier_min_count must be at least 2, got {data_args.outlier_min_count}")
     _need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
     _need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,

@@ -260,14 +260,19 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
         oversample_big_rock=data_args.oversample_big_rock, drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
+        extra_share=data_args.extra_share,
     )
-    data = build_dataset_dict(arrays, dcfg)
+    extra = load_arrays(data_args.extra_data) if data_args.extra_data else None
+    data = build_dataset_dict(arrays, dcfg, extra)
     overrides = parse_overrides(model_args.model_overrides)
     hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
     model, start, encoder_start = _start_model(model_args, overrides, hub_token)
     model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
+        if data.extra:
+            print(f"extra data: {data.extra['source']}: {data.extra['tiles']} tiles as {data.extra['rows']} training rows "
+                  f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
         print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
               f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {model_args.model} "
               f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters) | device: {args.device.type}, "
@@ -331,7 +336,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
             "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
             "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
-            "train_frames": data_args.train_frames, "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+            "train_frames": data_args.train_frames, "extra_data": data.extra,
+            "extra_share": data_args.extra_share if data.extra else None, "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
             "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "class_weights": weights,
             "ignore_background": loss_args.ignore_background,
             "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,

@@ -1,0 +1,152 @@
+"""Self-training: rounds of teacher -> pseudo-labels of the unlabelled tiles -> student (the next teacher).
+
+    python -m mars_segformer.self_train --teacher runs/mars-segformer --data ../shared/data/ai4mars_msl_64x128.npz \\
+        --out runs/self-train --rounds 2 -- --max_steps 600 --seed 42
+    python -m mars_segformer.self_train ... --threshold 0.9 --quota 0.3 --class_threshold big_rock=0.6
+
+Round k writes ``OUT/round_k/pseudo.npz`` (+ ``pseudo.json``: teacher, thresholds, coverage per class)
+and trains ``OUT/round_k/student`` with ``train_hf.py`` and ``--extra_data`` (flags after ``--`` go
+to every student; by default the student starts from its teacher's weights). Finished steps are
+skipped when the command is run again; an interrupted student continues from its last checkpoint.
+Tiles from a validation frame (same ``--seed`` / ``--val_fraction`` as the students) are never
+pseudo-labelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .data import DataConfig, MarsDataError, load_arrays
+from .data.dataset import clean_and_split
+from .inference import PredictError, load_model
+from .outputs import OutputPathError, check_output_folder
+from .training.pseudo_labels import (
+    PseudoLabelConfig,
+    check_teacher_labels,
+    leakage_guard,
+    pseudo_label,
+    write_pseudo_labels,
+)
+
+
+def _flag(argv: list[str], name: str, default):
+    for i, a in enumerate(argv):
+        if a == f"--{name}" and i + 1 < len(argv):
+            return type(default)(argv[i + 1])
+        if a.startswith(f"--{name}="):
+            return type(default)(a.split("=", 1)[1])
+    return default
+
+
+def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelConfig, seed: int, val_fraction: float,
+                trust_remote_code: bool = False) -> dict:
+    """Pseudo-labels of ``data``'s unlabelled tiles by ``teacher`` -> ``out`` (+ JSON); returns the record."""
+    arrays = load_arrays(data)
+    if len(arrays.test_images) == 0:
+        raise MarsDataError(f"{arrays.source}: no unlabelled tiles (test_set is empty) to pseudo-label")
+    _, _, _, va = clean_and_split(arrays, DataConfig(seed=seed, val_fraction=val_fraction))
+    allowed, guard = leakage_guard(arrays, va)
+    model = load_model(teacher, "cpu" if not _cuda() else None, trust_remote_code)
+    check_teacher_labels(model, teacher)
+    images = arrays.test_images[allowed]
+    ids = None if arrays.test_frame_ids is None else arrays.test_frame_ids[allowed]
+    tiles, masks, record = pseudo_label(model, images, ids, config)
+    record.update(teacher=str(teacher), data=arrays.source, leakage_guard=guard, seed=seed, val_fraction=val_fraction)
+    write_pseudo_labels(out, images[tiles], masks, None if ids is None else ids[tiles], record)
+    return record
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_rounds(teacher: str, data: str | None, out: Path, rounds: int, config: PseudoLabelConfig,
+               student_args: list[str], student_init: str = "teacher", trust_remote_code: bool = False) -> list[dict]:
+    """Every round, resumable; returns one summary per round."""
+    from .training import main as train_main
+
+    seed, val_fraction = _flag(student_args, "seed", 42), _flag(student_args, "val_fraction", 0.2)
+    summaries = []
+    for k in range(1, rounds + 1):
+        folder = out / f"round_{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pseudo = folder / "pseudo.npz"
+        if pseudo.exists() and pseudo.with_suffix(".json").exists():
+            record = json.loads(pseudo.with_suffix(".json").read_text())
+        else:
+            print(f"[self-train] round {k}: {teacher} labels the unlabelled tiles", flush=True)
+            record = label_round(teacher, data, pseudo, config, seed, val_fraction, trust_remote_code)
+        print(f"[self-train] round {k}: {record['tiles_kept']} of {record['tiles_labelled']} tiles kept, "
+              f"{record['pixels_kept_share']:.1%} of pixels; thresholds {record['thresholds_used']}", flush=True)
+        student = folder / "student"
+        if not (student / "metrics.json").exists():
+            resume = (student / "run_args.json").exists() and any(student.glob("checkpoint-*"))
+            argv = (["--output_dir", str(student), "--resume_from_checkpoint", "true"] if resume else
+                    ["--output_dir", str(student), "--overwrite", "true", *(["--data", data] if data else []),
+                     "--extra_data", str(pseudo), *(["--model", str(teacher)] if student_init == "teacher" else []),
+                     *student_args])
+            print(f"[self-train] round {k}: training the student ({'resumed' if resume else 'new'})", flush=True)
+            if train_main(argv) != 0:
+                raise MarsDataError(f"round {k}: the student's training failed (see above)")
+        metrics = json.loads((student / "metrics.json").read_text())
+        summaries.append({"round": k, "teacher": str(teacher), "student": str(student), "pseudo": record,
+                          "validation": metrics["validation"]})
+        teacher = str(student)
+    return summaries
+
+
+def _class_thresholds(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise MarsDataError(f"--class_threshold expects CLASS=VALUE (e.g. big_rock=0.6), got {item!r}") from None
+        if not sep:
+            raise MarsDataError(f"--class_threshold expects CLASS=VALUE (e.g. big_rock=0.6), got {item!r}")
+    return out
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, student_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    p = argparse.ArgumentParser(prog="python -m mars_segformer.self_train", description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", required=True, help="the first teacher: a run folder or Hub repo id")
+    p.add_argument("--data", default=None, help="labelled + unlabelled tiles (default: embedded sample)")
+    p.add_argument("--out", required=True, help="folder of the rounds")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--threshold", type=float, default=0.9, help="confidence a pixel needs, in (0, 1)")
+    p.add_argument("--class_threshold", action="append", default=[], help="CLASS=VALUE, e.g. big_rock=0.6")
+    p.add_argument("--quota", type=float, default=0.3, help="share of each class's pixels kept whatever the threshold")
+    p.add_argument("--min_kept", type=float, default=0.05, help="tiles with fewer kept pixels are left out")
+    p.add_argument("--tta", default="hflip", choices=["none", "hflip", "flips"])
+    p.add_argument("--student_init", default="teacher", choices=["teacher", "scratch"],
+                   help="the student starts from its teacher's weights, or from the --model preset in the student flags")
+    p.add_argument("--trust-remote-code", action="store_true")
+    args = p.parse_args(own)
+    try:
+        if args.rounds < 1:
+            raise MarsDataError(f"--rounds must be at least 1, got {args.rounds}")
+        config = PseudoLabelConfig(args.threshold, _class_thresholds(args.class_threshold), args.quota,
+                                   args.min_kept, args.tta)
+        config.check()
+        check_output_folder(args.out, "--out")
+        summaries = run_rounds(args.teacher, args.data, Path(args.out), args.rounds, config, student_args,
+                               args.student_init, args.trust_remote_code)
+    except (MarsDataError, PredictError, OutputPathError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for s in summaries:
+        print(f"round {s['round']}: student task mIoU {s['validation']['task_mean_iou']:.4f} "
+              f"(big rock {s['validation']['iou_big_rock']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
