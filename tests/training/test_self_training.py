@@ -13,7 +13,12 @@ from mars_segformer.data import DataConfig, MarsArrays, MarsDataError, build_dat
 from mars_segformer.data.io import MARS_LABELS
 from mars_segformer.self_train import main as self_train_main
 from mars_segformer.training import main as train_main
-from mars_segformer.training.pseudo_labels import PseudoLabelConfig, check_teacher_labels, leakage_guard, pseudo_label
+from mars_segformer.training.pseudo_labels import (
+    PseudoLabelConfig,
+    check_teacher_labels,
+    leakage_guard,
+    pseudo_label,
+)
 from tests.conftest import SHARED_NPZ
 
 
@@ -54,7 +59,7 @@ def test_threshold_and_quota_keep_the_confident_pixels_of_every_class():
     # a quota keeps the most confident share of each class even below the threshold
     _, masks_q, rec_q = pseudo_label(teacher, images, None, PseudoLabelConfig(threshold=0.99, quota=0.5, tta="none"),
                                      progress=False)
-    for c, name in enumerate(("soil", "bedrock", "sand", "big_rock"), start=1):
+    for name in ("soil", "bedrock", "sand", "big_rock"):
         cov = rec_q["coverage"][name]
         assert cov["kept_pixels"] >= 0.5 * cov["predicted_pixels"] - 1, name
         assert rec_q["thresholds_used"][name] <= 0.99
