@@ -10,6 +10,7 @@ from .ai4mars import load_ai4mars_folder
 from .io import MarsArrays, load_npz
 from .sample import sample_path
 
+#: a Hub repo id, owner/name (one place for the rule: data sources and model sources both use it)
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 

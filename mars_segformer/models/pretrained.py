@@ -17,7 +17,6 @@ checkpoint's channels and shared over the model's), so a gray tile gives the sam
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +29,11 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING
 
+from ..data.io import MARS_LABELS
+from ..data.sources import HUB_ID
 from .registry import PRESETS
-from .unet.configuration_mars_unet import MARS_ID2LABEL
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 class StartError(ValueError):
@@ -96,8 +95,8 @@ def _set_channels(config: PretrainedConfig, n: int) -> None:
 
 def _with_mars_labels(config: PretrainedConfig, num_channels: int) -> PretrainedConfig:
     config = copy.deepcopy(config)
-    config.id2label = dict(MARS_ID2LABEL)
-    config.label2id = {v: k for k, v in MARS_ID2LABEL.items()}
+    config.id2label = dict(MARS_LABELS)
+    config.label2id = {v: k for k, v in MARS_LABELS.items()}
     if hasattr(config, "semantic_loss_ignore_index"):
         config.semantic_loss_ignore_index = 255
     _set_channels(config, num_channels)

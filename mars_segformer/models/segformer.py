@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import SegformerConfig
 
-from .unet.configuration_mars_unet import MARS_ID2LABEL
+from ..data.io import MARS_LABELS
 
 #: Mix Transformer sizes from the SegFormer paper (Xie et al. 2021), table 6.
 MIT_SIZES = {
@@ -28,8 +28,8 @@ def segformer_config(size: str = "b0", **overrides) -> SegformerConfig:
         num_encoder_blocks=4,
         num_attention_heads=[1, 2, 5, 8],
         sr_ratios=[8, 4, 2, 1],
-        id2label=dict(MARS_ID2LABEL),
-        label2id={v: k for k, v in MARS_ID2LABEL.items()},
+        id2label=dict(MARS_LABELS),
+        label2id={v: k for k, v in MARS_LABELS.items()},
         semantic_loss_ignore_index=255,
         **MIT_SIZES[size],
     )

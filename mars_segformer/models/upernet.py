@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from transformers import ResNetConfig, UperNetConfig
 
-from .unet.configuration_mars_unet import MARS_ID2LABEL
+from ..data.io import MARS_LABELS
 
 #: ResNet shapes (basic blocks, widths 64-512) and the decoder width of each preset.
 UPERNET_SIZES = {
@@ -44,8 +44,8 @@ def upernet_config(size: str = "r18", hidden_sizes=(64, 128, 256, 512), embeddin
     kwargs.setdefault("use_auxiliary_head", False)
     return UperNetConfig(
         backbone_config=backbone,
-        id2label=dict(MARS_ID2LABEL),
-        label2id={v: k for k, v in MARS_ID2LABEL.items()},
+        id2label=dict(MARS_LABELS),
+        label2id={v: k for k, v in MARS_LABELS.items()},
         loss_ignore_index=255,
         **kwargs,
     )

@@ -130,3 +130,17 @@ def test_copied_init_weights_stay_identical():
     sources = {cls.__name__: inspect.getsource(cls._init_weights).split("def _init_weights", 1)[1]
                for cfg, cls in CUSTOM_MODELS.items() if "encoder_name" in cfg().to_dict()}
     assert len(sources) == 3 and len(set(sources.values())) == 1, sorted(sources)
+
+
+def test_every_standalone_label_map_is_the_package_label_map():
+    """Custom configuration files repeat the label map (they must stand alone for trust_remote_code);
+    every copy must equal the one in mars_segformer.data.io."""
+    import importlib
+
+    from mars_segformer.data.io import MARS_LABELS
+
+    for folder in ("unet", "deeplabv3plus", "timm_segformer", "timm_unet"):
+        mod = importlib.import_module(f"mars_segformer.models.{folder}.configuration_mars_{folder}")
+        assert mod.MARS_ID2LABEL == MARS_LABELS, folder
+    for name in PRESETS:
+        assert create_model(name, tiny=True).config.id2label == MARS_LABELS, name
