@@ -297,3 +297,27 @@ def test_a_local_folder_never_calls_the_network(hub, checkpoints, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "model: started from folder" in proc.stdout
     assert state.requests[before:] == []
+
+
+def test_encoder_weights_from_a_hub_repo(hub, tmp_path):
+    """--encoder_weights owner/name downloads the repo's model.safetensors (timm's Hub layout)."""
+    import timm
+
+    state, url = hub
+    torch.manual_seed(2)
+    donor = tmp_path / "donor"
+    donor.mkdir()
+    save_file(timm.create_model("test_resnet", pretrained=False, num_classes=7).state_dict(),
+              donor / "model.safetensors")
+    publish(url, donor, "timm-like/test_resnet.tiny")
+    out = tmp_path / "run"
+    proc = fine_tune(out, "deeplabv3plus", env_for(url, tmp_path), "--tiny", "--encoder_weights",
+                     "timm-like/test_resnet.tiny")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "encoder: started from hub timm-like/test_resnet.tiny" in proc.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["encoder_weights"]["source"] == "timm-like/test_resnet.tiny" and m["encoder_weights"]["tensors_loaded"] > 10
+    enc = timm_encoder(AutoModelForSemanticSegmentation.from_pretrained(out)).state_dict()
+    ref = load_file(donor / "model.safetensors")
+    key = next(k for k in enc if k.endswith("conv1.weight") and k in ref)
+    torch.testing.assert_close(enc[key], ref[key], rtol=0, atol=1e-9)  # lr 1e-12: still the donor's
