@@ -9,7 +9,7 @@ pseudo-labels of the unlabelled tiles (``--extra_data``, half of each batch in e
 **control** sees the labelled tiles only. Both chains train the same number of steps from the same
 start, so the difference is what the pseudo-labels add (labelling itself is inference and is not
 counted). Validation: the labelled validation frames only. Runs under ``bench/results/self_training/``
-(finished ones are reused); results: ``bench/results/self_training.json``, ``docs/self_training.md``.
+(finished ones are reused); results: ``bench/results/self_training_<share>.json``, ``docs/self_training_<share>.md``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def main():
     from mars_segformer.self_train import label_round
     from mars_segformer.training.pseudo_labels import PseudoLabelConfig
 
-    root = RESULTS / "self_training"
+    tag = args.label_frames.replace(":", "-")  # one result per labelled share
+    root = RESULTS / "self_training" / tag
     root.mkdir(parents=True, exist_ok=True)
     common = ["--data", args.data, "--train_frames", args.label_frames, "--max_steps", str(args.steps),
               "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
@@ -86,9 +87,9 @@ def main():
     result = {"model": args.model, "label_frames": args.label_frames, "steps_per_stage": args.steps,
               "rounds": args.rounds, "threshold": args.threshold, "quota": args.quota, "batch_size": 32,
               "machine": machine(), "rows": rows}
-    tmp = RESULTS / "self_training.json.tmp"
+    tmp = RESULTS / f"self_training_{tag}.json.tmp"
     tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, RESULTS / "self_training.json")
+    os.replace(tmp, RESULTS / f"self_training_{tag}.json")
     m = result["machine"]
     lines = [f"`python bench/self_training.py --seeds {' '.join(map(str, args.seeds))} --label_frames {args.label_frames} "
              f"--steps {args.steps} --rounds {args.rounds}` on {m['cpu']} ({m['cores']} cores, no GPU): `{args.model}`, "
@@ -105,7 +106,7 @@ def main():
             lines.append(f"| {r['seed']} | {k['round']} | {k['steps_total']} | {c['task_mean_iou']:.4f} | "
                          f"{st['task_mean_iou']:.4f} | {st['task_mean_iou'] - c['task_mean_iou']:+.4f} | "
                          f"{c['iou_big_rock']:.3f} / {st['iou_big_rock']:.3f} | {k['pseudo']['tiles_kept']} |")
-    (ROOT / "docs" / "self_training.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "docs" / f"self_training_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
