@@ -131,9 +131,11 @@ def render(summary: dict, docs: Path) -> None:
     fig.savefig(docs / "full_length.png", dpi=110)
     plt.close(fig)
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; batch {summary['batch_size']}, evaluation every "
-        "epoch on the frame-grouped validation split (1,297 tiles) of `../shared/data/ai4mars_msl_64x128.npz`. "
-        "'best' is the best epoch so far; runs marked 'training' are read from their newest checkpoint.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; one torch thread per run, 2-4 jobs sharing the "
+        f"cores; batch {summary['batch_size']}, the LR schedule set for the full run length, evaluation every epoch on "
+        "the seed's frame-grouped validation split of `../shared/data/ai4mars_msl_64x128.npz`. 'best' is the best "
+        "epoch so far; runs marked 'training' are read from their newest checkpoint (`python bench/full_length.py "
+        "--runs MODEL:RECIPE` continues them). train samples/s: finished runs, their last segment, under that load.",
         "",
         "| model | recipe | seed | state | samples seen | epochs | best task mIoU | at epoch | soil | bedrock | sand "
         "| big rock | train samples/s |",
@@ -143,8 +145,23 @@ def render(summary: dict, docs: Path) -> None:
         b = r["best"]
         speed = f"{r['train_samples_per_s']:.1f}" if r["train_samples_per_s"] else "-"
         lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | {'finished' if r['finished'] else 'training'} "
-                     f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.3f} | {b['epoch']:.0f} "
+                     f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.3f} | {b['epoch']:.0f} | "
                      + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} |")
+    # the same runs at equal samples seen: every 25,000 samples (~5 epochs of the plain train split), the
+    # evaluation nearest to it (within 10 %); recipes with oversampling have longer epochs
+    step = 25_000
+    top = max(r["samples_seen"] for r in rows.values())
+    marks = list(range(step, top + step // 10 + 1, step))
+    if marks:
+        lines += ["", "Validation task mIoU at equal samples seen:", "",
+                  "| model | recipe | seed | " + " | ".join(f"{k // 1000}k" for k in marks) + " |",
+                  "|---|---|---|" + "---|" * len(marks)]
+        for r in rows.values():
+            cells = []
+            for k in marks:
+                x, y = min(r["curve"], key=lambda p, k=k: abs(p[0] - k))
+                cells.append(f"{y:.3f}" if abs(x - k) <= 0.1 * k else "-")
+            lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | " + " | ".join(cells) + " |")
     (docs / "full_length.md").write_text("\n".join(lines) + "\n")
 
 
