@@ -11,6 +11,7 @@ import math
 
 from ..data.augment import AUGMENTATIONS
 from ..losses import build_loss
+from .threads import parse_threads
 
 
 class RunError(ValueError):
@@ -56,6 +57,10 @@ def parse_train_frames(text: str) -> tuple[float, float]:
 def check_arguments(model_args, data_args, loss_args, args) -> None:
     """Raise :class:`RunError` for the first argument that cannot start a run."""
     finite = math.isfinite
+    try:
+        parse_threads(args.torch_threads)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     _need(finite(args.learning_rate) and args.learning_rate > 0,
           f"--learning_rate must be a positive number, got {args.learning_rate}")
     if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "polynomial":

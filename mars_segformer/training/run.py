@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
+from transformers.integrations import TensorBoardCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
@@ -38,7 +39,7 @@ from .checks import (
     parse_overrides,
     parse_train_frames,
 )
-from .threads import apply_threads, parse_threads
+from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
 #: run_args.json: the arguments a run was started with, so that a resume needs only --output_dir
@@ -208,10 +209,10 @@ def _resume_target(args: MarsTrainingArguments):
     return True
 
 
-def _start_model(model_args: ModelArguments, overrides: dict, token: str | None):
-    """The model a run starts from (a preset or any checkpoint), and what was loaded into it."""
+def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: str | None):
+    """The model a run starts from (a preset or any checkpoint, see ``source_kind``), and what was loaded into it."""
     try:
-        if source_kind(model_args.model) == "preset":
+        if kind == "preset":
             try:
                 model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
             except (TypeError, ValueError, KeyError) as err:
@@ -244,10 +245,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         raise RunError(str(err)) from None
     if model_kind != "preset" and model_args.tiny:
         raise RunError(f"--tiny shrinks a preset; --model {model_args.model} is a checkpoint")
-    try:
-        parse_threads(args.torch_threads)
-    except ValueError as err:
-        raise RunError(str(err)) from None
     check_arguments(model_args, data_args, loss_args, args)
     _check_output_dir(args)
     resume = _resume_target(args)
@@ -266,7 +263,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     data = build_dataset_dict(arrays, dcfg, extra)
     overrides = parse_overrides(model_args.model_overrides)
     hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
-    model, start, encoder_start = _start_model(model_args, overrides, hub_token)
+    model, start, encoder_start = _start_model(model_args, model_kind, overrides, hub_token)
     model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
@@ -312,8 +309,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         loss_fn=loss_fn, processing_class=make_image_processor(), encoder_params=encoder,
         encoder_lr_scale=model_args.encoder_lr_scale,
     )
-    from transformers.integrations import TensorBoardCallback
-
     preview.tensorboard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)),
                                None)
     if argv is not None and args.process_index == 0:
@@ -337,7 +332,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
             "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
             "train_frames": data_args.train_frames, "extra_data": data.extra,
-            "extra_share": data_args.extra_share if data.extra else None, "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+            "extra_share": data_args.extra_share if data.extra else None,
+            "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
             "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "class_weights": weights,
             "ignore_background": loss_args.ignore_background,
             "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
@@ -361,7 +357,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         from ..hub import push_run
 
         res = push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=hub_token)
-        print(f"pushed to {res['repo_id']}: {res['commit_url']}")
+        print(f"pushed to {res['repo_id']}: {res['commit_url']}" if res["changed"] else
+              f"nothing changed: {res['repo_id']} already holds this run (commit {res['commit_oid']})")
     return final
 
 
