@@ -71,21 +71,27 @@ def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
     raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
 
 
+def _check_common(tta: str, batch_size: int, out) -> Path:
+    """Options of both predict paths, checked before anything is read or written; returns ``out`` as a Path."""
+    if tta not in TTA_MODES:
+        raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
+    if batch_size < 1:
+        raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
+    out = Path(out)
+    check_output_folder(out, "--out")
+    return out
+
+
 def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
                 trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
                 val_fraction: float = 0.2, seed: int = 42, data_revision: str | None = None) -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
-    if tta not in TTA_MODES:
-        raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
-    if batch_size < 1:
-        raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
+    out = _check_common(tta, batch_size, out)
     if overlays < 0:
         raise PredictError(f"--overlays must be >= 0 (0: none), got {overlays}")
     if not 0 < val_fraction < 1:
         raise PredictError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
-    out = Path(out)
-    check_output_folder(out, "--out")
     arrays = load_arrays(data, data_revision)  # validates shapes, dtypes, masks-in-test-set
     images, truths = select_split(arrays, split, val_fraction, seed)
     if len(images) == 0:
@@ -139,14 +145,9 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
 
     from .inference.frames import image_paths, predict_image, read_gray, write_image_outputs
 
-    if tta not in TTA_MODES:
-        raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
-    if batch_size < 1:
-        raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
+    out = _check_common(tta, batch_size, out)
     if not image_scale > 0:
         raise PredictError(f"--image-scale must be a positive number (1: native NAVCAM pixels), got {image_scale}")
-    out = Path(out)
-    check_output_folder(out, "--out")
     paths = image_paths(images)
     frames = [read_gray(p) for p in paths]  # every image is readable before anything is written
     stems = [p.stem for p in paths]

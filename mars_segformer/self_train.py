@@ -49,7 +49,7 @@ def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelCo
         raise MarsDataError(f"{arrays.source}: no unlabelled tiles (test_set is empty) to pseudo-label")
     _, _, _, va = clean_and_split(arrays, DataConfig(seed=seed, val_fraction=val_fraction))
     allowed, guard = leakage_guard(arrays, va)
-    model = load_model(teacher, "cpu" if not _cuda() else None, trust_remote_code)
+    model = load_model(teacher, None, trust_remote_code)  # the GPU when there is one
     check_teacher_labels(model, teacher)
     images = arrays.test_images[allowed]
     ids = None if arrays.test_frame_ids is None else arrays.test_frame_ids[allowed]
@@ -57,12 +57,6 @@ def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelCo
     record.update(teacher=str(teacher), data=arrays.source, leakage_guard=guard, seed=seed, val_fraction=val_fraction)
     write_pseudo_labels(out, images[tiles], masks, None if ids is None else ids[tiles], record)
     return record
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def run_rounds(teacher: str, data: str | None, out: Path, rounds: int, config: PseudoLabelConfig,

@@ -181,8 +181,7 @@ def select_train_frames(train_idx: np.ndarray, frame_ids, part: tuple[float, flo
     frames = np.unique(groups)
     order = np.random.default_rng(seed + 7919).permutation(len(frames))
     lo, hi = round(start * len(frames)), round(stop * len(frames))
-    keep = set(frames[order[lo:hi]].tolist())
-    chosen = np.array([i for i, g in zip(train_idx, groups, strict=True) if g in keep], dtype=np.asarray(train_idx).dtype)
+    chosen = np.asarray(train_idx)[np.isin(groups, frames[order[lo:hi]])]
     if len(chosen) == 0:
         raise MarsDataError(f"train_frames {start}:{stop} keeps no training tile of {len(frames)} frames")
     return chosen

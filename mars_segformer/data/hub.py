@@ -68,10 +68,11 @@ def load_hub_dataset(repo_id: str, revision: str | None = None, token: str | Non
             raise MarsDataError(f"{where}: split {name!r} lacks column(s) {absent}; expected {list(COLUMNS)} "
                                 "(a dataset made by push_dataset_to_hub.py)")
     labelled = datasets.concatenate_datasets([dd[s] for s in LABELLED_SPLITS])
-    if any(m is None for m in labelled["mask"]):
+    decoded = labelled["mask"]  # each access decodes every PNG: read once
+    if any(m is None for m in decoded):
         raise MarsDataError(f"{where}: a train/validation tile has no mask")
     images = _gray(labelled["image"], f"{where} train/validation images")
-    masks = np.stack([np.asarray(m) for m in labelled["mask"]])
+    masks = np.stack([np.asarray(m) for m in decoded])
     test = dd["test"] if "test" in dd else None
     test_images = _gray(test["image"], f"{where} test images") if test is not None and len(test) else None
     return arrays_from_course_layout(

@@ -29,14 +29,15 @@ def files_to_upload(run_dir: str | Path) -> list[Path]:
     missing = [f for f in REQUIRED if not (run_dir / f).is_file()]
     if missing:
         raise HubPushError(f"{run_dir} is not a finished run: missing {', '.join(missing)}")
+    content = {}
     for name, need in (("config.json", "model_type"), ("metrics.json", "validation")):
         try:
-            content = json.loads((run_dir / name).read_text())
+            content[name] = json.loads((run_dir / name).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise HubPushError(f"{run_dir / name}: not valid JSON ({err})") from None
-        if not isinstance(content, dict) or need not in content:
+        if not isinstance(content[name], dict) or need not in content[name]:
             raise HubPushError(f"{run_dir / name}: missing key {need!r}; is this a train_hf.py run folder?")
-    v = json.loads((run_dir / "metrics.json").read_text())["validation"]
+    v = content["metrics.json"]["validation"]
     if not isinstance(v, dict) or not isinstance(v.get("task_mean_iou"), (int, float)):
         raise HubPushError(f"{run_dir / 'metrics.json'}: key 'validation' must hold a number 'task_mean_iou'")
     files = [run_dir / f for f in ("model.safetensors", "config.json", "preprocessor_config.json")]
