@@ -72,6 +72,9 @@ CONFIGS = {
                       _with(IGNORE, model="upernet-r34")),
     "7_timm_segformer": ("recipe 3 on the all-MLP head over regnetx_016",
                          _with(IGNORE, model="timm-segformer", model_overrides='{"encoder_name": "regnetx_016"}')),
+    # transformers' SegFormer-b0 for small tiles: first stride 2, logits at 1/2 of the tile (native)
+    "7_segformer_b0_s2": ("recipe 3 on SegFormer-b0 with first stride 2 (logits at 1/2 of the tile, native)",
+                          _with(IGNORE, model="segformer-b0-s2")),
 }
 
 #: the config each one changes one thing of; the table reports the difference to it
@@ -81,7 +84,7 @@ PARENT = {
     "6c_ignore_oversample4": "3_ignore_background", "6d_ignore_weights075": "3_ignore_background",
     "7_unet_attention": "3_ignore_background", "7_deeplabv3plus": "3_ignore_background",
     "7_timm_segformer": "3_ignore_background", "7_upernet_r18": "3_ignore_background",
-    "7_upernet_r34": "3_ignore_background",
+    "7_upernet_r34": "3_ignore_background", "7_segformer_b0_s2": "3_ignore_background",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)

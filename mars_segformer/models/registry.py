@@ -14,7 +14,7 @@ from transformers import (
 )
 
 from .deeplabv3plus import MarsDeepLabV3PlusConfig, MarsDeepLabV3PlusForSemanticSegmentation
-from .segformer import segformer_config
+from .segformer import SMALL_TILE_STRIDES, segformer_config
 from .timm_segformer import MarsTimmSegformerConfig, MarsTimmSegformerForSemanticSegmentation
 from .timm_unet import MarsTimmUNetConfig, MarsTimmUNetForSemanticSegmentation
 from .unet import MarsUNetConfig, MarsUNetForSemanticSegmentation
@@ -32,6 +32,8 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
     "segformer-b0": (lambda **kw: segformer_config("b0", **kw), SegformerForSemanticSegmentation),
     "segformer-b1": (lambda **kw: segformer_config("b1", **kw), SegformerForSemanticSegmentation),
     "segformer-b2": (lambda **kw: segformer_config("b2", **kw), SegformerForSemanticSegmentation),
+    "segformer-b0-s2": (lambda **kw: segformer_config("b0", **{"strides": SMALL_TILE_STRIDES, **kw}),
+                        SegformerForSemanticSegmentation),
     "upernet-r18": (lambda **kw: upernet_config("r18", **kw), UperNetForSemanticSegmentation),
     "upernet-r34": (lambda **kw: upernet_config("r34", **kw), UperNetForSemanticSegmentation),
     "unet": (lambda **kw: MarsUNetConfig(**kw), MarsUNetForSemanticSegmentation),
@@ -47,6 +49,7 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
 #: Small settings of each preset for tests and CPU demos (same code paths, few parameters).
 TINY_OVERRIDES: dict[str, dict] = {
     **{f"segformer-b{i}": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32) for i in range(3)},
+    "segformer-b0-s2": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32),
     **{f"upernet-r{n}": dict(hidden_sizes=[8, 16, 24, 32], embedding_size=8, depths=[1, 1, 1, 1], hidden_size=16)
        for n in (18, 34)},
     **{n: dict(base_channels=4, depth=3) for n in ("unet", "unet-se", "unet-residual", "unet-attention", "unet-dual")},

@@ -38,9 +38,11 @@ def test_output_shapes_and_loss(name, hw):
     x, y = batch(*hw)
     out = model(x, labels=y)
     assert out.logits.shape[:2] == (2, 5)
-    h, w = out.logits.shape[-2:]
-    # SegFormer predicts at 1/4 resolution, the others (UperNet included) at full resolution
-    assert (h, w) in {hw, (-(-hw[0] // 4), -(-hw[1] // 4))}
+    # SegFormer predicts at 1/(first stride) of the input (4, or 2 for the small-tile presets),
+    # the others (UperNet included) at full resolution
+    stride = model.config.strides[0] if model.config.model_type == "segformer" else 1
+    assert stride == (2 if name.endswith("-s2") else 4 if name.startswith("segformer") else 1)
+    assert tuple(out.logits.shape[-2:]) == (-(-hw[0] // stride), -(-hw[1] // stride))
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     proc = make_image_processor()
     maps = proc.post_process_semantic_segmentation(out, target_sizes=[hw, hw])
