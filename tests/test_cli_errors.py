@@ -64,6 +64,9 @@ def world(tmp_path_factory):
     (w / "bad.yaml").write_text("model: [unet\n")
     # a run folder with arguments but no checkpoint
     (w / "no_ckpt").mkdir()
+    # a run killed while writing its only checkpoint (trainer_state.json is written last)
+    (w / "half_ckpt" / "checkpoint-4").mkdir(parents=True)
+    (w / "half_ckpt" / "checkpoint-4" / "model.safetensors").write_bytes(b"half-written")
     return w
 
 
@@ -117,6 +120,8 @@ CASES = [
     ("train", ["--output_dir", f"{W}/a_file/run"], "a_file is a file, so no folder can be made below it"),
     ("train", ["--output_dir", f"{W}/no_ckpt", "--resume_from_checkpoint", "true"], "holds no checkpoint-* folder"),
     ("train", ["--resume_from_checkpoint", f"{W}/nowhere"], "nowhere: not a checkpoint folder"),
+    ("train", ["--output_dir", f"{W}/half_ckpt", "--resume_from_checkpoint", "true"],
+     "half_ckpt was written to the end (none of checkpoint-4 has trainer_state.json)"),
     ("train-config", [f"{W}/typo.yaml"], "typo.yaml: unknown key 'learning_rte' (did you mean 'learning_rate'?)"),
     ("train-config", [f"{W}/list.yaml"], "list.yaml: expected a mapping of flag names to values"),
     ("train-config", [f"{W}/bad.yaml"], "bad.yaml: not valid YAML/JSON"),

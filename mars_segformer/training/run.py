@@ -206,7 +206,31 @@ def _resume_target(args: MarsTrainingArguments):
     if not Path(args.output_dir).is_dir() or get_last_checkpoint(args.output_dir) is None:
         raise RunError(f"--resume_from_checkpoint {resume}: {args.output_dir} holds no checkpoint-* folder to "
                        "resume from (checkpoints are written by --save_strategy steps/epoch)")
-    return True
+    last, skipped = _last_complete_checkpoint(Path(args.output_dir))
+    if skipped and args.process_index == 0:
+        print(f"resume: {', '.join(skipped)} skipped (no trainer_state.json: the run was stopped while "
+              f"saving it); resuming from {Path(last).name}", flush=True)
+    return last
+
+
+def _last_complete_checkpoint(out: Path) -> tuple[str, list[str]]:
+    """The newest ``checkpoint-N`` that was written to the end.
+
+    The Trainer writes ``trainer_state.json`` last, so a run killed while saving leaves a newer folder
+    without it; the Trainer's own choice (the highest N) would then fail or restore a half-written
+    state.
+
+    Returns:
+        The checkpoint's path, and the names of the newer, incomplete ones.
+    """
+    found = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*")
+                   if p.is_dir() and p.name.split("-")[1].isdigit())
+    complete = [p for _, p in found if (p / "trainer_state.json").is_file()]
+    if not complete:
+        raise RunError(f"--resume_from_checkpoint: no checkpoint in {out} was written to the end "
+                       f"(none of {', '.join(p.name for _, p in found)} has trainer_state.json)")
+    skipped = [p.name for n, p in found if n > int(complete[-1].name.split("-")[1])]
+    return str(complete[-1]), skipped
 
 
 def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: str | None):

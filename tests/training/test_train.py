@@ -127,6 +127,11 @@ def test_resume_after_kill(tmp_path):
     done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     last = done[-1]
     assert last < 30
+    # a kill while saving leaves a newer checkpoint folder without trainer_state.json (the Trainer writes
+    # it last); make sure there is one, so the resume below must pass over it
+    partial = out / f"checkpoint-{last + 4}"  # newer than every complete one (``last`` is the newest)
+    partial.mkdir(exist_ok=True)
+    (partial / "model.safetensors").write_bytes(b"half-written")
     # a flag that would change the run is refused, and leaves the folder as it was
     before = snapshot(out)
     assert main(["--output_dir", str(out), "--resume_from_checkpoint", "true", "--model", "deeplabv3plus"]) == 2
@@ -137,6 +142,7 @@ def test_resume_after_kill(tmp_path):
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     assert "model: unet (MarsUNetForSemanticSegmentation" in proc2.stdout  # the run's own tiny UNet, not the default
+    assert f"{partial.name} skipped" in proc2.stdout and f"resuming from checkpoint-{last}" in proc2.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["global_step"] == 30
     state = json.loads((out / "checkpoint-28" / "trainer_state.json").read_text())
