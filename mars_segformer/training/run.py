@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
 from transformers.integrations import TensorBoardCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..data.io import TILE_SCALE
@@ -203,17 +202,14 @@ def _resume_target(args: MarsTrainingArguments):
         if not (Path(resume) / "trainer_state.json").is_file():
             raise RunError(f"--resume_from_checkpoint {resume}: not a checkpoint folder (no trainer_state.json)")
         return resume
-    if not Path(args.output_dir).is_dir() or get_last_checkpoint(args.output_dir) is None:
-        raise RunError(f"--resume_from_checkpoint {resume}: {args.output_dir} holds no checkpoint-* folder to "
-                       "resume from (checkpoints are written by --save_strategy steps/epoch)")
-    last, skipped = _last_complete_checkpoint(Path(args.output_dir))
+    last, skipped = _last_complete_checkpoint(Path(args.output_dir), resume)
     if skipped and args.process_index == 0:
         print(f"resume: {', '.join(skipped)} skipped (no trainer_state.json: the run was stopped while "
               f"saving it); resuming from {Path(last).name}", flush=True)
     return last
 
 
-def _last_complete_checkpoint(out: Path) -> tuple[str, list[str]]:
+def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     """The newest ``checkpoint-N`` that was written to the end.
 
     The Trainer writes ``trainer_state.json`` last, so a run killed while saving leaves a newer folder
@@ -223,14 +219,17 @@ def _last_complete_checkpoint(out: Path) -> tuple[str, list[str]]:
     Returns:
         The checkpoint's path, and the names of the newer, incomplete ones.
     """
-    found = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*")
-                   if p.is_dir() and p.name.split("-")[1].isdigit())
-    complete = [p for _, p in found if (p / "trainer_state.json").is_file()]
+    steps = {p: p.name.removeprefix("checkpoint-") for p in out.glob("checkpoint-*")} if out.is_dir() else {}
+    found = sorted((int(n), p) for p, n in steps.items() if n.isdecimal() and p.is_dir())
+    if not found:
+        raise RunError(f"--resume_from_checkpoint {flag_value}: {out} holds no checkpoint-* folder to "
+                       "resume from (checkpoints are written by --save_strategy steps/epoch)")
+    complete = [(n, p) for n, p in found if (p / "trainer_state.json").is_file()]
     if not complete:
         raise RunError(f"--resume_from_checkpoint: no checkpoint in {out} was written to the end "
                        f"(none of {', '.join(p.name for _, p in found)} has trainer_state.json)")
-    skipped = [p.name for n, p in found if n > int(complete[-1].name.split("-")[1])]
-    return str(complete[-1]), skipped
+    newest, last = complete[-1]
+    return str(last), [p.name for n, p in found if n > newest]
 
 
 def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: str | None):
