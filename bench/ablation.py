@@ -77,6 +77,30 @@ CONFIGS = {
                           _with(IGNORE, model="segformer-b0-s2")),
 }
 
+#: candidates for big rock (issue 19), each one change to the default UperNet-R18 recipe (7_upernet_r18)
+UPERNET = _with(IGNORE, model="upernet-r18")
+BIG_ROCK = {
+    "8_weights075": ("default + class weights freq^-0.75 (big rock ~18x soil)", _with(UPERNET, class_weights="auto:0.75")),
+    "8_oversample4": ("default + big-rock tiles repeated x4", _with(UPERNET, oversample_big_rock=4)),
+    "8_focal_lovasz": ("default loss + Lovász-softmax (focal:1,lovasz:1)", _with(UPERNET, loss="focal:1,lovasz:1")),
+    "8_focal_dice": ("default loss + soft Dice (focal:1,dice:1)", _with(UPERNET, loss="focal:1,dice:1")),
+    "8_ohem": ("OHEM: weighted cross-entropy of the hardest 25 % of pixels", _with(UPERNET, loss="ohem")),
+    "8_repeat_factor": ("default + LVIS repeat-factor sampling, t = 0.3 (big-rock tiles ~2.7x)",
+                        _with(UPERNET, repeat_factor_threshold=0.3)),
+    "8_copy_paste": ("default + copy-paste of 1-3 big-rock instances into half the reads",
+                     _with(UPERNET, augmentations="hflip,copy_paste")),
+    "8_input_x2": ("default on tiles upsampled x2 before the model (128x256; ~4x the compute)",
+                   _with(UPERNET, input_scale=2)),
+    "8_input_x2_half": ("tiles upsampled x2 into a half-width UperNet-R18 (stages 32-256, decoder 64; ~1x compute)",
+                        _with(UPERNET, input_scale=2, model_overrides='{"hidden_sizes": [32, 64, 128, 256], '
+                              '"embedding_size": 32, "hidden_size": 64}')),
+    "8_ema": ("default + EMA of the weights (decay 0.99, warm-up), the average evaluated and saved",
+              _with(UPERNET, weight_averaging="ema:0.99")),
+    "8_swa": ("default + SWA: uniform average of the weights over the last 25 % of steps",
+              _with(UPERNET, weight_averaging="swa:0.75")),
+}
+CONFIGS.update(BIG_ROCK)
+
 #: the config each one changes one thing of; the table reports the difference to it
 PARENT = {
     "2_focal_weights": "1_plain", "3_ignore_background": "2_focal_weights", "4_full_augmentation": "3_ignore_background",
@@ -85,6 +109,7 @@ PARENT = {
     "7_unet_attention": "3_ignore_background", "7_deeplabv3plus": "3_ignore_background",
     "7_timm_segformer": "3_ignore_background", "7_upernet_r18": "3_ignore_background",
     "7_upernet_r34": "3_ignore_background", "7_segformer_b0_s2": "3_ignore_background",
+    **{name: "7_upernet_r18" for name in BIG_ROCK},
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from .data import CLASS_NAMES, MarsDataError, load_arrays
 from .inference import TTA_MODES, PredictError, load_model, predict_masks, write_submission
+from .inference.predictor import check_scales
 from .metrics import StreamingMeanIoU
 from .outputs import OutputPathError, check_output_folder
 from .visualization import colorize, overlay, save_confusion_matrix
@@ -71,10 +72,25 @@ def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
     raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
 
 
-def _check_common(tta: str, batch_size: int, out) -> Path:
+def parse_scales(text) -> tuple[float, ...]:
+    """``--tta-scales`` ("1", "0.75,1,1.25") as factors, checked."""
+    if not isinstance(text, str):
+        return check_scales(text)
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise PredictError(f"--tta-scales must be comma-separated numbers such as '1' or '0.75,1,1.25', got {text!r}") from None
+    try:
+        return check_scales(values)
+    except PredictError:
+        raise PredictError(f"--tta-scales must be numbers in [0.25, 4], got {text!r}") from None
+
+
+def _check_common(tta: str, batch_size: int, out, tta_scales="1") -> Path:
     """Options of both predict paths, checked before anything is read or written; returns ``out`` as a Path."""
     if tta not in TTA_MODES:
         raise PredictError(f"unknown --tta {tta!r}; choose from {sorted(TTA_MODES)}")
+    parse_scales(tta_scales)
     if batch_size < 1:
         raise PredictError(f"--batch-size must be at least 1, got {batch_size}")
     out = Path(out)
@@ -85,9 +101,11 @@ def _check_common(tta: str, batch_size: int, out) -> Path:
 def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
                 trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
-                val_fraction: float = 0.2, seed: int = 42, data_revision: str | None = None) -> dict:
+                val_fraction: float = 0.2, seed: int = 42, data_revision: str | None = None,
+                tta_scales="1") -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
-    out = _check_common(tta, batch_size, out)
+    out = _check_common(tta, batch_size, out, tta_scales)
+    scales = parse_scales(tta_scales)
     if overlays < 0:
         raise PredictError(f"--overlays must be >= 0 (0: none), got {overlays}")
     if not 0 < val_fraction < 1:
@@ -99,19 +117,20 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
     net = load_model(model, device, trust_remote_code)
     try:
         return _predict_and_write(net, model, arrays, images, truths, out, split, batch_size, tta, csv, overlays,
-                                  onnx, progress)
+                                  onnx, progress, scales)
     except OSError as err:  # disk full, permissions, a path component that is a file
         raise PredictError(f"{err.filename or out}: cannot write ({err.strerror or err})") from None
 
 
 def _predict_and_write(net, model, arrays, images, truths, out: Path, split, batch_size, tta, csv, overlays, onnx,
-                       progress) -> dict:
+                       progress, scales=(1.0,)) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    preds = predict_masks(net, images, batch_size, tta, progress)
+    preds = predict_masks(net, images, batch_size, tta, progress, scales)
     seconds = time.perf_counter() - t0
     _atomic_npz(out / "predictions.npz", masks=preds, split=np.array(split), model=np.array(str(model)))
     summary = {"model": str(model), "data": arrays.source, "split": split, "tiles": int(len(images)), "tta": tta,
+               "tta_scales": list(scales),
                "predict_seconds": round(seconds, 3), "tiles_per_second": round(len(images) / max(seconds, 1e-9), 1)}
     if csv:
         write_submission(preds, out / "submission.csv")
@@ -187,6 +206,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=42, help="with --split validation: training's --seed")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--tta", default="none", choices=sorted(TTA_MODES), help="flip test-time augmentation")
+    p.add_argument("--tta-scales", default="1", help="multi-scale TTA: comma-separated resize factors whose "
+                   "probabilities are averaged (with --tta's flips at each), e.g. 0.75,1,1.25")
     p.add_argument("--csv", action="store_true", help="also write the Kaggle submission.csv")
     p.add_argument("--overlays", type=int, default=8, help="overlay PNGs of the first N tiles (0: none)")
     p.add_argument("--onnx", action="store_true", help="export model.onnx and check it with onnxruntime")
@@ -201,7 +222,7 @@ def main(argv=None) -> int:
             return 0
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
                         args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed,
-                        args.data_revision)
+                        args.data_revision, args.tta_scales)
     except (PredictError, MarsDataError, OutputPathError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

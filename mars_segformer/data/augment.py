@@ -100,20 +100,33 @@ AUGMENTATIONS = {
     "brightness_contrast": lambda: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
 }
 
+#: augmentations that draw from the training pool, built with the DatasetDict (``data.copy_paste``)
+POOL_AUGMENTATIONS = ("copy_paste",)
+#: every name ``--augmentations`` accepts
+AUGMENTATION_NAMES = (*AUGMENTATIONS, *POOL_AUGMENTATIONS)
+
 #: The reference recipe's full set. At the CPU budgets measured here (docs/ablation.md) it lowered
 #: the validation score, so the default is horizontal flips alone; the full set stays one flag away.
 REFERENCE_AUGMENTATIONS = ("hflip", "rotate", "scale", "elastic", "blur", "brightness_contrast")
 DEFAULT_AUGMENTATIONS = ("hflip",)
 
 
-def build_augmentation(names: Sequence[str]) -> A.Compose | None:
-    """An albumentations pipeline of the named transforms, in the given order (None for no names)."""
-    unknown = [n for n in names if n not in AUGMENTATIONS]
+def build_augmentation(names: Sequence[str], seed: int | None = None) -> A.Compose | None:
+    """An albumentations pipeline of the named transforms, in the given order (None for no names);
+    the pool augmentations (``copy_paste``) are left to the dataset builder.
+
+    Args:
+        names: keys of :data:`AUGMENTATIONS` (and :data:`POOL_AUGMENTATIONS`, skipped here).
+        seed: seed of the pipeline's generator; without one albumentations draws a random seed, and
+            two runs with the same ``--seed`` would see different flips.
+    """
+    unknown = [n for n in names if n not in AUGMENTATION_NAMES]
     if unknown:
-        raise ValueError(f"unknown augmentation(s) {unknown}; choose from {sorted(AUGMENTATIONS)}")
+        raise ValueError(f"unknown augmentation(s) {unknown}; choose from {sorted(AUGMENTATION_NAMES)}")
+    names = [n for n in names if n not in POOL_AUGMENTATIONS]
     if not names:
         return None
-    return A.Compose([AUGMENTATIONS[n]() for n in names])
+    return A.Compose([AUGMENTATIONS[n]() for n in names], seed=seed)
 
 
 class CutMix:

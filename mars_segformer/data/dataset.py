@@ -22,8 +22,10 @@ from .augment import (
     oversample_indices,
 )
 from .clean import OutlierReport, drop_outliers, find_outliers
+from .copy_paste import CopyPaste
 from .errors import MarsDataError
 from .io import MarsArrays
+from .sampling import repeat_factor_indices
 from .split import train_val_split
 
 #: Gray-level mean and std of the AI4Mars MSL tiles (0-1 scale), shared by the training path and
@@ -53,6 +55,7 @@ class DataConfig:
         augmentations: names from ``augment.AUGMENTATIONS`` applied to training reads.
         cutmix_p: probability of CutMix per training read (0 disables it).
         oversample_big_rock: copies of each big-rock training tile (1 disables it).
+        repeat_factor_threshold: LVIS repeat-factor sampling threshold (0 disables it).
         drop_outliers: drop tiles sharing a multi-class mask with at least ``outlier_min_count`` others.
         outlier_min_count: see ``drop_outliers``.
         num_channels: channels the model expects; the gray tile is repeated, as ``pipeline`` does with RGB.
@@ -65,9 +68,13 @@ class DataConfig:
     # ablation (docs/ablation.md); the reference recipe's settings are DataConfig.reference()
     cutmix_p: float = 0.0
     oversample_big_rock: int = 1
+    #: LVIS repeat-factor sampling threshold t over tile classes (0: off); see data.sampling
+    repeat_factor_threshold: float = 0.0
     drop_outliers: bool = True
     outlier_min_count: int = 20
     num_channels: int = 3
+    #: factor the images are resized by before the model (the saved image processor does the same)
+    input_scale: float = 1.0
     #: the share of training frames kept, as [start, stop) of a seeded frame order: (0, 0.5) and (0.5, 1)
     #: are disjoint halves; validation is unaffected
     train_frames: tuple[float, float] = (0.0, 1.0)
@@ -108,8 +115,21 @@ def decode_tiles(batch: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return images, masks
 
 
-def normalize(images: np.ndarray, num_channels: int = 3) -> torch.Tensor:
-    """(B, H, W) uint8 -> (B, C, H, W) float, the image processor's rescale + normalise."""
+def upscale(images: np.ndarray, scale: float) -> np.ndarray:
+    """(B, H, W) uint8 resized by ``scale`` with PIL's bilinear filter: exactly the resize of the saved
+    image processor (``SegformerImageProcessor``, ``do_resize``), so training and ``pipeline`` agree."""
+    from PIL import Image
+
+    h, w = images.shape[-2:]
+    size = (round(w * scale), round(h * scale))
+    return np.stack([np.asarray(Image.fromarray(t).resize(size, Image.BILINEAR)) for t in images])
+
+
+def normalize(images: np.ndarray, num_channels: int = 3, scale: float = 1) -> torch.Tensor:
+    """(B, H, W) uint8 -> (B, C, H, W) float, the image processor's resize (by ``scale``, the model
+    config's ``input_scale``) + rescale + normalise."""
+    if scale != 1:
+        images = upscale(np.asarray(images), scale)
     x = torch.from_numpy(np.ascontiguousarray(images)).float().mul_(1.0 / 255.0)
     x = x.sub_(IMAGE_MEAN).div_(IMAGE_STD)
     return x.unsqueeze(1).expand(-1, num_channels, -1, -1).contiguous()
@@ -121,16 +141,21 @@ class MarsTransform:
     Returns ``{"pixel_values": (B, C, H, W) float, "labels": (B, H, W) long}``.
     """
 
-    def __init__(self, augment=None, cutmix: CutMix | None = None, num_channels: int = 3):
+    def __init__(self, augment=None, cutmix: CutMix | None = None, num_channels: int = 3,
+                 copy_paste: CopyPaste | None = None, input_scale: float = 1):
         self.augment, self.cutmix, self.num_channels = augment, cutmix, num_channels
+        #: images are resized by this factor before the model (labels stay at the tile's size)
+        self.input_scale = input_scale
+        #: tile mixers drawing from the training pool, applied before the albumentations pipeline
+        self.mixers = [m for m in (cutmix, copy_paste) if m is not None]
 
     def __call__(self, batch: dict) -> dict:
         images, masks = decode_tiles(batch)
-        if self.cutmix is not None or self.augment is not None:
+        if self.mixers or self.augment is not None:
             out_i, out_m = [], []
             for img, msk in zip(images, masks, strict=True):
-                if self.cutmix is not None:
-                    img, msk = self.cutmix(img, msk)
+                for mix in self.mixers:
+                    img, msk = mix(img, msk)
                 if self.augment is not None:
                     res = self.augment(image=img, mask=msk)
                     img, msk = res["image"], res["mask"]
@@ -138,7 +163,7 @@ class MarsTransform:
                 out_m.append(msk)
             images, masks = out_i, out_m
         return {
-            "pixel_values": normalize(np.stack(images), self.num_channels),
+            "pixel_values": normalize(np.stack(images), self.num_channels, self.input_scale),
             "labels": torch.from_numpy(np.stack(masks).astype(np.int64)),
         }
 
@@ -225,6 +250,8 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     train = tiles_to_dataset(tr_img, tr_msk, None if ids is None else ids[tr], tr)
     if config.oversample_big_rock > 1:
         train = train.select(oversample_indices(tr_msk, config.oversample_big_rock))
+    if config.repeat_factor_threshold > 0:
+        train = train.select(repeat_factor_indices(tr_msk, config.repeat_factor_threshold, config.seed))
     extra_info = None
     if extra is not None:
         extra_ds, extra_info = _extra_rows(extra, arrays, va, len(train), config)
@@ -232,8 +259,10 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     val = tiles_to_dataset(arrays.train_images[va], arrays.train_masks[va], None if ids is None else ids[va], va)
     test = tiles_to_dataset(arrays.test_images, None, arrays.test_frame_ids)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
-    train.set_transform(MarsTransform(build_augmentation(config.augmentations), cutmix, config.num_channels))
-    plain = MarsTransform(None, None, config.num_channels)
+    paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
+    train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels, paste,
+                                      config.input_scale))
+    plain = MarsTransform(None, None, config.num_channels, input_scale=config.input_scale)
     val.set_transform(plain)
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info)

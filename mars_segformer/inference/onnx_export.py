@@ -25,7 +25,8 @@ def export_onnx(model, path: str | os.PathLike, tile_shape=(64, 128), opset: int
     path = Path(path)
     model = model.cpu().eval()
     channels = getattr(model.config, "num_channels", 3)
-    dummy = torch.zeros(2, channels, *tile_shape)
+    scale = getattr(model.config, "input_scale", 1) or 1
+    dummy = torch.zeros(2, channels, *(round(n * scale) for n in tile_shape))
     tmp = path.with_name(path.name + ".tmp")
     # the TorchScript exporter: the dynamo one needs onnxscript, which nothing else here uses
     torch.onnx.export(_LogitsOnly(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,
@@ -39,7 +40,7 @@ def check_onnx(model, path: str | os.PathLike, images: np.ndarray) -> dict:
     """Masks of onnxruntime vs PyTorch on ``images`` ((N, H, W) uint8): agreement and max logit gap."""
     import onnxruntime as ort
 
-    x = normalize(images, getattr(model.config, "num_channels", 3))
+    x = normalize(images, getattr(model.config, "num_channels", 3), getattr(model.config, "input_scale", 1) or 1)
     with torch.no_grad():
         ref = model.cpu().eval()(pixel_values=x).logits.numpy()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

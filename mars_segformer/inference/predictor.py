@@ -34,43 +34,64 @@ def load_model(name_or_path: str, device: str | None = None, trust_remote_code: 
     return model.to(device).eval()
 
 
+def input_scale(model) -> float:
+    """The factor tiles are resized by before this model (1 for models trained on tiles as they are)."""
+    return float(getattr(model.config, "input_scale", 1) or 1)
+
+
 @torch.no_grad()
-def _upsampled_logits(model, x: torch.Tensor) -> torch.Tensor:
+def _upsampled_logits(model, x: torch.Tensor, size) -> torch.Tensor:
+    """Logits of ``x`` resized (bilinear) to ``size``, the tiles' own (H, W)."""
     logits = model(pixel_values=x).logits
-    if logits.shape[-2:] != x.shape[-2:]:
-        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    if tuple(logits.shape[-2:]) != tuple(size):
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
     return logits.float()
 
 
+def check_scales(scales) -> tuple[float, ...]:
+    """Multi-scale TTA factors: positive finite numbers, at most 4 (a tile is resized by each)."""
+    scales = tuple(float(x) for x in scales)
+    if not scales or not all(0.25 <= x <= 4 for x in scales):
+        raise PredictError(f"TTA scales must be numbers in [0.25, 4], got {list(scales)}")
+    return scales
+
+
 @torch.no_grad()
-def predict_probs(model, images: np.ndarray, tta: str = "none") -> torch.Tensor:
-    """(B, H, W) uint8 tiles -> (B, C, H, W) class probabilities at the tile size, flip-averaged."""
+def predict_probs(model, images: np.ndarray, tta: str = "none", scales=(1.0,)) -> torch.Tensor:
+    """(B, H, W) uint8 tiles -> (B, C, H, W) class probabilities at the tile size, averaged over the
+    flips of ``tta`` at every scale of ``scales`` (each a factor on top of the model's ``input_scale``)."""
     if tta not in TTA_MODES:
         raise PredictError(f"unknown TTA mode {tta!r}; choose from {sorted(TTA_MODES)}")
     device = next(model.parameters()).device
     channels = getattr(model.config, "num_channels", 3)
-    x = normalize(images, channels).to(device)
-    probs = None
-    for dims in TTA_MODES[tta]:
-        xi = torch.flip(x, dims) if dims else x
-        p = _upsampled_logits(model, xi).softmax(dim=1)
-        p = torch.flip(p, dims) if dims else p
-        probs = p if probs is None else probs + p
-    return probs / len(TTA_MODES[tta])
+    probs, n = None, 0
+    for s in check_scales(scales):
+        x = normalize(images, channels, input_scale(model) * s).to(device)
+        for dims in TTA_MODES[tta]:
+            xi = torch.flip(x, dims) if dims else x
+            logits = model(pixel_values=xi).logits.float()
+            logits = torch.flip(logits, dims) if dims else logits
+            if tuple(logits.shape[-2:]) != tuple(images.shape[-2:]):
+                logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            p = logits.softmax(dim=1)
+            probs, n = (p if probs is None else probs + p), n + 1
+    return probs / n
 
 
-def predict_masks(model, images: np.ndarray, batch_size: int = 64, tta: str = "none", progress: bool = True) -> np.ndarray:
+def predict_masks(model, images: np.ndarray, batch_size: int = 64, tta: str = "none", progress: bool = True,
+                  scales=(1.0,)) -> np.ndarray:
     """(N, H, W) uint8 tiles -> (N, H, W) uint8 predicted class ids, in batches with a progress bar."""
     if images.ndim != 3:
         raise PredictError(f"expected images of shape (N, H, W), got {images.shape}")
+    scales = check_scales(scales)
     out = np.empty(images.shape, np.uint8)
     device = next(model.parameters()).device
     channels = getattr(model.config, "num_channels", 3)
     for i in tqdm(range(0, len(images), batch_size), desc="predict", unit="batch", disable=not progress):
         chunk = images[i:i + batch_size]
-        if tta == "none":  # argmax of logits, exactly what post_process_semantic_segmentation does
-            scores = _upsampled_logits(model, normalize(chunk, channels).to(device))
+        if tta == "none" and scales == (1.0,):  # argmax of logits, exactly what post_process_semantic_segmentation does
+            scores = _upsampled_logits(model, normalize(chunk, channels, input_scale(model)).to(device), chunk.shape[-2:])
         else:
-            scores = predict_probs(model, chunk, tta)
+            scores = predict_probs(model, chunk, tta, scales)
         out[i:i + batch_size] = scores.argmax(1).to(torch.uint8).cpu().numpy()
     return out

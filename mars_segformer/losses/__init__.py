@@ -7,5 +7,7 @@ from .build import LOSSES, CombinedLoss, build_loss, class_weights_from_masks
 from .dice import DiceLoss
 from .focal import FocalLoss
 from .jaccard import JaccardLoss
+from .lovasz import LovaszSoftmaxLoss
+from .ohem import OhemCrossEntropyLoss
 
-__all__ = ["LOSSES", "CombinedLoss", "DiceLoss", "FocalLoss", "JaccardLoss", "build_loss", "class_weights_from_masks"]
+__all__ = ["LOSSES", "CombinedLoss", "DiceLoss", "FocalLoss", "JaccardLoss", "LovaszSoftmaxLoss", "OhemCrossEntropyLoss", "build_loss", "class_weights_from_masks"]

@@ -10,6 +10,8 @@ from torch import nn
 from .dice import DiceLoss
 from .focal import FocalLoss
 from .jaccard import JaccardLoss
+from .lovasz import LovaszSoftmaxLoss
+from .ohem import OhemCrossEntropyLoss
 
 
 class CrossEntropyLoss(nn.Module):
@@ -24,7 +26,7 @@ class CrossEntropyLoss(nn.Module):
         return F.cross_entropy(logits.float(), labels.long(), weight=self.weight, ignore_index=self.ignore_index)
 
 
-LOSSES = ("ce", "focal", "dice", "jaccard")
+LOSSES = ("ce", "focal", "dice", "jaccard", "lovasz", "ohem")
 
 
 class CombinedLoss(nn.Module):
@@ -41,13 +43,15 @@ class CombinedLoss(nn.Module):
         return sum(w * m(logits, labels) for w, m in zip(self.weights, self.parts, strict=True))
 
 
-def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, ignore_index: int | None = 0) -> CombinedLoss:
+def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, ignore_index: int | None = 0,
+               ohem_keep: float = 0.25) -> CombinedLoss:
     """Parse ``"name[:weight],..."`` with names from :data:`LOSSES`.
 
     Args:
-        spec: e.g. ``"focal"``, ``"focal:1,dice:0.5"``.
+        spec: e.g. ``"focal"``, ``"focal:1,dice:0.5"``, ``"focal:1,lovasz:0.5"``.
         gamma: focal loss gamma.
-        class_weights: (C,) weights for ce/focal, or None.
+        class_weights: (C,) weights for ce/focal/ohem, or None.
+        ohem_keep: share of the counted pixels the ``ohem`` loss keeps (the hardest ones).
         ignore_index: label left out of every loss (0 ignores background; None counts it as a class).
     """
     parts = []
@@ -64,6 +68,10 @@ def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, igno
             parts.append((weight, FocalLoss(gamma, class_weights, ignore_index)))
         elif name == "dice":
             parts.append((weight, DiceLoss(ignore_index)))
+        elif name == "lovasz":
+            parts.append((weight, LovaszSoftmaxLoss(ignore_index)))
+        elif name == "ohem":
+            parts.append((weight, OhemCrossEntropyLoss(ohem_keep, class_weights, ignore_index)))
         else:
             parts.append((weight, JaccardLoss(ignore_index)))
     return CombinedLoss(parts)

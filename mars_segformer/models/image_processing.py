@@ -2,21 +2,32 @@
 
 It ships with transformers, so even custom architectures need no remote code for pre- and
 post-processing, and its ``post_process_semantic_segmentation`` upsamples logits to each input's
-size. Tiles are not resized (every model here accepts any size), and the normalisation is the
+size. Tiles are not resized (every model here accepts any size) unless the model was trained on
+upscaled tiles (``--input_scale``), and the normalisation is the
 training path's (see ``mars_segformer.data.dataset``): the gray level repeated over RGB channels.
 """
 
 from __future__ import annotations
 
 from transformers import SegformerImageProcessor
+from transformers.image_utils import PILImageResampling
 
 from ..data.dataset import IMAGE_MEAN, IMAGE_STD
 
 
-def make_image_processor(num_channels: int = 3) -> SegformerImageProcessor:
-    """The processor matching :func:`mars_segformer.data.normalize`."""
+def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | None = None) -> SegformerImageProcessor:
+    """The processor matching :func:`mars_segformer.data.normalize`.
+
+    Args:
+        num_channels: channels the model takes (the gray level repeated).
+        input_size: (height, width) the model was trained at when tiles were resized before it
+            (``--input_scale``): the processor then resizes every image to that size with PIL's bilinear
+            filter, as training did, and ``pipeline`` returns masks at the image's own size.
+    """
     return SegformerImageProcessor(
-        do_resize=False,
+        do_resize=input_size is not None,
+        size=None if input_size is None else {"height": int(input_size[0]), "width": int(input_size[1])},
+        resample=PILImageResampling.BILINEAR,
         do_rescale=True,
         rescale_factor=1 / 255,
         do_normalize=True,

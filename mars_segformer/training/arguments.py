@@ -25,6 +25,9 @@ class ModelArguments:
                 "(e.g. timm/resnet34.a1_in1k); the saved model still loads without them"})
     encoder_lr_scale: float = field(default=1.0, metadata={"help": "learning rate of the encoder relative to the rest"})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "keep the encoder frozen for the first N steps"})
+    input_scale: float | None = field(default=None, metadata={"help": "resize tiles by this factor before the model "
+        "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "
+        "default: the checkpoint's, or 1"})
     tiny: bool = field(default=False, metadata={"help": "tiny widths of the preset (tests, smoke runs)"})
     model_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config fields, e.g. '{\"depth\": 3}'"})
 
@@ -34,9 +37,12 @@ class DataArguments:
     data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, an AI4Mars folder, or a Hub dataset owner/name made by push_dataset_to_hub.py; default: embedded sample"})
     data_revision: str | None = field(default=None, metadata={"help": "branch, tag or commit of a Hub dataset --data"})
     val_fraction: float = field(default=0.2, metadata={"help": "share of frames held out for validation"})
-    augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'"})
+    augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'; 'copy_paste' pastes "
+        "1-3 big-rock instances (connected components with their pixels, scale-jittered) into half the training reads"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
+    repeat_factor_threshold: float = field(default=0.0, metadata={"help": "LVIS repeat-factor sampling: a tile is "
+        "repeated max(1, sqrt(t / f)) times for the rarest class it holds, f = that class's share of tiles (0: off)"})
     train_frames: str = field(default="0:1", metadata={"help": "share of training frames used, 'START:STOP' of a "
                               "seeded frame order, e.g. '0:0.5' and '0.5:1' for disjoint halves (validation unchanged)"})
     extra_data: str | None = field(default=None, metadata={"help": "extra labelled tiles (e.g. pseudo-labels from "
@@ -49,8 +55,9 @@ class DataArguments:
 
 @dataclass
 class LossArguments:
-    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard', weighted sums ('focal:1,dice:0.5'), or 'model' (the architecture's own cross-entropy)"})
+    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard', 'lovasz' (Lovász-softmax), 'ohem' (cross-entropy of the hardest pixels), weighted sums ('focal:1,dice:0.5'), or 'model' (the architecture's own cross-entropy)"})
     focal_gamma: float = field(default=2.0)
+    ohem_keep: float = field(default=0.25, metadata={"help": "share of the counted pixels (the hardest) the 'ohem' loss keeps"})
     class_weights: str = field(default="auto", metadata={"help": "'auto' (pixel frequency^-0.5), 'auto:P' (frequency^-P), 'none', or 5 comma-separated numbers"})
     ignore_background: bool = field(default=True, metadata={"help": "leave background (0) pixels out of the loss"})
 
@@ -83,6 +90,9 @@ class MarsTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = False
     report_to: str | None = field(default="auto", metadata={"help": "'auto': tensorboard when installed, else none"})
     dataloader_num_workers: int = 0
+    weight_averaging: str = field(default="none", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
+                                  "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
+                                  "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})
     torch_threads: str = field(default="auto", metadata={"help": "torch threads per process: a number, or 'auto' (on a CPU "
                                "under accelerate launch: the available cores shared among this machine's processes; "
                                "otherwise torch's choice, which follows OMP_NUM_THREADS)"})

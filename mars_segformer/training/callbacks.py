@@ -35,7 +35,8 @@ class PredictionPlotCallback(TrainerCallback):
         model.eval()
         device = next(model.parameters()).device
         with torch.no_grad():
-            logits = model(pixel_values=normalize(self.images, self.num_channels).to(device)).logits
+            scale = getattr(model.config, "input_scale", 1) or 1
+            logits = model(pixel_values=normalize(self.images, self.num_channels, scale).to(device)).logits
             logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
         if was_training:
             model.train()

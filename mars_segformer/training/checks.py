@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 
-from ..data.augment import AUGMENTATIONS
+from ..data.augment import AUGMENTATION_NAMES
 from ..losses import build_loss
+from .averaging import AveragingSpec
 from .threads import parse_threads
 
 
@@ -38,10 +39,18 @@ def parse_overrides(text: str | None) -> dict:
 def parse_augmentations(text: str) -> list[str]:
     """``--augmentations`` as a list of known names (``none`` or empty: no augmentation)."""
     names = [] if text.strip() in ("", "none") else [a.strip() for a in text.split(",")]
-    unknown = [n for n in names if n not in AUGMENTATIONS]
-    _need(not unknown, f"--augmentations: unknown name(s) {unknown}; choose from {', '.join(sorted(AUGMENTATIONS))} "
+    unknown = [n for n in names if n not in AUGMENTATION_NAMES]
+    _need(not unknown, f"--augmentations: unknown name(s) {unknown}; choose from {', '.join(sorted(AUGMENTATION_NAMES))} "
                        "or 'none'")
     return names
+
+
+def parse_weight_averaging(text: str) -> AveragingSpec:
+    """``--weight_averaging`` as an :class:`AveragingSpec`."""
+    try:
+        return AveragingSpec.parse(text)
+    except ValueError as err:
+        raise RunError(f"--weight_averaging: {err}") from None
 
 
 def parse_train_frames(text: str) -> tuple[float, float]:
@@ -84,11 +93,20 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     _need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     _need(data_args.oversample_big_rock >= 1,
           f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
+    _need(finite(data_args.repeat_factor_threshold) and 0 <= data_args.repeat_factor_threshold <= 1,
+          f"--repeat_factor_threshold is a share of tiles in [0, 1] (0: off), got {data_args.repeat_factor_threshold}")
+    _need(data_args.repeat_factor_threshold == 0 or data_args.oversample_big_rock == 1,
+          "--repeat_factor_threshold and --oversample_big_rock both repeat tiles; use one of them")
     _need(0 < data_args.extra_share < 1, f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
     _need(data_args.outlier_min_count >= 2, f"--outlier_min_count must be at least 2, got {data_args.outlier_min_count}")
     _need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
     _need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,
           f"--focal_gamma must be >= 0, got {loss_args.focal_gamma}")
+    _need(model_args.input_scale is None or (finite(model_args.input_scale) and 0.25 <= model_args.input_scale <= 4),
+          f"--input_scale is the factor tiles are resized by, in [0.25, 4], got {model_args.input_scale}")
+    _need(finite(loss_args.ohem_keep) and 0 < loss_args.ohem_keep <= 1,
+          f"--ohem_keep is the share of pixels the 'ohem' loss keeps, in (0, 1], got {loss_args.ohem_keep}")
+    parse_weight_averaging(args.weight_averaging)
     parse_augmentations(data_args.augmentations)
     parse_train_frames(data_args.train_frames)
     parse_overrides(model_args.model_overrides)
@@ -96,7 +114,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
         try:
             build_loss(loss_args.loss, loss_args.focal_gamma, None, 0)
         except ValueError as err:  # unknown name, or a weight that is not a number
-            raise RunError(f"--loss {loss_args.loss!r}: {err}; expected e.g. 'focal' or 'focal:1,dice:0.5' "
+            raise RunError(f"--loss {loss_args.loss!r}: {err}; expected e.g. 'focal', 'focal:1,dice:0.5' or 'focal:1,lovasz:0.5' "
                            "(weights are numbers), or 'model'") from None
 
 

@@ -29,6 +29,7 @@ from ..models.pretrained import (
 from ..outputs import OutputPathError, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
+from .averaging import WeightAverager, WeightAveragingCallback
 from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
 from .checks import (
     RunError,
@@ -37,6 +38,7 @@ from .checks import (
     parse_augmentations,
     parse_overrides,
     parse_train_frames,
+    parse_weight_averaging,
 )
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
@@ -278,16 +280,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     augs = parse_augmentations(data_args.augmentations)
     dcfg = DataConfig(
         val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
-        oversample_big_rock=data_args.oversample_big_rock, drop_outliers=data_args.drop_outliers,
+        oversample_big_rock=data_args.oversample_big_rock, repeat_factor_threshold=data_args.repeat_factor_threshold, drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
         extra_share=data_args.extra_share,
     )
     extra = load_arrays(data_args.extra_data) if data_args.extra_data else None
-    data = build_dataset_dict(arrays, dcfg, extra)
     overrides = parse_overrides(model_args.model_overrides)
     hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
     model, start, encoder_start = _start_model(model_args, model_kind, overrides, hub_token)
     model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
+    scale = model_args.input_scale or getattr(model.config, "input_scale", None) or 1.0
+    model.config.input_scale = dcfg.input_scale = float(scale)  # predict, pipeline and training resize alike
+    data = build_dataset_dict(arrays, dcfg, extra)
+    tile_h, tile_w = arrays.train_images.shape[1:]
+    processor = make_image_processor(input_size=None if scale == 1 else (round(tile_h * scale), round(tile_w * scale)))
     if args.process_index == 0:
         n_params = sum(p.numel() for p in model.parameters())
         if data.extra:
@@ -295,7 +301,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
                   f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
         print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
               f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {model_args.model} "
-              f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters) | device: {args.device.type}, "
+              f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
+              f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {args.device.type}, "
               f"{threads} torch thread(s) x {args.world_size} process(es)", flush=True)
         print(start.line(), flush=True)
         if encoder_start is not None:
@@ -307,7 +314,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         weights, loss_fn = None, None
     else:
         weights = _class_weights(loss_args.class_weights, train_masks, ignore)
-        loss_fn = build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore)
+        loss_fn = build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore, loss_args.ohem_keep)
     metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
 
     k = min(data_args.num_preview, len(data.val_indices))
@@ -321,6 +328,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         callbacks.append(FreezeEncoderCallback(encoder, model_args.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+    averaging = parse_weight_averaging(args.weight_averaging)
+    averager = None if averaging.mode == "none" else WeightAverager(model, averaging)
+    if averager is not None:
+        callbacks.append(WeightAveragingCallback(averager))
 
     # Trainer's own push would upload checkpoints as they are written; the run is published once, at
     # the end, by the same code as push_to_hub.py so both give the same repo content
@@ -329,8 +340,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     trainer = MarsTrainer(
         model=model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
-        loss_fn=loss_fn, processing_class=make_image_processor(), encoder_params=encoder,
-        encoder_lr_scale=model_args.encoder_lr_scale,
+        loss_fn=loss_fn, processing_class=processor, encoder_params=encoder,
+        encoder_lr_scale=model_args.encoder_lr_scale, averager=averager,
     )
     preview.tensorboard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)),
                                None)
@@ -347,7 +358,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             save_confusion_matrix(metrics.last_matrix, out / "confusion_matrix.png")
         save_curves(trainer.state.log_history, out / "training_curves.png")
         summary = {
-            "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides,
+            "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides, "input_scale": scale,
             "base_model": None if start.kind == "preset" else start.to_dict(),
             "encoder_weights": None if encoder_start is None else encoder_start.to_dict(),
             "encoder_lr_scale": model_args.encoder_lr_scale, "freeze_encoder_steps": model_args.freeze_encoder_steps,
@@ -357,8 +368,12 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "train_frames": data_args.train_frames, "extra_data": data.extra,
             "extra_share": data_args.extra_share if data.extra else None,
             "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
-            "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "class_weights": weights,
+            "repeat_factor_threshold": dcfg.repeat_factor_threshold,
+            "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "ohem_keep": loss_args.ohem_keep,
+            "class_weights": weights,
             "ignore_background": loss_args.ignore_background,
+            "weight_averaging": str(averaging),
+            "weight_averaging_updates": None if averager is None else averager.count,
             "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
             "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
             "global_step": trainer.state.global_step, "lr_scheduler_type": str(args.lr_scheduler_type),

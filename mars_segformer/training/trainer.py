@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
 from ..metrics import StreamingMeanIoU
+from .averaging import WeightAverager
 
 
 class MarsTrainer(Trainer):
@@ -18,9 +21,11 @@ class MarsTrainer(Trainer):
     """
 
     def __init__(self, *args, loss_fn: torch.nn.Module | None = None, encoder_params=None,
-                 encoder_lr_scale: float = 1.0, **kwargs):
+                 encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        #: with weight averaging: evaluation, best-model selection and checkpoints use the averaged weights
+        self.averager = averager
         self.encoder_params = list(encoder_params or [])
         self.encoder_lr_scale = encoder_lr_scale
 
@@ -56,6 +61,24 @@ class MarsTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         self._restore_weights(resume_from_checkpoint)
+        if self.averager is not None:
+            self.averager.load(self.accelerator.unwrap_model(self.model), Path(resume_from_checkpoint))
+
+    def evaluate(self, *args, **kwargs):
+        if self.averager is None:
+            return super().evaluate(*args, **kwargs)
+        with self.averager.swapped_in(self.accelerator.unwrap_model(self.model)):
+            return super().evaluate(*args, **kwargs)
+
+    def _save_checkpoint(self, model, trial):
+        if self.averager is None or not self.averager.count:
+            return super()._save_checkpoint(model, trial)
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        with self.averager.swapped_in(unwrapped):
+            super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            self.averager.save_raw(unwrapped, folder)
 
     def _load_best_model(self):
         self._restore_weights(self.state.best_model_checkpoint)

@@ -3,7 +3,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mars_segformer.losses import DiceLoss, FocalLoss, JaccardLoss, build_loss, class_weights_from_masks
+from mars_segformer.losses import (
+    DiceLoss,
+    FocalLoss,
+    JaccardLoss,
+    LovaszSoftmaxLoss,
+    OhemCrossEntropyLoss,
+    build_loss,
+    class_weights_from_masks,
+)
 
 
 def data(seed=0, b=2, c=5, h=6, w=7):
@@ -73,8 +81,8 @@ def test_weighted_sum_and_upsampling():
     small = logits[..., ::2, ::2]
     up = F.interpolate(small, size=(8, 8), mode="bilinear", align_corners=False)
     torch.testing.assert_close(combo(small, labels), combo(up, labels))
-    with pytest.raises(ValueError, match="unknown loss 'lovasz'"):
-        build_loss("focal,lovasz")
+    with pytest.raises(ValueError, match="unknown loss 'tversky'"):
+        build_loss("focal,tversky")
 
 
 def test_all_ignored_batch_gives_zero_not_nan():
@@ -92,3 +100,64 @@ def test_class_weights_from_frequencies():
     w = class_weights_from_masks(masks, ignore_index=0)
     assert w[0] == 0.0 and np.mean(w[1:]) == pytest.approx(1.0)
     assert w[4] / w[1] == pytest.approx((40 / 1) ** 0.5, rel=1e-6)
+
+
+def hard_logits(pred: torch.Tensor, c: int = 5) -> torch.Tensor:
+    """Logits whose softmax is one-hot on ``pred`` to float precision."""
+    return F.one_hot(pred, c).permute(0, 3, 1, 2).float() * 60.0
+
+
+def iou_loss_numpy(pred, labels, ignore=0, c=5):
+    """1 - mean IoU over the classes present in the counted labels (the batch taken as one image)."""
+    p, y = pred.numpy(), labels.numpy()
+    keep = y != ignore
+    ious = [((p == k) & (y == k) & keep).sum() / (((p == k) | (y == k)) & keep).sum()
+            for k in range(c) if k != ignore and (y[keep] == k).any()]
+    return 1 - float(np.mean(ious))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lovasz_equals_jaccard_loss_on_hard_predictions(seed):
+    # the Lovász extension agrees with the set function it extends at the vertices (one-hot probabilities)
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 5, (2, 6, 9), generator=g)
+    pred = torch.randint(0, 5, (2, 6, 9), generator=g)
+    got = LovaszSoftmaxLoss(0)(hard_logits(pred), labels).item()
+    assert got == pytest.approx(iou_loss_numpy(pred, labels), abs=1e-5)
+    assert LovaszSoftmaxLoss(0)(hard_logits(labels), labels).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lovasz_is_differentiable_and_ignores_background():
+    logits, labels = data(4)
+    logits.requires_grad_(True)
+    loss = LovaszSoftmaxLoss(0)(logits, labels)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+    # pixels labelled 0 get no gradient at all
+    bg = (labels == 0).unsqueeze(1).expand_as(logits)
+    assert logits.grad[bg].abs().max() == 0
+    assert LovaszSoftmaxLoss(0)(logits, torch.zeros_like(labels)).item() == 0.0
+
+
+def test_ohem_keeps_the_hardest_pixels():
+    logits, labels = data(5, h=10, w=10)
+    w = [0.0, 1.0, 2.0, 0.5, 4.0]
+    x = logits.double().numpy()
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    per_pixel = [-w[t] * logp[b, t, i, j] for b in range(2) for i in range(10) for j in range(10)
+                 if (t := int(labels[b, i, j])) != 0]
+    hardest = np.sort(per_pixel)[::-1]
+    for keep in (0.1, 0.5, 1.0):
+        k = max(1, round(keep * len(per_pixel)))
+        got = OhemCrossEntropyLoss(keep, w, 0)(logits, labels).item()
+        assert got == pytest.approx(hardest[:k].mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="keep share"):
+        OhemCrossEntropyLoss(0.0)
+
+
+def test_new_losses_in_specs():
+    logits, labels = data(6)
+    combo = build_loss("focal:1,lovasz:0.5,ohem:2", gamma=2.0, ignore_index=0, ohem_keep=0.3)
+    ref = (FocalLoss(2.0, None, 0)(logits, labels) + 0.5 * LovaszSoftmaxLoss(0)(logits, labels)
+           + 2 * OhemCrossEntropyLoss(0.3, None, 0)(logits, labels))
+    torch.testing.assert_close(combo(logits, labels), ref)

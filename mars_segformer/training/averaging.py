@@ -1,0 +1,156 @@
+"""Weight averaging during training: an exponential moving average (EMA) or SWA over the last steps.
+
+The averaged weights are kept by ``torch.optim.swa_utils.AveragedModel`` (buffers included, so
+BatchNorm statistics are averaged too). While averaging is on, the Trainer evaluates, selects and
+saves the *averaged* weights (``MarsTrainer`` swaps them in around ``evaluate`` and checkpoint
+saves), so the best checkpoint and the run's ``model.safetensors`` are averaged models; each
+checkpoint also keeps the raw training weights (:data:`RAW_WEIGHTS`) so a resume continues exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
+from transformers import TrainerCallback
+
+#: raw (not averaged) training weights inside a checkpoint folder of a run with averaging
+RAW_WEIGHTS = "raw_weights.safetensors"
+#: how many updates the average holds, beside RAW_WEIGHTS
+AVERAGE_STATE = "weight_averaging.pt"
+MODES = ("none", "ema", "swa")
+
+
+@dataclass(frozen=True)
+class AveragingSpec:
+    """``--weight_averaging``: ``none``, ``ema[:DECAY]`` (default 0.999) or ``swa[:START]`` (uniform
+    average of every step's weights from the share START of the training steps, default 0.75)."""
+
+    mode: str = "none"
+    value: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> AveragingSpec:
+        mode, _, value = text.strip().partition(":")
+        if mode not in MODES:
+            raise ValueError(f"expected 'none', 'ema[:DECAY]' or 'swa[:START]', got {text!r}")
+        if mode == "none":
+            if value:
+                raise ValueError(f"'none' takes no value, got {text!r}")
+            return cls()
+        try:
+            v = float(value) if value else (0.999 if mode == "ema" else 0.75)
+        except ValueError:
+            raise ValueError(f"the value after '{mode}:' must be a number, got {value!r}") from None
+        if not 0 < v < 1:
+            what = "EMA decay" if mode == "ema" else "SWA start (a share of the training steps)"
+            raise ValueError(f"the {what} must lie in (0, 1), got {v}")
+        return cls(mode, v)
+
+    def __str__(self) -> str:
+        return self.mode if self.mode == "none" else f"{self.mode}:{self.value:g}"
+
+
+def _ema_multi_avg_fn(decay: float):
+    """EMA with the usual warm-up ``min(decay, (1 + n) / (10 + n))``, so a short run is not dominated by
+    its random initial weights (0.999^200 = 0.82 of them after 200 steps without it)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
+        for a, c in zip(averaged, current, strict=True):
+            if not a.is_floating_point():  # BatchNorm's num_batches_tracked
+                a.copy_(c)
+
+    return update
+
+
+class WeightAverager:
+    """The averaged copy of a model and how to swap it in.
+
+    Args:
+        model: the model being trained.
+        spec: what to average.
+    """
+
+    def __init__(self, model: torch.nn.Module, spec: AveragingSpec):
+        self.spec = spec
+        fn = _ema_multi_avg_fn(spec.value) if spec.mode == "ema" else None  # None: AveragedModel's uniform SWA
+        self.averaged = AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
+        #: False once training has ended and the model holds its final weights
+        self.active = True
+
+    @property
+    def count(self) -> int:
+        return int(self.averaged.n_averaged)
+
+    def update(self, model: torch.nn.Module, step: int, max_steps: int) -> None:
+        if self.spec.mode == "swa" and step < self.spec.value * max_steps:
+            return
+        device = next(model.parameters()).device
+        if next(self.averaged.parameters()).device != device:  # the Trainer moved the model after we copied it
+            self.averaged.to(device)
+        self.averaged.update_parameters(model)
+
+    def _tensors(self, module: torch.nn.Module) -> list[torch.Tensor]:
+        return [*module.parameters(), *module.buffers()]
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: torch.nn.Module):
+        """Inside the block ``model`` holds the averaged weights (when there are any)."""
+        if not self.active or self.count == 0:
+            yield
+            return
+        raw = [t.detach().clone() for t in self._tensors(model)]
+        self.copy_into(model)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for t, r in zip(self._tensors(model), raw, strict=True):
+                    t.copy_(r)
+
+    @torch.no_grad()
+    def copy_into(self, model: torch.nn.Module) -> None:
+        for t, a in zip(self._tensors(model), self._tensors(self.averaged.module), strict=True):
+            t.copy_(a.to(t.device))
+
+    def save_raw(self, model: torch.nn.Module, folder: Path) -> None:
+        """The raw weights and the update count, for a resume (``model.safetensors`` holds the average)."""
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(folder / RAW_WEIGHTS))
+        torch.save({"n_averaged": self.count, "spec": str(self.spec)}, folder / AVERAGE_STATE)
+
+    def load(self, model: torch.nn.Module, folder: Path) -> None:
+        """Resume: the checkpoint's (averaged) weights into the average, its raw weights into ``model``."""
+        raw_file = folder / RAW_WEIGHTS
+        if not raw_file.is_file():  # checkpoint written before averaging had updated: weights are raw
+            return
+        self.averaged.module.load_state_dict(model.state_dict())
+        self.averaged.n_averaged.fill_(int(torch.load(folder / AVERAGE_STATE)["n_averaged"]))
+        model.load_state_dict(load_file(str(raw_file)))
+
+
+class WeightAveragingCallback(TrainerCallback):
+    """Updates the average after every optimizer step; at the end of training the model keeps the
+    best checkpoint's (averaged) weights when the Trainer restored one, else the final average."""
+
+    def __init__(self, averager: WeightAverager):
+        self.averager = averager
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.averager.update(model, state.global_step, state.max_steps)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        restored = args.load_best_model_at_end and state.best_model_checkpoint is not None
+        if not restored and self.averager.count:
+            self.averager.copy_into(model)
+        self.averager.active = False

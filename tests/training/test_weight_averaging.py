@@ -1,0 +1,103 @@
+"""EMA / SWA of the weights: the averages against hand-computed ones, and what a run evaluates,
+selects, saves and resumes with averaging on."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mars_segformer.training.averaging import AveragingSpec, WeightAverager
+from tests.training.test_train import launch
+
+
+def _sequence(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, 2, generator=g) for _ in range(n)]
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False), torch.nn.BatchNorm1d(3))
+
+
+def test_ema_matches_the_warmed_up_recursion():
+    model, weights = _model(), _sequence()
+    avg = WeightAverager(model, AveragingSpec.parse("ema:0.8"))
+    expected = None
+    for n, w in enumerate(weights):
+        with torch.no_grad():
+            model[0].weight.copy_(w)
+        avg.update(model, step=n + 1, max_steps=len(weights))
+        d = min(0.8, (1 + n) / (10 + n))  # n = updates averaged before this one
+        expected = w.clone() if expected is None else d * expected + (1 - d) * w
+    torch.testing.assert_close(avg.averaged.module[0].weight, expected)
+    assert avg.count == len(weights)
+
+
+def test_swa_averages_uniformly_from_its_start_and_swaps_back():
+    model, weights = _model(), _sequence(8)
+    avg = WeightAverager(model, AveragingSpec.parse("swa:0.5"))
+    for step, w in enumerate(weights, start=1):
+        with torch.no_grad():
+            model[0].weight.copy_(w)
+        avg.update(model, step=step, max_steps=8)
+    torch.testing.assert_close(avg.averaged.module[0].weight, torch.stack(weights[3:]).mean(0))  # steps 4..8
+    raw = model[0].weight.detach().clone()
+    with avg.swapped_in(model):
+        torch.testing.assert_close(model[0].weight, torch.stack(weights[3:]).mean(0))
+    torch.testing.assert_close(model[0].weight, raw)
+
+
+@pytest.mark.parametrize("text", ["ema:1", "ema:0", "swa:1.5", "ema:x", "sma", "none:3"])
+def test_bad_specs(text):
+    with pytest.raises(ValueError):
+        AveragingSpec.parse(text)
+
+
+STEPS = ["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps",
+         "--save_steps", "3", "--save_total_limit", "3", "--report_to", "none"]
+
+
+def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
+    plain, ema = tmp_path / "plain", tmp_path / "ema"
+    for out, extra in ((plain, []), (ema, ["--weight_averaging", "ema:0.5"])):
+        proc = launch([*STEPS, "--load_best_model_at_end", "false", *extra], out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    for step in (3, 6):
+        # averaging never changes training: the raw weights equal the plain run's, step for step
+        raw = load_file(str(ema / f"checkpoint-{step}" / "raw_weights.safetensors"))
+        ref = load_file(str(plain / f"checkpoint-{step}" / "model.safetensors"))
+        assert raw.keys() == ref.keys()
+        for k in ref:
+            torch.testing.assert_close(raw[k], ref[k], msg=k)
+        saved = load_file(str(ema / f"checkpoint-{step}" / "model.safetensors"))
+        assert any(not torch.equal(saved[k], raw[k]) for k in raw if raw[k].is_floating_point())
+    # without best-model loading the run's model is the final average, which is checkpoint-6's model
+    final, ck6 = load_file(str(ema / "model.safetensors")), load_file(str(ema / "checkpoint-6" / "model.safetensors"))
+    for k in ck6:
+        torch.testing.assert_close(final[k], ck6[k], msg=k)
+    m = json.loads((ema / "metrics.json").read_text())
+    assert m["weight_averaging"] == "ema:0.5" and m["weight_averaging_updates"] == 6
+
+
+def test_resume_with_ema_continues_the_same_run(tmp_path):
+    import shutil
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    # no augmentation: albumentations' generator restarts from its seed on a resume, the Trainer's RNGs do not
+    flags = [*STEPS, "--load_best_model_at_end", "false", "--weight_averaging", "ema:0.5", "--augmentations", "none"]
+    assert launch(flags, full).returncode == 0
+    # the same run as if killed after its step-3 checkpoint
+    shutil.copytree(full, cut, ignore=shutil.ignore_patterns("checkpoint-6"))
+    for f in ("model.safetensors", "metrics.json"):
+        (cut / f).unlink()
+    proc = launch([*flags, "--resume_from_checkpoint", "true"], cut)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(cut / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    assert json.loads((cut / "metrics.json").read_text())["weight_averaging_updates"] == 6
+    scores = [json.loads((f / "metrics.json").read_text())["validation"]["task_mean_iou"] for f in (full, cut)]
+    assert np.isclose(*scores)
