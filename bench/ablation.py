@@ -155,6 +155,14 @@ def run_one(name, seed, args, out_root: Path) -> dict | None:
     return m
 
 
+def big_rock_precision_recall(cm) -> tuple[float, float]:
+    """Big-rock pixel precision and recall from a (truth x prediction) confusion matrix over the
+    non-background pixels (0 where undefined)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    hit = cm[4, 4]
+    return (float(hit / cm[:, 4].sum()) if cm[:, 4].sum() else 0.0, float(hit / cm[4].sum()) if cm[4].sum() else 0.0)
+
+
 def summarize(out_root: Path, names, steps) -> dict:
     rows = {}
     for name in names:
@@ -163,13 +171,22 @@ def summarize(out_root: Path, names, steps) -> dict:
             continue
         score = np.array([r["validation"]["task_mean_iou"] for r in runs])
         per = {c: np.array([r["validation"][f"iou_{c}"] for r in runs]) for c in ("soil", "bedrock", "sand", "big_rock")}
+        pr = np.array([big_rock_precision_recall(r["confusion_matrix"]) for r in runs])
         rows[name] = {
             "description": CONFIGS[name][0], "seeds": [r["seed"] for r in runs], "n": len(runs),
             "task_mean_iou": float(score.mean()), "task_mean_iou_std": float(score.std(ddof=1)) if len(runs) > 1 else None,
             "per_class": {c: float(v.mean()) for c, v in per.items()},
+            "big_rock_precision": float(pr[:, 0].mean()), "big_rock_recall": float(pr[:, 1].mean()),
             "train_runtime_s": float(np.mean([r["train_runtime_s"] or 0 for r in runs])),
+            "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"steps": steps, "batch_size": 32, "samples_seen": steps * 32, "machine": machine(), "rows": rows}
+
+
+def _pr(row: dict) -> str:
+    if "big_rock_precision" not in row:  # rows measured before precision/recall were recorded
+        return "-"
+    return f"{row['big_rock_precision']:.2f} / {row['big_rock_recall']:.2f}"
 
 
 def render(summary: dict, docs: Path) -> None:
@@ -201,7 +218,10 @@ def render(summary: dict, docs: Path) -> None:
     plt.close(fig)
     lines = [
         f"Budget: {summary['steps']} steps x batch 32 = {summary['samples_seen']:,} samples seen per run; "
-        f"machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, GPU {summary['machine']['gpu']}.",
+        "machine: each row's `measured_on` in the JSON (rows without it: the earlier AMD EPYC 2-core machine of "
+        f"docs/model_zoo.md); this render: {summary['machine']['cpu']} "
+        f"({summary['machine'].get('cpu_capability', '?')}), {summary['machine']['cores']} cores, GPU "
+        f"{summary['machine']['gpu']}. Quality numbers do not depend on the machine; the s/run column does.",
         "",
         f"Δ: difference of the mean to the config named (the one this config changes one thing of); "
         f"with {min(r['n'] for r in rows.values())}-{max(r['n'] for r in rows.values())} seeds, a Δ smaller than "
@@ -210,8 +230,8 @@ def render(summary: dict, docs: Path) -> None:
         "often with other jobs on the machine; see docs/model_zoo.md for speed.",
         "",
         "| config | what | seeds | task mIoU (1-4) | ± std | Δ (vs) | verdict | soil | bedrock | sand | big rock "
-        "| train s/run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| big-rock precision / recall | train s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, r in rows.items():
         pc = r["per_class"]
@@ -231,7 +251,7 @@ def render(summary: dict, docs: Path) -> None:
         name = f"**{n}**" if n == DEFAULT_CONFIG else n
         lines.append(f"| {name} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {diff} | {verdict} "
                      f"| {pc['soil']:.3f} | {pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} "
-                     f"| {r['train_runtime_s']:.0f} |")
+                     f"| {_pr(r)} | {r['train_runtime_s']:.0f} |")
     if "1_plain" in rows and DEFAULT_CONFIG in rows:
         d, b = rows[DEFAULT_CONFIG], rows["1_plain"]
         lines += ["", f"Default recipe ({DEFAULT_CONFIG}) vs plain baseline: {d['task_mean_iou'] - b['task_mean_iou']:+.3f} "

@@ -10,9 +10,9 @@ are taken one after the other; a killed one continues from its last checkpoint w
 (same flags), a finished one (``metrics.json``) is skipped. Two sweeps at once on 2 cores must each
 use ``--threads 1``.
 
-Recipes: ``default`` is ``train_hf.py``'s (focal + class weights + background ignored, hflip);
-``reference`` adds the reference report's augmentation, CutMix 0.5 and big-rock oversampling ×15
-(``configs/reference.yaml``). Results: ``bench/results/full_length.json``, ``docs/full_length.png``
+Recipes: ``default`` is the recipe of the earlier default (focal + class weights + background ignored,
+hflip); ``reference`` adds the reference report's augmentation, CutMix 0.5 and big-rock oversampling ×15
+(``configs/reference.yaml``); every big-rock candidate of ``bench/ablation.py`` (``8_NAME``) is recipe ``NAME``. Results: ``bench/results/full_length.json``, ``docs/full_length.png``
 (validation task mIoU against samples seen) and ``docs/full_length.md``; runs still training are
 drawn as far as their last checkpoint.
 """
@@ -29,10 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import IGNORE, OVERSAMPLE, _with  # noqa: E402
+from bench.ablation import BIG_ROCK, IGNORE, OVERSAMPLE, _with  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 
-RECIPES = {"default": IGNORE, "reference": OVERSAMPLE}
+#: recipe name -> train_hf.py flags; the big-rock candidates of bench/ablation.py by their name without
+#: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``); their --model is replaced by the run's MODEL
+RECIPES = {"default": IGNORE, "reference": OVERSAMPLE,
+           **{name.split("_", 1)[1]: flags for name, (_, flags) in BIG_ROCK.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
     "upernet-r18": {}, "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
@@ -186,6 +189,12 @@ def main():
             for spec in specs:
                 train(spec, seed, args, out_root)
     summary = summarize(out_root)
+    # run folders are not kept in git: rows of an earlier checkout stay from the stored JSON unless this
+    # checkout has that run (then its own folder replaces the row)
+    stored = RESULTS / "full_length.json"
+    if stored.exists():
+        earlier = json.loads(stored.read_text())["rows"]
+        summary["rows"] = {**{n: r for n, r in earlier.items() if n not in summary["rows"]}, **summary["rows"]}
     tmp = RESULTS / "full_length.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))

@@ -136,3 +136,40 @@ def save_curves(history: list[dict], path, title: str = "training curves") -> Pa
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+#: big-rock outcome colours: hit (true positive), miss (false negative), false alarm (false positive)
+HIT_MISS_COLORS = {"hit": (40, 200, 60), "miss": (230, 40, 40), "false alarm": (250, 200, 30)}
+
+
+def big_rock_outcomes(truth: np.ndarray, pred: np.ndarray, cls: int = 4) -> np.ndarray:
+    """(H, W) codes: 0 neither, 1 hit, 2 miss, 3 false alarm (background truth pixels are not scored)."""
+    scored = truth != 0
+    t, p = truth == cls, (pred == cls) & scored
+    return np.select([t & p, t & ~p, p & ~t], [1, 2, 3], 0).astype(np.uint8)
+
+
+def save_big_rock_gallery(images, truths, preds, path, title: str = "", cls: int = 4) -> Path:
+    """Rows of image / truth / prediction / big-rock hits (green), misses (red) and false alarms (yellow)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(10, 1.5 * n + 0.6), squeeze=False)
+    colors = np.array([(0, 0, 0), *HIT_MISS_COLORS.values()], np.uint8)
+    for i in range(n):
+        codes = big_rock_outcomes(truths[i], preds[i], cls)
+        rgb = np.repeat(images[i][..., None], 3, axis=-1).astype(np.float32)
+        a = np.where(codes[..., None] > 0, 0.7, 0.0)
+        hm = (rgb * (1 - a) + colors[codes].astype(np.float32) * a).astype(np.uint8)
+        hits, misses, alarms = ((codes == k).sum() for k in (1, 2, 3))
+        panels = [(images[i], "image"), (overlay(images[i], truths[i]), "truth"), (overlay(images[i], preds[i]), "prediction"),
+                  (hm, f"hit {hits} / miss {misses} / false {alarms} px")]
+        for ax, (im, name) in zip(axes[i], panels, strict=True):
+            ax.imshow(im, cmap="gray" if im.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(name, fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=np.array(c) / 255) for c in HIT_MISS_COLORS.values()]
+    fig.legend(handles, list(HIT_MISS_COLORS), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    return _save(fig, path)

@@ -9,7 +9,6 @@ probabilities it equals ``1 - IoU`` averaged over the classes present.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 

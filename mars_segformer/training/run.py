@@ -195,6 +195,26 @@ def _class_weights(spec: str, masks: np.ndarray, ignore_index):
     return check_class_weights(w, spec)
 
 
+def data_config(data_args: DataArguments, seed: int) -> DataConfig:
+    """The ``DataConfig`` of the data flags (already checked by ``check_arguments``)."""
+    return DataConfig(
+        val_fraction=data_args.val_fraction, seed=seed, augmentations=parse_augmentations(data_args.augmentations),
+        cutmix_p=data_args.cutmix_p, oversample_big_rock=data_args.oversample_big_rock,
+        repeat_factor_threshold=data_args.repeat_factor_threshold, drop_outliers=data_args.drop_outliers,
+        outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
+        extra_share=data_args.extra_share,
+    )
+
+
+def loss_function(loss_args: LossArguments, train_masks: np.ndarray):
+    """(class weights, loss module) of the loss flags; (None, None) for the model's own loss."""
+    if loss_args.loss == "model":  # the architecture's own cross-entropy (background an ordinary class)
+        return None, None
+    ignore = 0 if loss_args.ignore_background else None
+    weights = _class_weights(loss_args.class_weights, train_masks, ignore)
+    return weights, build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore, loss_args.ohem_keep)
+
+
 def _resume_target(args: MarsTrainingArguments):
     """``--resume_from_checkpoint`` as the Trainer takes it; a clear error when there is nothing to resume."""
     resume = args.resume_from_checkpoint
@@ -277,13 +297,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     set_seed(args.seed)
     # raises MarsDataError naming the file before anything is written
     arrays = load_arrays(data_args.data, data_args.data_revision, args.hub_token)
-    augs = parse_augmentations(data_args.augmentations)
-    dcfg = DataConfig(
-        val_fraction=data_args.val_fraction, seed=args.seed, augmentations=augs, cutmix_p=data_args.cutmix_p,
-        oversample_big_rock=data_args.oversample_big_rock, repeat_factor_threshold=data_args.repeat_factor_threshold, drop_outliers=data_args.drop_outliers,
-        outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
-        extra_share=data_args.extra_share,
-    )
+    dcfg = data_config(data_args, args.seed)
+    augs = dcfg.augmentations
     extra = load_arrays(data_args.extra_data) if data_args.extra_data else None
     overrides = parse_overrides(model_args.model_overrides)
     hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
@@ -308,13 +323,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         if encoder_start is not None:
             print(f"encoder: {encoder_start.line().split(': ', 1)[1]}", flush=True)
 
-    ignore = 0 if loss_args.ignore_background else None
-    train_masks = data.arrays.train_masks[data.train_indices]
-    if loss_args.loss == "model":  # the architecture's own cross-entropy (background an ordinary class)
-        weights, loss_fn = None, None
-    else:
-        weights = _class_weights(loss_args.class_weights, train_masks, ignore)
-        loss_fn = build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore, loss_args.ohem_keep)
+    weights, loss_fn = loss_function(loss_args, data.arrays.train_masks[data.train_indices])
     metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
 
     k = min(data_args.num_preview, len(data.val_indices))
