@@ -8,7 +8,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import CLASS_NAMES, NUM_CLASSES, MarsDataError, find_outliers, load_arrays
-from .outputs import OutputPathError, check_output_folder
+from .outputs import OutputPathError, atomic_write_json, check_output_folder
 from .visualization import save_class_share_chart, save_sample_grid
 
 
@@ -73,9 +72,7 @@ def run_eda(data: str | None, out: str | os.PathLike, min_count: int = 20, grid:
             "min_count": min_count,
         },
     }
-    tmp = out / "eda.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out / "eda.json")
+    atomic_write_json(out / "eda.json", result)
     print(format_table(stats, len(arrays)))
     print(report.summary())
     print(f"figures and eda.json written to {out}")

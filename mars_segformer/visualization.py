@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .data.io import CLASS_NAMES  # noqa: E402
+from .outputs import atomic_path  # noqa: E402
 
 #: RGB colour per class: background black, soil tan, bedrock grey-blue, sand yellow, big rock red.
 PALETTE = np.array([[0, 0, 0], [196, 142, 88], [96, 120, 160], [240, 210, 80], [220, 40, 40]], np.uint8)
@@ -39,10 +40,11 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
 def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

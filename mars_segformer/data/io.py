@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import atomic_path
 from .errors import MarsDataError
 
 NUM_CLASSES = 5
@@ -232,6 +233,5 @@ def save_npz(arrays: MarsArrays, path: str | os.PathLike) -> None:
         out["training_frame_ids"] = arrays.train_frame_ids
     if arrays.test_frame_ids is not None:
         out["test_frame_ids"] = arrays.test_frame_ids
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **out)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **out)

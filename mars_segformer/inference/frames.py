@@ -10,8 +10,6 @@ the blended mask has no seams.
 from __future__ import annotations
 
 import glob
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..data.io import CLASS_NAMES, TILE_SCALE, TILE_SHAPE
+from ..outputs import atomic_path, atomic_write_json
 from ..visualization import PALETTE, overlay
 from .predictor import PredictError, predict_probs
 
@@ -152,10 +151,7 @@ def write_image_outputs(path: Path, image: np.ndarray, mask: np.ndarray, out: Pa
     info = {"image": str(path), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
             "area_share": area_shares(mask)}
     for name, array in ((f"{stem}_mask.png", mask), (f"{stem}_overlay.png", overlay_with_legend(image, mask))):
-        tmp = out / (name + ".tmp.png")
-        Image.fromarray(array).save(tmp)
-        os.replace(tmp, out / name)
-    tmp = out / f"{stem}.json.tmp"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, out / f"{stem}.json")
+        with atomic_path(out / name) as tmp:
+            Image.fromarray(array).save(tmp)
+    atomic_write_json(out / f"{stem}.json", info)
     return info

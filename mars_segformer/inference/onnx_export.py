@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import normalize
+from ..outputs import atomic_path
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -27,12 +28,11 @@ def export_onnx(model, path: str | os.PathLike, tile_shape=(64, 128), opset: int
     channels = getattr(model.config, "num_channels", 3)
     scale = getattr(model.config, "input_scale", 1) or 1
     dummy = torch.zeros(2, channels, *(round(n * scale) for n in tile_shape))
-    tmp = path.with_name(path.name + ".tmp")
     # the TorchScript exporter: the dynamo one needs onnxscript, which nothing else here uses
-    torch.onnx.export(_LogitsOnly(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,
-                      input_names=["pixel_values"], output_names=["logits"],
-                      dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.onnx.export(_LogitsOnly(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,
+                          input_names=["pixel_values"], output_names=["logits"],
+                          dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
     return path
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import atomic_path
+
 
 def write_submission(masks: np.ndarray, path: str | os.PathLike) -> Path:
     """Write (N, H, W) class ids as CSV rows ``index,flattened row-major mask`` (temporary file, then rename).
@@ -24,18 +26,12 @@ def write_submission(masks: np.ndarray, path: str | os.PathLike) -> Path:
     body[:, 1::2] = masks.reshape(n, -1).astype(np.uint8) + ord("0")
     body_rows = body.view(f"S{2 * h * w}").ravel()
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(("id," + ",".join(str(i) for i in range(h * w)) + "\n").encode())
-            for i in range(n):
-                f.write(str(i).encode())
-                f.write(body_rows[i])
-                f.write(b"\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # an interrupted write leaves neither a half file nor a stray temp
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(("id," + ",".join(str(i) for i in range(h * w)) + "\n").encode())
+        for i in range(n):
+            f.write(str(i).encode())
+            f.write(body_rows[i])
+            f.write(b"\n")
     return path
 
 

@@ -14,8 +14,6 @@ validation tile; it then only keeps validation *tiles* out, and says so in the r
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 from ..data import CLASS_NAMES, MarsArrays, MarsDataError, save_npz
 from ..data.io import MARS_LABELS
 from ..inference.predictor import predict_probs
+from ..outputs import atomic_write_json
 
 
 @dataclass
@@ -126,6 +125,4 @@ def write_pseudo_labels(out: Path, images: np.ndarray, masks: np.ndarray, frame_
     arrays = MarsArrays(images, masks, np.zeros((0, *images.shape[1:]), np.uint8),
                         None if frame_ids is None else np.asarray(frame_ids), None, str(out))
     save_npz(arrays, out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, out.with_suffix(".json"))
+    atomic_write_json(out.with_suffix(".json"), record, default=str)

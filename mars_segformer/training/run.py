@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..models.pretrained import (
     load_pretrained,
     source_kind,
 )
-from ..outputs import OutputPathError, check_output_folder
+from ..outputs import OutputPathError, atomic_write_json, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .averaging import WeightAverager, WeightAveragingCallback
@@ -155,9 +154,7 @@ def save_run_args(out: Path, argv: list[str]) -> None:
             continue
         keep.append(a)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (RUN_ARGS + ".tmp")
-    tmp.write_text(json.dumps({"argv": keep}, indent=1))
-    os.replace(tmp, out / RUN_ARGS)
+    atomic_write_json(out / RUN_ARGS, {"argv": keep})
 
 
 def _check_output_dir(args: MarsTrainingArguments) -> None:
@@ -393,9 +390,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             "confusion_matrix": None if metrics.last_matrix is None else metrics.last_matrix.tolist(),
             "class_names": list(CLASS_NAMES),
         }
-        tmp = out / "metrics.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1, default=str))
-        os.replace(tmp, out / "metrics.json")
+        atomic_write_json(out / "metrics.json", summary, default=str)
         v = summary["validation"]
         print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
         print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
