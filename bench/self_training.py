@@ -52,6 +52,7 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
+    from mars_segformer.data import DataConfig
     from mars_segformer.self_train import label_round
     from mars_segformer.training.pseudo_labels import PseudoLabelConfig
 
@@ -72,7 +73,7 @@ def main():
         for k in range(1, args.rounds + 1):
             pseudo = root / f"s{seed}_round{k}_pseudo.npz"
             if not pseudo.with_suffix(".json").exists():
-                label_round(str(student), args.data, pseudo, config, seed, 0.2)
+                label_round(str(student), args.data, pseudo, config, DataConfig(seed=seed))
             record = json.loads(pseudo.with_suffix(".json").read_text())
             new_student, new_control = root / f"s{seed}_round{k}_student", root / f"s{seed}_round{k}_control"
             v_s = _train(new_student, ["--model", str(student), "--extra_data", str(pseudo), *common, *s])

@@ -13,6 +13,7 @@ tiles, and, when labels are available (``--split train``), ``scores.json`` and
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -156,7 +157,7 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
     from .inference.frames import image_paths, predict_image, read_gray, write_image_outputs
 
     out = _check_common(tta, batch_size, out)
-    if not image_scale > 0:
+    if not (math.isfinite(image_scale) and image_scale > 0):
         raise PredictError(f"--image-scale must be a positive number (1: native NAVCAM pixels), got {image_scale}")
     paths = image_paths(images)
     frames = [read_gray(p) for p in paths]  # every image is readable before anything is written

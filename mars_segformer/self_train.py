@@ -23,6 +23,7 @@ from .data import DataConfig, MarsDataError, load_arrays
 from .data.dataset import clean_and_split
 from .inference import PredictError, load_model
 from .outputs import OutputPathError, check_output_folder
+from .training.checks import RunError
 from .training.pseudo_labels import (
     PseudoLabelConfig,
     check_teacher_labels,
@@ -32,29 +33,37 @@ from .training.pseudo_labels import (
 )
 
 
-def _flag(argv: list[str], name: str, default):
-    for i, a in enumerate(argv):
-        if a == f"--{name}" and i + 1 < len(argv):
-            return type(default)(argv[i + 1])
-        if a.startswith(f"--{name}="):
-            return type(default)(a.split("=", 1)[1])
-    return default
+def student_split(student_args: list[str], out: Path) -> DataConfig:
+    """The students' flags, checked as ``train_hf.py`` checks them (before any teacher runs), and the
+    split they will validate on (seed, fraction, outlier settings), which the leakage guard must keep."""
+    from .training.checks import check_arguments
+    from .training.run import data_config, parse_args
+
+    parsed = parse_args(["--output_dir", str(out / "round_1" / "student"), *student_args])
+    check_arguments(*parsed)
+    cfg = data_config(parsed[1], parsed[3].seed)
+    return DataConfig(val_fraction=cfg.val_fraction, seed=cfg.seed, drop_outliers=cfg.drop_outliers,
+                      outlier_min_count=cfg.outlier_min_count)
 
 
-def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelConfig, seed: int, val_fraction: float,
+def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelConfig, split: DataConfig,
                 trust_remote_code: bool = False) -> dict:
-    """Pseudo-labels of ``data``'s unlabelled tiles by ``teacher`` -> ``out`` (+ JSON); returns the record."""
+    """Pseudo-labels of ``data``'s unlabelled tiles by ``teacher`` -> ``out`` (+ JSON); returns the record.
+    ``out``'s folder is made only once there is something to write."""
     arrays = load_arrays(data)
     if len(arrays.test_images) == 0:
         raise MarsDataError(f"{arrays.source}: no unlabelled tiles (test_set is empty) to pseudo-label")
-    _, _, _, va = clean_and_split(arrays, DataConfig(seed=seed, val_fraction=val_fraction))
+    _, _, _, va = clean_and_split(arrays, split)
     allowed, guard = leakage_guard(arrays, va)
     model = load_model(teacher, None, trust_remote_code)  # the GPU when there is one
     check_teacher_labels(model, teacher)
     images = arrays.test_images[allowed]
     ids = None if arrays.test_frame_ids is None else arrays.test_frame_ids[allowed]
     tiles, masks, record = pseudo_label(model, images, ids, config)
-    record.update(teacher=str(teacher), data=arrays.source, leakage_guard=guard, seed=seed, val_fraction=val_fraction)
+    record.update(teacher=str(teacher), data=arrays.source, leakage_guard=guard, seed=split.seed,
+                  val_fraction=split.val_fraction, drop_outliers=split.drop_outliers,
+                  outlier_min_count=split.outlier_min_count)
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_pseudo_labels(out, images[tiles], masks, None if ids is None else ids[tiles], record)
     return record
 
@@ -64,17 +73,16 @@ def run_rounds(teacher: str, data: str | None, out: Path, rounds: int, config: P
     """Every round, resumable; returns one summary per round."""
     from .training import main as train_main
 
-    seed, val_fraction = _flag(student_args, "seed", 42), _flag(student_args, "val_fraction", 0.2)
+    split = student_split(student_args, out)
     summaries = []
     for k in range(1, rounds + 1):
         folder = out / f"round_{k}"
-        folder.mkdir(parents=True, exist_ok=True)
         pseudo = folder / "pseudo.npz"
         if pseudo.exists() and pseudo.with_suffix(".json").exists():
             record = json.loads(pseudo.with_suffix(".json").read_text())
         else:
             print(f"[self-train] round {k}: {teacher} labels the unlabelled tiles", flush=True)
-            record = label_round(teacher, data, pseudo, config, seed, val_fraction, trust_remote_code)
+            record = label_round(teacher, data, pseudo, config, split, trust_remote_code)
         print(f"[self-train] round {k}: {record['tiles_kept']} of {record['tiles_labelled']} tiles kept, "
               f"{record['pixels_kept_share']:.1%} of pixels; thresholds {record['thresholds_used']}", flush=True)
         student = folder / "student"
@@ -131,9 +139,10 @@ def main(argv=None) -> int:
                                    args.min_kept, args.tta)
         config.check()
         check_output_folder(args.out, "--out")
+        student_split(student_args, Path(args.out))  # a bad student flag stops here, before the teacher runs
         summaries = run_rounds(args.teacher, args.data, Path(args.out), args.rounds, config, student_args,
                                args.student_init, args.trust_remote_code)
-    except (MarsDataError, PredictError, OutputPathError) as err:
+    except (MarsDataError, PredictError, OutputPathError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for s in summaries:

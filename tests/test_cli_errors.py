@@ -110,6 +110,9 @@ CASES = [
     ("train", ["--repeat_factor_threshold", "-0.1"], "--repeat_factor_threshold is a share of tiles in [0, 1]"),
     ("train", ["--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"], "use one of them"),
     ("train", ["--augmentations", "hflip,copypaste"], "--augmentations: unknown name(s) ['copypaste']"),
+    ("train", ["--extra_share", "0.7"], "--extra_share 0.7 needs --extra_data"),
+    ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
+    ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),
     ("train", ["--input_scale", "0"], "--input_scale is the factor tiles are resized by, in [0.25, 4]"),
     ("train", ["--input_scale", "inf"], "--input_scale is the factor tiles are resized by"),
     ("train", ["--model_overrides", "{bad"], "--model_overrides is not valid JSON"),
@@ -158,6 +161,7 @@ CASES = [
     ("predict", ["--images", f"{W}/*.nothing"], "the pattern matches no file"),
     ("predict", ["--images", f"{W}/missing.png"], "missing.png: no such file or folder"),
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "0"], "--image-scale must be a positive number"),
+    ("predict", ["--images", f"{W}/a_file", "--image-scale", "inf"], "--image-scale must be a positive number"),
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("eda", ["--min-count", "-1"], "--min-count must be at least 2"),
     ("eda", [f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),

@@ -48,9 +48,22 @@ def image_paths(spec: str) -> list[Path]:
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """(H, W) uint8 gray image of any PIL-readable file (RGB is converted as the pipeline's gray tiles are)."""
+    """(H, W) uint8 gray image of any PIL-readable file (RGB is converted as the pipeline's gray tiles are).
+
+    16-bit and 32-bit gray images (PIL modes ``I;16*``, ``I``) are scaled to 0-255 by their type's range
+    (x / 257 for 16 bits), not clipped as PIL's ``convert("L")`` does; float images (mode ``F``) are read
+    as 0-1 when their maximum is at most 1, else as 0-255.
+    """
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16") or im.mode == "I":
+                a = np.asarray(im).astype(np.float64)
+                top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(2**32 - 1)
+                return np.clip(np.rint(a * 255.0 / top), 0, 255).astype(np.uint8)
+            if im.mode == "F":
+                a = np.asarray(im).astype(np.float64)
+                a = a * 255.0 if np.nanmax(a) <= 1 else a
+                return np.clip(np.rint(np.nan_to_num(a)), 0, 255).astype(np.uint8)
             return np.asarray(im.convert("L"))
     except (UnidentifiedImageError, OSError) as err:
         raise PredictError(f"{path}: not a readable image ({type(err).__name__})") from None

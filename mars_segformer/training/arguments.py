@@ -47,7 +47,8 @@ class DataArguments:
                               "seeded frame order, e.g. '0:0.5' and '0.5:1' for disjoint halves (validation unchanged)"})
     extra_data: str | None = field(default=None, metadata={"help": "extra labelled tiles (e.g. pseudo-labels from "
                                    "python -m mars_segformer.self_train), training split only; tiles of validation frames are dropped"})
-    extra_share: float = field(default=0.5, metadata={"help": "share of the training rows drawn from --extra_data"})
+    extra_share: float | None = field(default=None, metadata={"help": "share of the training rows drawn from "
+                                      "--extra_data (default 0.5; only with --extra_data)"})
     drop_outliers: bool = field(default=True, metadata={"help": "drop tiles sharing one multi-class mask (course 'aliens')"})
     outlier_min_count: int = field(default=20)
     num_preview: int = field(default=6, metadata={"help": "validation tiles in the prediction grid PNG"})

@@ -97,7 +97,10 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
           f"--repeat_factor_threshold is a share of tiles in [0, 1] (0: off), got {data_args.repeat_factor_threshold}")
     _need(data_args.repeat_factor_threshold == 0 or data_args.oversample_big_rock == 1,
           "--repeat_factor_threshold and --oversample_big_rock both repeat tiles; use one of them")
-    _need(0 < data_args.extra_share < 1, f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
+    _need(data_args.extra_share is None or data_args.extra_data is not None,
+          f"--extra_share {data_args.extra_share} needs --extra_data (the tiles it is a share of)")
+    _need(data_args.extra_share is None or 0 < data_args.extra_share < 1,
+          f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
     _need(data_args.outlier_min_count >= 2, f"--outlier_min_count must be at least 2, got {data_args.outlier_min_count}")
     _need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
     _need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import sys
@@ -38,6 +39,16 @@ from .checks import (
     parse_overrides,
     parse_train_frames,
     parse_weight_averaging,
+)
+from .faults import (
+    LOCK_FILE,
+    STOPPED_EXIT_CODE,
+    GracefulStop,
+    RunFault,
+    RunLock,
+    RunLocked,
+    RunStopped,
+    disk_faults,
 )
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
@@ -199,7 +210,7 @@ def data_config(data_args: DataArguments, seed: int) -> DataConfig:
         cutmix_p=data_args.cutmix_p, oversample_big_rock=data_args.oversample_big_rock,
         repeat_factor_threshold=data_args.repeat_factor_threshold, drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
-        extra_share=data_args.extra_share,
+        extra_share=DataConfig.extra_share if data_args.extra_share is None else data_args.extra_share,
     )
 
 
@@ -210,6 +221,25 @@ def loss_function(loss_args: LossArguments, train_masks: np.ndarray):
     ignore = 0 if loss_args.ignore_background else None
     weights = _class_weights(loss_args.class_weights, train_masks, ignore)
     return weights, build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore, loss_args.ohem_keep)
+
+
+def _run_lock(out: Path, args: MarsTrainingArguments):
+    """The run folder's lock, taken by the main process (the other processes of a run share its folder)."""
+    if args.process_index != 0:
+        return contextlib.nullcontext()
+    return _NotedLock(out)
+
+
+class _NotedLock(RunLock):
+    def __enter__(self):
+        try:
+            super().__enter__()
+        except RunLocked as err:
+            raise RunError(str(err)) from None
+        if self.stale_pid:
+            print(f"note: {self.folder / LOCK_FILE} was left by pid {self.stale_pid}, which is no longer running "
+                  "(killed?); taking it over", flush=True)
+        return self
 
 
 def _resume_target(args: MarsTrainingArguments):
@@ -285,6 +315,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         model_kind = source_kind(model_args.model)
     except StartError as err:
         raise RunError(str(err)) from None
+    if model_args.model_revision and model_kind != "hub":
+        raise RunError(f"--model_revision {model_args.model_revision!r} picks a revision of a Hub repo; --model "
+                       f"{model_args.model} is a {'preset' if model_kind == 'preset' else 'local folder'}")
     if model_kind != "preset" and model_args.tiny:
         raise RunError(f"--tiny shrinks a preset; --model {model_args.model} is a checkpoint")
     check_arguments(model_args, data_args, loss_args, args)
@@ -316,8 +349,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
               f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
               f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {args.device.type}, "
               f"{threads} torch thread(s) x {args.world_size} process(es)", flush=True)
-        print(start.line(), flush=True)
-        if encoder_start is not None:
+        if resume:  # the weights come from the checkpoint, not from the start just built
+            state = json.loads((Path(resume) / "trainer_state.json").read_text())
+            print(f"resume: continuing from {resume} (step {state.get('global_step')} of "
+                  f"{state.get('max_steps')})", flush=True)
+        else:
+            print(start.line(), flush=True)
+        if encoder_start is not None and not resume:
             print(f"encoder: {encoder_start.line().split(': ', 1)[1]}", flush=True)
 
     weights, loss_fn = loss_function(loss_args, data.arrays.train_masks[data.train_indices])
@@ -351,50 +389,63 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     )
     preview.tensorboard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)),
                                None)
-    if argv is not None and args.process_index == 0:
-        save_run_args(Path(args.output_dir), argv)
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    final = trainer.evaluate()
     out = Path(args.output_dir)
-    if trainer.is_world_process_zero():
-        trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
-        save_prediction_grid(preview_images, preview_masks, preview.predict(trainer.model), out / "predictions.png",
-                             "final model, validation tiles")
-        if metrics.last_matrix is not None:
-            save_confusion_matrix(metrics.last_matrix, out / "confusion_matrix.png")
-        save_curves(trainer.state.log_history, out / "training_curves.png")
-        summary = {
-            "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides, "input_scale": scale,
-            "base_model": None if start.kind == "preset" else start.to_dict(),
-            "encoder_weights": None if encoder_start is None else encoder_start.to_dict(),
-            "encoder_lr_scale": model_args.encoder_lr_scale, "freeze_encoder_steps": model_args.freeze_encoder_steps,
-            "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
-            "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
-            "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
-            "train_frames": data_args.train_frames, "extra_data": data.extra,
-            "extra_share": data_args.extra_share if data.extra else None,
-            "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
-            "repeat_factor_threshold": dcfg.repeat_factor_threshold,
-            "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "ohem_keep": loss_args.ohem_keep,
-            "class_weights": weights,
-            "ignore_background": loss_args.ignore_background,
-            "weight_averaging": str(averaging),
-            "weight_averaging_updates": None if averager is None else averager.count,
-            "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
-            "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
-            "global_step": trainer.state.global_step, "lr_scheduler_type": str(args.lr_scheduler_type),
-            "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
-            "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": threads,
-            "best_checkpoint": trainer.state.best_model_checkpoint,
-            "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
-            "confusion_matrix": None if metrics.last_matrix is None else metrics.last_matrix.tolist(),
-            "class_names": list(CLASS_NAMES),
-        }
-        atomic_write_json(out / "metrics.json", summary, default=str)
-        v = summary["validation"]
-        print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
-        print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
-        print(f"run folder: {out}")
+    stop = GracefulStop()
+    trainer.add_callback(stop)
+    with disk_faults(out), _run_lock(out, args):
+        if not resume:
+            _check_output_dir(args)  # again, under the lock: another run may have started meanwhile
+        if argv is not None and args.process_index == 0 and not (resume and (out / RUN_ARGS).is_file()):
+            save_run_args(out, argv)  # a resume keeps the file as the run started
+        stop.install()
+        try:
+            train_result = trainer.train(resume_from_checkpoint=resume)
+        finally:
+            stop.restore()
+        if stop.signum:
+            step = trainer.state.global_step
+            raise RunStopped(f"stopped by {stop.name} at step {step}: {out / f'checkpoint-{step}'} written; continue "
+                             f"with: python train_hf.py --output_dir {out} --resume_from_checkpoint true")
+        final = trainer.evaluate()
+        if trainer.is_world_process_zero():
+            trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
+            save_prediction_grid(preview_images, preview_masks, preview.predict(trainer.model), out / "predictions.png",
+                                 "final model, validation tiles")
+            if metrics.last_matrix is not None:
+                save_confusion_matrix(metrics.last_matrix, out / "confusion_matrix.png")
+            save_curves(trainer.state.log_history, out / "training_curves.png")
+            summary = {
+                "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides, "input_scale": scale,
+                "base_model": None if start.kind == "preset" else start.to_dict(),
+                "encoder_weights": None if encoder_start is None else encoder_start.to_dict(),
+                "encoder_lr_scale": model_args.encoder_lr_scale, "freeze_encoder_steps": model_args.freeze_encoder_steps,
+                "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
+                "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
+                "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
+                "train_frames": data_args.train_frames, "extra_data": data.extra,
+                "extra_share": dcfg.extra_share if data.extra else None,
+                "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+                "repeat_factor_threshold": dcfg.repeat_factor_threshold,
+                "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "ohem_keep": loss_args.ohem_keep,
+                "class_weights": weights,
+                "ignore_background": loss_args.ignore_background,
+                "weight_averaging": str(averaging),
+                "weight_averaging_updates": None if averager is None else averager.count,
+                "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
+                "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
+                "global_step": trainer.state.global_step, "lr_scheduler_type": str(args.lr_scheduler_type),
+                "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
+                "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": threads,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
+                "confusion_matrix": None if metrics.last_matrix is None else metrics.last_matrix.tolist(),
+                "class_names": list(CLASS_NAMES),
+            }
+            atomic_write_json(out / "metrics.json", summary, default=str)
+            v = summary["validation"]
+            print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
+            print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
+            print(f"run folder: {out}")
     if push and trainer.is_world_process_zero():
         from ..hub import push_run
 
@@ -415,6 +466,12 @@ def main(argv=None) -> int:
     except (RunError, MarsDataError, HubPushError) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
+    except RunFault as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = 1
+    except RunStopped as err:
+        print(str(err), file=sys.stderr)
+        code = STOPPED_EXIT_CODE
     finally:
         # without this, torch aborts at exit after torchrun / multi-process runs
         if torch.distributed.is_available() and torch.distributed.is_initialized():
