@@ -2,7 +2,7 @@
 
     python -m mars_segformer.predict --model runs/mars-segformer --data mars.npz --out preds/ --csv
     python -m mars_segformer.predict --model user/repo --data mars.npz --split train --tta hflip --out eval/
-    python -m mars_segformer.predict --model runs/x --split validation --seed 42 --out val/   # held-out tiles
+    python -m mars_segformer.predict --model runs/x --split validation --out val/   # the run's own held-out tiles
     python -m mars_segformer.predict --model runs/x --images "frames/*.JPG" --out masks/        # whole frames
 
 Writes ``predictions.npz`` (masks), ``submission.csv`` (with --csv), overlay PNGs of the first N
@@ -13,6 +13,7 @@ tiles, and, when labels are available (``--split train``), ``scores.json`` and
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -47,19 +48,62 @@ def save_overlays(images, preds, truths, folder: Path, n: int) -> None:
             Image.fromarray(row).save(tmp)
 
 
-def select_split(arrays, split: str, val_fraction: float = 0.2, seed: int = 42):
+def run_split_record(model: str) -> dict | None:
+    """The ``split.json`` a run folder (or a Hub repo pushed from one) keeps, or None without one."""
+    from .data.split import SPLIT_FILE
+
+    folder = Path(model)
+    if folder.is_dir():
+        path = folder / SPLIT_FILE
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(model, SPLIT_FILE))
+        except Exception:  # no such file in the repo (or no Hub): the caller asks for the flags
+            return None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PredictError(f"{path}: not a split record ({err})") from None
+
+
+def validation_config(model: str, val_fraction: float | None, seed: int | None):
+    """The split ``--split validation`` rebuilds: the run's own record, or the flags where it has none."""
+    from .data import DataConfig
+    from .data.split import SPLIT_FILE
+
+    record = run_split_record(model)
+    if record is None:
+        if val_fraction is None or seed is None:
+            raise PredictError(f"--split validation: {model} has no {SPLIT_FILE} (it was trained before runs recorded "
+                               "their split); give --seed and --val-fraction as in its training")
+        return DataConfig(val_fraction=val_fraction, seed=seed), None
+    for flag, given, own in (("--seed", seed, record["seed"]), ("--val-fraction", val_fraction, record["val_fraction"])):
+        if given is not None and given != own:
+            raise PredictError(f"{flag} {given} differs from the run's own {own} ({SPLIT_FILE} of {model}); "
+                               "leave it out to score the tiles the run validated on")
+    return DataConfig(val_fraction=record["val_fraction"], seed=record["seed"], drop_outliers=record["drop_outliers"],
+                      outlier_min_count=record["outlier_min_count"]), record
+
+
+def select_split(arrays, split: str, config=None, record: dict | None = None, where: str = "--model"):
     """Images and masks (None for test) of ``split``; ``validation`` rebuilds training's held-out split
-    (outliers dropped, then the seeded frame-grouped split), so a run can be scored on the tiles it
-    never trained on."""
+    with ``config`` (outliers dropped, then the seeded frame-grouped split) and checks it against the
+    run's ``record``, so a run is scored on exactly the tiles it validated on."""
     if split == "test":
         return arrays.test_images, None
     if split == "train":
         return arrays.train_images, arrays.train_masks
     if split == "validation":
-        from .data import DataConfig
         from .data.dataset import clean_and_split
+        from .data.split import check_split
 
-        kept, _, _, va = clean_and_split(arrays, DataConfig(val_fraction=val_fraction, seed=seed))
+        kept, _, _, va = clean_and_split(arrays, config)
+        if record is not None:
+            check_split(record, kept, va, where)
         return kept.train_images[va], kept.train_masks[va]
     raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
 
@@ -93,17 +137,18 @@ def _check_common(tta: str, batch_size: int, out, tta_scales="1") -> Path:
 def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str = "test", batch_size: int = 64,
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
                 trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
-                val_fraction: float = 0.2, seed: int = 42, data_revision: str | None = None,
+                val_fraction: float | None = None, seed: int | None = None, data_revision: str | None = None,
                 tta_scales="1") -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
     out = _check_common(tta, batch_size, out, tta_scales)
     scales = parse_scales(tta_scales)
     if overlays < 0:
         raise PredictError(f"--overlays must be >= 0 (0: none), got {overlays}")
-    if not 0 < val_fraction < 1:
+    if val_fraction is not None and not 0 < val_fraction < 1:
         raise PredictError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+    config, record = validation_config(model, val_fraction, seed) if split == "validation" else (None, None)
     arrays = load_arrays(data, data_revision)  # validates shapes, dtypes, masks-in-test-set
-    images, truths = select_split(arrays, split, val_fraction, seed)
+    images, truths = select_split(arrays, split, config, record, str(model))
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
     net = load_model(model, device, trust_remote_code)
@@ -194,8 +239,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", default="test", choices=["test", "train", "validation"],
                    help="test_set; training_set images (scored); or training's held-out validation split (scored)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="with --split validation: as in training")
-    p.add_argument("--seed", type=int, default=42, help="with --split validation: training's --seed")
+    p.add_argument("--val-fraction", "--val_fraction", type=float, default=None,
+                   help="with --split validation: only for a model without the run's split.json (as in its training)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="with --split validation: only for a model without the run's split.json (training's --seed)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--tta", default="none", choices=sorted(TTA_MODES), help="flip test-time augmentation")
     p.add_argument("--tta-scales", default="1", help="multi-scale TTA: comma-separated resize factors whose "

@@ -26,7 +26,7 @@ from .copy_paste import CopyPaste
 from .errors import MarsDataError
 from .io import MarsArrays
 from .sampling import repeat_factor_indices
-from .split import train_val_split
+from .split import SPLIT_SEED, VAL_FRACTION, train_val_split
 
 #: Gray-level mean and std of the AI4Mars MSL tiles (0-1 scale), shared by the training path and
 #: the saved image processor so that ``pipeline`` sees the same numbers.
@@ -61,8 +61,8 @@ class DataConfig:
         num_channels: channels the model expects; the gray tile is repeated, as ``pipeline`` does with RGB.
     """
 
-    val_fraction: float = 0.2
-    seed: int = 0
+    val_fraction: float = VAL_FRACTION
+    seed: int = SPLIT_SEED
     augmentations: Sequence[str] = field(default_factory=lambda: list(DEFAULT_AUGMENTATIONS))
     # CutMix and big-rock oversampling are off by default: both lowered validation mean IoU in the
     # ablation (docs/ablation.md); the reference recipe's settings are DataConfig.reference()

@@ -12,10 +12,16 @@ import numpy as np
 from .errors import MarsDataError
 
 BIG_ROCK = 4
+#: the split defaults, one place: the share of frames held out, and the seed (the Trainer's default --seed,
+#: which also seeds the split in train_hf.py)
+VAL_FRACTION = 0.2
+SPLIT_SEED = 42
+#: the file in a run folder that records the split the run validated on (see ``split_record``)
+SPLIT_FILE = "split.json"
 
 
 def train_val_split(
-    masks: np.ndarray, frame_ids: np.ndarray | None = None, val_fraction: float = 0.2, seed: int = 0,
+    masks: np.ndarray, frame_ids: np.ndarray | None = None, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of training and validation tiles.
 
@@ -60,3 +66,33 @@ def _stratified_pick(flag: np.ndarray, fraction: float, rng: np.random.Generator
     if len(out) == 0 or len(out) == len(flag):
         raise MarsDataError(f"split of {len(flag)} items with fraction {fraction} leaves one side empty")
     return np.sort(out)
+
+
+def split_record(config, arrays, val_indices: np.ndarray) -> dict:
+    """What a run folder keeps of its split (``split.json``): the settings that rebuild it and the
+    validation frames (or tile rows, without frame ids) that check the rebuild.
+
+    Args:
+        config: the run's ``DataConfig``.
+        arrays: the arrays the split was drawn from, outliers already dropped.
+        val_indices: rows of ``arrays`` held out.
+    """
+    rec = {"data": arrays.source, "val_fraction": config.val_fraction, "seed": config.seed,
+           "drop_outliers": config.drop_outliers, "outlier_min_count": config.outlier_min_count,
+           "validation_tiles": int(len(val_indices))}
+    if arrays.train_frame_ids is not None:
+        rec["validation_frame_ids"] = sorted(map(str, np.unique(arrays.train_frame_ids[val_indices])))
+    else:
+        rec["validation_rows"] = [int(i) for i in val_indices]
+    return rec
+
+
+def check_split(record: dict, arrays, val_indices: np.ndarray, where: str) -> None:
+    """Raise :class:`MarsDataError` unless ``val_indices`` of ``arrays`` are the recorded split's."""
+    if "validation_frame_ids" in record and arrays.train_frame_ids is not None:
+        same = sorted(map(str, np.unique(arrays.train_frame_ids[val_indices]))) == record["validation_frame_ids"]
+    else:
+        same = [int(i) for i in val_indices] == record.get("validation_rows")
+    if not same or len(val_indices) != record["validation_tiles"]:
+        raise MarsDataError(f"{where}: this data does not give the run's validation split ({record['validation_tiles']} "
+                            f"tiles of {record['data']}); pass the data the run was trained on")

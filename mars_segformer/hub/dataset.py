@@ -9,6 +9,7 @@ import numpy as np
 
 from ..data import CLASS_NAMES, MarsArrays, train_val_split
 from ..data.io import FRAME_SIZE, NATIVE_FRAME_SIZE, TILE_SHAPE
+from ..data.split import SPLIT_SEED, VAL_FRACTION
 from ..visualization import PALETTE
 from .push import HubPushError
 
@@ -69,7 +70,7 @@ def _png(array: np.ndarray) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def arrays_to_dataset_dict(arrays: MarsArrays, val_fraction: float = 0.2, seed: int = 42):
+def arrays_to_dataset_dict(arrays: MarsArrays, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
     """Train / validation (by frame) / test ``DatasetDict`` with ``Image`` features."""
     from datasets import Dataset, DatasetDict, Features, Image, Value
 
@@ -115,7 +116,7 @@ def render_dataset_card(arrays: MarsArrays, repo_id: str, parts, val_fraction: f
 
 
 def push_dataset(arrays: MarsArrays, repo_id: str, private: bool = False, revision: str | None = None,
-                 token: str | None = None, val_fraction: float = 0.2, seed: int = 42, dry_run: bool = False) -> dict:
+                 token: str | None = None, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED, dry_run: bool = False) -> dict:
     """Publish ``arrays`` as a Hub dataset and its card. Returns ``{"repo_id", "splits", "card"}``."""
     from huggingface_hub import DatasetCard, HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError

@@ -14,7 +14,7 @@ from .card import render_card
 #: What a finished run folder must hold.
 REQUIRED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json")
 #: Published besides the weights and config: pictures the card shows, and the numbers behind it.
-EXTRAS = ("metrics.json", "confusion_matrix.png", "training_curves.png", "predictions.png")
+EXTRAS = ("metrics.json", "split.json", "confusion_matrix.png", "training_curves.png", "predictions.png")
 
 
 class HubPushError(RuntimeError):

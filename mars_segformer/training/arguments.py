@@ -9,6 +9,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..data.augment import DEFAULT_AUGMENTATIONS
+from ..data.split import VAL_FRACTION
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ModelArguments:
 class DataArguments:
     data: str | None = field(default=None, metadata={"help": "course .npz, the shared AI4Mars .npz, an AI4Mars folder, or a Hub dataset owner/name made by push_dataset_to_hub.py; default: embedded sample"})
     data_revision: str | None = field(default=None, metadata={"help": "branch, tag or commit of a Hub dataset --data"})
-    val_fraction: float = field(default=0.2, metadata={"help": "share of frames held out for validation"})
+    val_fraction: float = field(default=VAL_FRACTION, metadata={"help": "share of frames held out for validation"})
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'; 'copy_paste' pastes "
         "1-3 big-rock instances (connected components with their pixels, scale-jittered) into half the training reads"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})

@@ -16,6 +16,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..data.io import TILE_SCALE
+from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
 from ..models import create_model, make_image_processor
 from ..models.pretrained import (
@@ -397,6 +398,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             _check_output_dir(args)  # again, under the lock: another run may have started meanwhile
         if argv is not None and args.process_index == 0 and not (resume and (out / RUN_ARGS).is_file()):
             save_run_args(out, argv)  # a resume keeps the file as the run started
+        if args.process_index == 0 and not (out / SPLIT_FILE).is_file():
+            # predict --split validation, self-train and the bench scripts read the split from here
+            atomic_write_json(out / SPLIT_FILE, split_record(dcfg, data.arrays, data.val_indices))
         stop.install()
         try:
             train_result = trainer.train(resume_from_checkpoint=resume)

@@ -129,13 +129,28 @@ def test_onnx_export_matches_pytorch(name, tmp_path, sample_arrays):
     assert res["pixel_agreement"] == 1.0 and res["max_abs_logit_diff"] < 1e-3
 
 
-def test_validation_split_is_the_training_split(tmp_path, sample_arrays):
-    from mars_segformer.data import DataConfig, build_dataset_dict
+def test_validation_split_is_the_runs_own_split(tmp_path, capsys):
+    """A run trained with a non-default seed and fraction: ``predict --split validation`` with no split flags
+    scores exactly the tiles the Trainer validated on, with the score its metrics.json holds."""
+    from mars_segformer.training import main as train_main
 
-    save_tiny(tmp_path / "m", "unet")
+    run = tmp_path / "run"
+    assert train_main(["--output_dir", str(run), "--model", "unet", "--tiny", "--max_steps", "2", "--seed", "7",
+                       "--val_fraction", "0.3", "--eval_strategy", "no", "--save_strategy", "no",
+                       "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
     out = tmp_path / "val"
-    assert predict_main(["--model", str(tmp_path / "m"), "--out", str(out), "--split", "validation", "--seed", "5",
-                         "--overlays", "0"]) == 0
-    data = build_dataset_dict(sample_arrays, DataConfig(seed=5))
+    assert predict_main(["--model", str(run), "--out", str(out), "--split", "validation", "--overlays", "0"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["tiles"] == len(data.val_indices)
+    assert summary["tiles"] == metrics["validation_tiles"] == 113  # 0.3 of the sample's frames, not 0.2's 82
+    assert summary["scores"]["task_mean_iou"] == pytest.approx(metrics["validation"]["task_mean_iou"], abs=1e-6)
+    # a flag that contradicts the run's record is refused; a model without a record needs the flags
+    capsys.readouterr()
+    assert predict_main(["--model", str(run), "--out", str(tmp_path / "x"), "--split", "validation", "--seed", "42"]) == 2
+    assert "--seed 42 differs from the run's own 7" in capsys.readouterr().err
+    save_tiny(tmp_path / "m", "unet")
+    assert predict_main(["--model", str(tmp_path / "m"), "--out", str(tmp_path / "y"), "--split", "validation"]) == 2
+    assert "has no split.json" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    assert predict_main(["--model", str(tmp_path / "m"), "--out", str(tmp_path / "z"), "--split", "validation",
+                         "--seed", "7", "--val-fraction", "0.3", "--overlays", "0"]) == 0
+    assert json.loads((tmp_path / "z" / "summary.json").read_text())["tiles"] == 113

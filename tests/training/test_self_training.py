@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mars_segformer.data import DataConfig, MarsArrays, MarsDataError, build_dataset_dict, load_npz
+from mars_segformer.data import DataConfig, MarsArrays, MarsDataError, build_dataset_dict, load_arrays, load_npz
 from mars_segformer.data.io import MARS_LABELS
 from mars_segformer.self_train import main as self_train_main
 from mars_segformer.training import main as train_main
@@ -168,3 +168,35 @@ def test_rounds_run_resume_and_refuse_bad_input(tmp_path, capsys):
         bad_out = tmp_path / "bad"
         assert self_train_main(["--teacher", str(teacher), "--out", str(bad_out), *argv]) == 2
         assert needle in capsys.readouterr().err and not bad_out.exists()
+
+
+def test_self_train_guards_exactly_the_students_split(tmp_path):
+    """With non-default split flags for the students, the unlabelled tiles kept out are exactly those of the
+    frames the student then validates on (its own split.json)."""
+    from mars_segformer.data import save_npz
+
+    a = load_arrays()
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(a.test_images), 40, replace=False)
+    # unlabelled tiles from the labelled frames, so the guard has something to keep out
+    test_ids = rng.choice(np.unique(a.train_frame_ids), 40)
+    data = tmp_path / "mixed.npz"
+    save_npz(MarsArrays(a.train_images, a.train_masks, a.test_images[pick], a.train_frame_ids, test_ids, "mixed"), data)
+    base = ["--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
+            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--report_to", "none"]
+    teacher = tmp_path / "teacher"
+    assert train_main(["--output_dir", str(teacher), "--data", str(data), "--model", "unet", "--tiny", "--max_steps", "1",
+                       *base]) == 0
+    out = tmp_path / "rounds"
+    student_flags = ["--max_steps", "1", "--seed", "7", "--val_fraction", "0.3", "--outlier_min_count", "5", *base]
+    assert self_train_main(["--teacher", str(teacher), "--data", str(data), "--out", str(out), "--threshold", "0.01",
+                            "--quota", "0.5", "--min_kept", "0", "--", *student_flags]) == 0
+    split = json.loads((out / "round_1" / "student" / "split.json").read_text())
+    assert split["seed"] == 7 and split["val_fraction"] == 0.3 and split["outlier_min_count"] == 5
+    blocked = np.isin(test_ids, split["validation_frame_ids"])
+    assert 0 < blocked.sum() < len(test_ids)
+    record = json.loads((out / "round_1" / "pseudo.json").read_text())
+    assert record["leakage_guard"]["excluded_tiles"] == int(blocked.sum())
+    kept = load_npz(out / "round_1" / "pseudo.npz")
+    assert not np.isin(kept.train_frame_ids, split["validation_frame_ids"]).any()
+    assert len(kept) == int((~blocked).sum())  # threshold 0.01, min_kept 0: every allowed tile
