@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from mars_segformer.data import DataConfig, MarsArrays, MarsDataError, build_dataset_dict, load_arrays, load_npz
+from mars_segformer.data import (
+    DataConfig,
+    MarsArrays,
+    MarsDataError,
+    build_dataset_dict,
+    load_arrays,
+    load_npz,
+)
 from mars_segformer.data.io import MARS_LABELS
 from mars_segformer.self_train import main as self_train_main
 from mars_segformer.training import main as train_main
