@@ -1,74 +1,19 @@
-"""Mars terrain segmentation demo: upload a rover image (or pick a bundled real one), see the classes.
+"""Mars terrain segmentation demo, Space-ready: this file is the Space's ``app_file``.
 
     MARS_MODEL=user/mars-upernet python demo/app.py           # a Hub repo id or a run folder
     MARS_MODEL=runs/mars-segformer python demo/app.py --port 7860
 
-Ready to be a Hugging Face Space (see README.md beside this file): set the Space variable MARS_MODEL.
+The app itself is ``mars_segformer.demo`` (also ``mars-segformer demo``); see README.md beside this file.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing the package
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing the package
+from mars_segformer.demo import EXAMPLES, build, main  # noqa: E402
 
-import gradio as gr  # noqa: E402
-
-from mars_segformer.data import CLASS_NAMES  # noqa: E402
-from mars_segformer.data.io import TILE_SCALE  # noqa: E402
-from mars_segformer.inference import load_model  # noqa: E402
-from mars_segformer.inference.frames import area_shares, overlay_with_legend, predict_image  # noqa: E402
-
-EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.png"))
-SCALES = {"tiles' scale (a 256×256 frame, a 64×128 tile)": TILE_SCALE, "native NAVCAM frame (1024×1024)": 1.0}
-
-
-def build(model_name: str) -> gr.Blocks:
-    """The app for one model (a Hub repo id or a folder); the model is loaded once."""
-    model = load_model(model_name, trust_remote_code=bool(os.environ.get("MARS_TRUST_REMOTE_CODE")))
-
-    def segment(image: np.ndarray | None, scale_name: str):
-        if image is None:
-            raise gr.Error("Upload an image or pick an example first.")
-        gray = image if image.ndim == 2 else (image[..., :3] @ np.array([0.299, 0.587, 0.114])).round().astype(np.uint8)
-        mask = predict_image(model, gray.astype(np.uint8), SCALES[scale_name])
-        shares = area_shares(mask)
-        return overlay_with_legend(gray.astype(np.uint8), mask), {n.replace("_", " "): shares[n] for n in CLASS_NAMES}
-
-    with gr.Blocks(title="Mars terrain segmentation") as demo:
-        gr.Markdown("# Mars terrain segmentation\nCuriosity NAVCAM images → soil, bedrock, sand, big rock "
-                    f"(model: `{model_name}`). Whole frames are cut into overlapping 64×128 windows and blended.")
-        with gr.Row():
-            with gr.Column():
-                image = gr.Image(label="rover image (gray or RGB, any size)", type="numpy",
-                                 value=EXAMPLES[0] if EXAMPLES else None)
-                scale = gr.Radio(list(SCALES), value=next(iter(SCALES)), label="the image's pixel scale")
-                button = gr.Button("Segment", variant="primary")
-            with gr.Column():
-                result = gr.Image(label="classes over the image (legend below)", type="numpy")
-                shares = gr.Label(label="area share per class", num_top_classes=len(CLASS_NAMES))
-        gr.Examples(EXAMPLES, inputs=image, label="real AI4Mars images (a whole frame, two tiles)")
-        button.click(segment, [image, scale], [result, shares], api_name="predict")
-        demo.load(segment, [image, scale], [result, shares])  # the first example, segmented on opening
-    return demo
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=os.environ.get("MARS_MODEL"), help="Hub repo id or run folder (env MARS_MODEL)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
-    p.add_argument("--host", default="127.0.0.1")
-    args = p.parse_args(argv)
-    if not args.model:
-        p.error("--model (or the environment variable MARS_MODEL) is required: a Hub repo id or a run folder")
-    build(args.model).launch(server_name=args.host, server_port=args.port)
-
+__all__ = ["EXAMPLES", "build", "main"]
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

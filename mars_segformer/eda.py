@@ -7,13 +7,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .argparsing import ArgumentParser
 from .data import CLASS_NAMES, NUM_CLASSES, MarsDataError, find_outliers, load_arrays
 from .outputs import OutputPathError, atomic_write_json, check_output_folder
 from .visualization import save_class_share_chart, save_sample_grid
@@ -80,7 +80,7 @@ def run_eda(data: str | None, out: str | os.PathLike, min_count: int = 20, grid:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mars_segformer.eda", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m mars_segformer.eda", description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", default=None, help="course-layout .npz or AI4Mars folder (default: embedded sample)")
     parser.add_argument("--out", default="eda", help="output folder")
     parser.add_argument("--min-count", type=int, default=20, help="tiles sharing one multi-class mask to call them outliers")

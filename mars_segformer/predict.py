@@ -12,7 +12,6 @@ tiles, and, when labels are available (``--split train``), ``scores.json`` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .argparsing import ArgumentParser
 from .data import CLASS_NAMES, MarsDataError, load_arrays
 from .inference import TTA_MODES, PredictError, load_model, predict_masks, write_submission
 from .inference.predictor import check_scales
@@ -227,7 +227,7 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mars_segformer.predict", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m mars_segformer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="run folder or Hub repo id")
     p.add_argument("--data", default=None, help="course-layout .npz, AI4Mars folder or Hub dataset owner/name "
                    "(default: embedded sample)")

@@ -14,11 +14,11 @@ pseudo-labelled.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from .argparsing import ArgumentParser
 from .data import DataConfig, MarsDataError, load_arrays
 from .data.dataset import clean_and_split
 from .inference import PredictError, load_model
@@ -118,7 +118,7 @@ def _class_thresholds(items: list[str]) -> dict[str, float]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own, student_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    p = argparse.ArgumentParser(prog="python -m mars_segformer.self_train", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m mars_segformer.self_train", description=__doc__.splitlines()[0])
     p.add_argument("--teacher", required=True, help="the first teacher: a run folder or Hub repo id")
     p.add_argument("--data", default=None, help="labelled + unlabelled tiles (default: embedded sample)")
     p.add_argument("--out", required=True, help="folder of the rounds")

@@ -1,4 +1,4 @@
-"""Rendering the model card (``README.md`` of a Hub repo) from a run folder and ``model_card.md``."""
+"""Rendering the model card (``README.md`` of a Hub repo) from a run folder and ``hub/model_card.md``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-#: The repository's template (root of the checkout); other installs pass ``template=``.
-TEMPLATE_CANDIDATES = (Path(__file__).resolve().parents[2] / "model_card.md",)
+#: The template ships inside the package (``hub/model_card.md``), so a wheel install renders cards too.
+TEMPLATE_CANDIDATES = (Path(__file__).resolve().parent / "model_card.md",)
 
 ARCHITECTURES = {
     "segformer": "SegFormer (Mix Transformer encoder, all-MLP decoder)",
@@ -39,7 +39,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
     Args:
         run_dir: folder with ``config.json`` and ``metrics.json``.
         repo_id: the Hub repo the card is for (used in the usage snippet).
-        template: a Jinja template path (default: the repository's ``model_card.md``).
+        template: a Jinja template path (default: the package's ``hub/model_card.md``).
     """
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())

@@ -14,6 +14,7 @@ import torch
 from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
 from transformers.integrations import TensorBoardCallback
 
+from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
@@ -103,8 +104,15 @@ def _given(argv: list[str]) -> set[str]:
     return {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
 
 
+class _Parser(HfArgumentParser):
+    """transformers' parser with one-line usage errors (a bad value named, not 127 lines of usage)."""
+
+    def error(self, message: str):
+        one_line_error(self, message)
+
+
 def _parse(argv: list[str]):
-    parser = HfArgumentParser(DATACLASSES)
+    parser = _Parser(DATACLASSES, prog="train_hf.py")
     try:
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:  # an unknown flag, or TrainingArguments.__post_init__ rejects a combination

@@ -59,7 +59,7 @@ def app(tmp_path_factory):
 def test_demo_segments_an_uploaded_frame(app, tmp_path):
     url, folder = app
     client = gradio_client.Client(url, verbose=False)
-    example = ROOT / "demo" / "examples" / "frame_256.png"
+    example = ROOT / "mars_segformer" / "data" / "sample" / "examples" / "frame_256.png"
     overlay_path, shares = client.predict(gradio_client.handle_file(str(example)),
                                           "tiles' scale (a 256×256 frame, a 64×128 tile)", api_name="/predict")
     overlay = np.asarray(Image.open(overlay_path))
@@ -77,7 +77,7 @@ def test_demo_segments_an_uploaded_frame(app, tmp_path):
 
 
 def test_demo_bundles_real_examples():
-    examples = sorted((ROOT / "demo" / "examples").glob("*.png"))
+    examples = sorted((ROOT / "mars_segformer" / "data" / "sample" / "examples").glob("*.png"))
     assert len(examples) >= 3
     sizes = {Image.open(p).size for p in examples}
     assert (256, 256) in sizes and (128, 64) in sizes  # a whole frame and single tiles
