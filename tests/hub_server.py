@@ -23,6 +23,42 @@ from urllib.parse import parse_qs, unquote, urlparse
 TOKEN_PREFIX = "hf_"
 
 
+
+def validate_card_yaml(content, repo_type: str = "model") -> list[str]:
+    """What the Hub's YAML check would refuse in a card's metadata: the front matter must be a YAML mapping,
+    and a model card's ``model-index`` must parse into evaluation results (task type, dataset type and
+    name, metric type and a numeric value each), as huggingface_hub reads it."""
+    import yaml
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    if not isinstance(content, str):
+        return ["no content"]
+    m = re.match(r"^---\n(.*?)\n---\n", content, re.S)
+    if not m:
+        return ["no YAML front matter"]
+    try:
+        data = yaml.safe_load(m.group(1))
+    except yaml.YAMLError as err:
+        return [f"invalid YAML: {err}"]
+    if not isinstance(data, dict):
+        return ["the metadata is not a mapping"]
+    if repo_type == "dataset":
+        return []
+    index = data.get("model-index")
+    if not isinstance(index, list) or not index:
+        return ["no model-index"]
+    try:
+        _, results = model_index_to_eval_results(index)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        return [f"model-index does not parse: {err!r}"]
+    errors = []
+    for r in results:
+        if not (r.task_type and r.dataset_type and r.dataset_name and r.metric_type):
+            errors.append(f"an evaluation result lacks task, dataset or metric type: {r}")
+        if not isinstance(r.metric_value, (int, float)):
+            errors.append(f"metric value {r.metric_value!r} is not a number")
+    return errors
+
 class HubState:
     def __init__(self):
         self.repos: dict[str, dict] = {}  # repo_id -> {"private": bool, "branches": {name: [commit, ...]}}
@@ -136,11 +172,9 @@ class HubHandler(BaseHTTPRequestHandler):
         self.state.requests.append((self.command, path))
         body = self._body()
         if path == "/api/validate-yaml":  # anonymous on the real Hub too
-            meta = json.loads(body or b"{}")  # a model card must carry a model-index; a dataset card need not
-            ok = isinstance(meta.get("content"), str) and ("model-index" in meta["content"]
-                                                           or meta.get("repoType") == "dataset")
-            return self._send(200 if ok else 400, {"errors": [] if ok else [{"message": "no model-index"}],
-                                                   "warnings": []})
+            meta = json.loads(body or b"{}")
+            errors = validate_card_yaml(meta.get("content"), meta.get("repoType", "model"))
+            return self._send(200 if not errors else 400, {"errors": [{"message": e} for e in errors], "warnings": []})
         m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/paths-info/([^/]+)", path)
         if m:  # read-only, anonymous for public repos
             return self._paths_info(_key(m.group(1), m.group(2)), unquote(m.group(3)), body)

@@ -29,6 +29,19 @@ def template_path() -> Path:
     )
 
 
+def _scheduler(value) -> str:
+    """``SchedulerType.POLYNOMIAL`` (an enum's str in older metrics.json files) -> ``polynomial``."""
+    text = str(value or "n/a")
+    return text.split(".", 1)[1].lower() if text.startswith("SchedulerType.") else text
+
+
+def _weights(weights) -> str:
+    """Class weights to 3 significant digits."""
+    if not weights:
+        return "none"
+    return ", ".join(f"{float(w):.3g}" for w in weights)
+
+
 def _fmt(x, digits=4):
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
@@ -70,12 +83,15 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
     per_class = "\n".join(f"| {n.replace('_', ' ')} | {_fmt(v.get(f'iou_{n}'))} |" for n in names[1:])
     recipe = {
         "architecture": m.get("model"), "loss": m.get("loss"), "focal gamma": m.get("focal_gamma"),
-        "class weights": m.get("class_weights"), "background ignored in loss": m.get("ignore_background"),
+        "class weights": _weights(m.get("class_weights")), "background ignored in loss": m.get("ignore_background"),
         "augmentations": ", ".join(m.get("augmentations") or []) or "none", "CutMix probability": m.get("cutmix_p"),
         "big-rock oversampling": m.get("oversample_big_rock"), "optimizer": "AdamW",
         "learning rate": m.get("learning_rate"), "weight decay": m.get("weight_decay"),
         "gradient clipping": m.get("max_grad_norm"), "batch size": m.get("batch_size"),
-        "LR schedule": m.get("lr_scheduler_type"), "epochs run": m.get("epochs_run"), "steps": m.get("global_step"),
+        "LR schedule": _scheduler(m.get("lr_scheduler_type")),
+        "epochs run": "n/a" if m.get("epochs_run") is None else f"{float(m['epochs_run']):.2f}",
+        "steps": m.get("global_step"), "weight averaging": m.get("weight_averaging", "none"),
+        "tiles resized before the model": f"x{m.get('input_scale') or 1:g}",
         "seed": m.get("seed"), "train tiles (after oversampling)": f"{m.get('train_tiles')} ({m.get('train_rows_after_oversampling')})",
         "outlier tiles dropped": m.get("outliers_dropped"),
         "started from": (f"{start['source']}" + (f"@{start['revision']}" if start.get("revision") else "")

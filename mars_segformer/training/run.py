@@ -445,7 +445,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
                 "weight_averaging_updates": None if averager is None else averager.count,
                 "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
                 "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
-                "global_step": trainer.state.global_step, "lr_scheduler_type": str(args.lr_scheduler_type),
+                "global_step": trainer.state.global_step, "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
                 "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
                 "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": threads,
                 "best_checkpoint": trainer.state.best_model_checkpoint,

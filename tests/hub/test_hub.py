@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoModelForSemanticSegmentation
 
 from mars_segformer.hub import files_to_upload, render_card
-from tests.hub_server import start_server
+from tests.hub_server import start_server, validate_card_yaml
 from tests.models.test_models import predict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +76,19 @@ def test_card_metadata_parses_and_validates_shape(runs):
     assert parsed.data.eval_results[0].metric_value == round(m["validation"]["task_mean_iou"], 4)
     text = str(card)
     for needle in ("big rock", "AI4MARS", "trust_remote_code=True", "confusion_matrix.png", "Intended use",
-                   "| learning rate | 0.0006 |"):
+                   "| learning rate | 0.0006 |", "| LR schedule | polynomial |"):
         assert needle in text, needle
+    # readable values: epochs to 2 decimals, class weights to 3 significant digits
+    epochs = re.search(r"\| epochs run \| ([^|]+) \|", text).group(1).strip()
+    assert epochs == f"{m['epochs_run']:.2f}"
+    weights = re.search(r"\| class weights \| ([^|]+) \|", text).group(1).strip().split(", ")
+    assert [float(w) for w in weights] == pytest.approx(m["class_weights"], rel=5e-3)
+    assert all(len(w.replace(".", "").lstrip("0")) <= 3 for w in weights)
+    # the metadata passes the YAML check the Hub runs on a push (the test server's, built on huggingface_hub)
+    assert validate_card_yaml(text) == []
+    broken = text.replace("metrics:\n    - name:", "metrics:\n    - nom:", 1).replace("type: mean_iou\n      value:", "value:", 1)
+    assert broken != text and validate_card_yaml(broken)
+    assert validate_card_yaml("no front matter") == ["no YAML front matter"]
     assert "trust_remote_code" not in str(render_card(runs["segformer-b0"], "user/seg")).split("## Use it")[1].split("```\n")[1]
 
 
