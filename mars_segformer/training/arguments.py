@@ -92,6 +92,11 @@ class MarsTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = False
     report_to: str | None = field(default="auto", metadata={"help": "'auto': tensorboard when installed, else none"})
     dataloader_num_workers: int = 0
+    keep_plots: int = field(default=3, metadata={"help": "per-evaluation plots kept under plots/: the last N "
+                            "evaluations' and the best one's (-1: all)"})
+    keep_optimizer_state: bool = field(default=False, metadata={"help": "keep optimizer.pt / scheduler.pt in the "
+                                       "checkpoints once training has ended (needed only to extend the run later "
+                                       "with the same optimizer state)"})
     weight_averaging: str = field(default="none", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
                                   "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
                                   "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})

@@ -24,8 +24,11 @@ class PredictionPlotCallback(TrainerCallback):
         num_channels: model input channels.
     """
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3):
+    def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3, keep: int = 3):
         self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
+        #: plots of the last ``keep`` evaluations and of the best one stay (-1: all)
+        self.keep = keep
+        self._scores: dict[int, float] = {}
         #: the Trainer's TensorBoardCallback, when TensorBoard reporting is on: the grid goes there too
         self.tensorboard = None
 
@@ -60,6 +63,21 @@ class PredictionPlotCallback(TrainerCallback):
         if self.metrics is not None and self.metrics.last_matrix is not None:
             save_confusion_matrix(self.metrics.last_matrix, plots / f"confusion_matrix_step{step:06d}.png",
                                   f"confusion matrix, step {step} (rows: truth)")
+        metric = f"eval_{args.metric_for_best_model or 'task_mean_iou'}".replace("eval_eval_", "eval_")
+        self._scores[step] = float((kwargs.get("metrics") or {}).get(metric, float("-inf")))
+        self._prune(plots)
+
+    def _prune(self, plots: Path) -> None:
+        """Drop the plots of evaluations that are neither among the last ``keep`` nor the best."""
+        if self.keep < 0:
+            return
+        steps = sorted(self._scores)
+        best = max(steps, key=lambda s: self._scores[s])
+        keep = set(steps[-self.keep:] if self.keep else []) | {best}
+        for s in steps:
+            if s not in keep:
+                for name in (f"predictions_step{s:06d}.png", f"confusion_matrix_step{s:06d}.png"):
+                    (plots / name).unlink(missing_ok=True)
 
 
 class FreezeEncoderCallback(TrainerCallback):

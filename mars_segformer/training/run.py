@@ -63,7 +63,7 @@ RUN_MARKERS = ("trainer_state.json", "config.json", "metrics.json", "model.safet
 #: flags a resume may change; any other flag given again must keep the run's own value
 SAFE_ON_RESUME = {
     "output_dir", "resume_from_checkpoint", "max_steps", "num_train_epochs", "early_stopping_patience",
-    "logging_steps", "disable_tqdm", "torch_threads", "dataloader_num_workers", "per_device_eval_batch_size",
+    "logging_steps", "disable_tqdm", "torch_threads", "keep_plots", "keep_optimizer_state", "dataloader_num_workers", "per_device_eval_batch_size",
     "save_total_limit", "report_to", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "overwrite",
 }
 #: never written to any file of the run folder
@@ -251,6 +251,17 @@ class _NotedLock(RunLock):
         return self
 
 
+def strip_optimizer_state(out: Path) -> None:
+    """Drop optimizer and scheduler state from the checkpoints of a finished run (most of their size)."""
+    for ck in out.glob("checkpoint-*"):
+        for name in ("optimizer.pt", "scheduler.pt"):
+            (ck / name).unlink(missing_ok=True)
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def _resume_target(args: MarsTrainingArguments):
     """``--resume_from_checkpoint`` as the Trainer takes it; a clear error when there is nothing to resume."""
     resume = args.resume_from_checkpoint
@@ -374,7 +385,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     rng = np.random.default_rng(args.seed)
     pick = data.val_indices[np.sort(rng.choice(len(data.val_indices), k, replace=False))]
     preview_images, preview_masks = data.arrays.train_images[pick], data.arrays.train_masks[pick]
-    preview = PredictionPlotCallback(preview_images, preview_masks, metrics)
+    preview = PredictionPlotCallback(preview_images, preview_masks, metrics, keep=args.keep_plots)
     callbacks = [preview]
     encoder = encoder_parameters(model) if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps else []
     if model_args.freeze_encoder_steps:
@@ -457,7 +468,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
             v = summary["validation"]
             print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
             print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
-            print(f"run folder: {out}")
+            if not args.keep_optimizer_state:
+                strip_optimizer_state(out)
+            print(f"run folder: {out} ({folder_size(out) / 1e6:.1f} MB)")
     if push and trainer.is_world_process_zero():
         from ..hub import push_run
 

@@ -187,3 +187,25 @@ def test_default_model_run_folder_runs_in_plain_transformers(tmp_path):
     got = np.array(json.loads(fresh.stdout.split("RESULT", 1)[1])[str(out)])
     expected = predict(AutoModelForSemanticSegmentation.from_pretrained(out).eval(), images)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_run_folder_keeps_the_last_and_best_plots_and_drops_optimizer_state(tmp_path):
+    out = tmp_path / "run"
+    proc = launch(["--max_steps", "5", "--eval_strategy", "steps", "--eval_steps", "1", "--save_strategy", "steps",
+                   "--save_steps", "1", "--save_total_limit", "2", "--keep_plots", "1", "--report_to", "none"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads(next(out.glob("checkpoint-5")).joinpath("trainer_state.json").read_text())
+    evals = {e["step"]: e["eval_task_mean_iou"] for e in state["log_history"] if "eval_task_mean_iou" in e}
+    assert sorted(evals) == [1, 2, 3, 4, 5]
+    best = max(evals, key=evals.get)  # the Trainer's own record, not the callback's
+    kept = {int(p.stem.split("step")[1]) for p in (out / "plots").glob("predictions_step*.png")}
+    assert kept == {5, best}
+    assert {int(p.stem.split("step")[1]) for p in (out / "plots").glob("confusion_matrix_step*.png")} == kept
+    checkpoints = list(out.glob("checkpoint-*"))
+    assert checkpoints and not any((c / "optimizer.pt").exists() for c in checkpoints)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert f"run folder: {out} ({size / 1e6:.1f} MB)" in proc.stdout
+    kept_state = tmp_path / "kept"
+    proc = launch(["--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "2",
+                   "--load_best_model_at_end", "false", "--keep_optimizer_state", "true", "--report_to", "none"], kept_state)
+    assert proc.returncode == 0 and (kept_state / "checkpoint-2" / "optimizer.pt").is_file()
