@@ -111,6 +111,10 @@ CASES = [
     ("train", ["--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"], "use one of them"),
     ("train", ["--augmentations", "hflip,copypaste"], "--augmentations: unknown name(s) ['copypaste']"),
     ("train", ["--extra_share", "0.7"], "--extra_share 0.7 needs --extra_data"),
+    ("train", ["--extra_data", f"{W}/good.npz", "--extra_share", "1.5"], "--extra_share must lie in (0, 1)"),
+    ("train", ["--encoder_lr_scale", "0"], "--encoder_lr_scale must be a positive number"),
+    ("train", ["--freeze_encoder_steps", "-4"], "--freeze_encoder_steps must be >= 0"),
+    ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),
     ("train", ["--input_scale", "0"], "--input_scale is the factor tiles are resized by, in [0.25, 4]"),
@@ -222,6 +226,15 @@ def test_bad_input_is_one_clear_line(world, tmp_path, capsys, kind, argv, needle
     assert not (tmp_path / "out").exists()  # and no half-made output folder
 
 
-def test_enough_cases():
-    assert len(CASES) >= 40
+def test_every_checked_flag_has_a_case():
+    """Each flag that training's checks (``training/checks.py``) or predict's errors name is fed a bad value
+    by at least one case above; read from the checking code itself, so a new check without a case fails here."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    for kind, source, pattern in (("train", "mars_segformer/training/checks.py", r"--([a-z_]+)"),
+                                  ("predict", "mars_segformer/predict.py", r'PredictError\(f?"--([a-z_-]+)')):
+        named = set(re.findall(pattern, (root / source).read_text()))
+        covered = {a[2:] for k, argv, _ in CASES if k == kind for a in argv if a.startswith("--")}
+        assert named and named <= covered, f"{kind}: no case for {sorted(named - covered)}"
     assert {k.split("-")[0] for k, _, _ in CASES} == {"train", "predict", "eda", "push"}

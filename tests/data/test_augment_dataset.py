@@ -99,4 +99,10 @@ def test_dataset_drops_outliers(sample_arrays):
     alien[:8] = 4
     a.train_masks[100:130] = alien
     data = build_dataset_dict(a, DataConfig(outlier_min_count=20))
-    assert len(data.outliers.outlier_indices) >= 30 and len(data.arrays) <= len(a) - 30
+    # exactly the 30 planted copies go (the sample itself has no multi-class mask shared by 20 tiles)
+    np.testing.assert_array_equal(np.sort(data.outliers.outlier_indices), np.arange(100, 130))
+    keep = np.setdiff1d(np.arange(len(a)), np.arange(100, 130))
+    assert len(data.arrays) == len(a) - 30
+    np.testing.assert_array_equal(data.arrays.train_images, a.train_images[keep])
+    np.testing.assert_array_equal(data.arrays.train_masks, a.train_masks[keep])
+    assert len(data.train_indices) + len(data.val_indices) == len(a) - 30

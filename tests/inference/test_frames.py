@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from mars_segformer import create_model, make_image_processor
-from mars_segformer.data import load_npz
+from mars_segformer.data import IMAGE_MEAN, IMAGE_STD, load_npz
 from mars_segformer.inference import predict_masks
 from mars_segformer.inference.frames import predict_frame_probs, predict_image
 from mars_segformer.predict import main as predict_main
@@ -110,7 +110,15 @@ def test_smaller_than_a_tile_and_odd_sizes():
         img = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
         probs = predict_frame_probs(model, img)
         assert probs.shape == (5, *shape)
-        np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+        # a pointwise model's probabilities at a pixel are its softmax at that pixel, whatever the windows,
+        # padding and blending: computed here straight from the 1x1 convolution's weights, in float64
+        w = model.conv.weight.detach().double().numpy()[:, :, 0, 0].sum(1)  # the gray level feeds all 3 channels
+        b = model.conv.bias.detach().double().numpy()
+        x = (img.astype(np.float64) / 255 - IMAGE_MEAN) / IMAGE_STD
+        logits = 4 * (w[:, None, None] * x[None] + b[:, None, None])
+        expected = np.exp(logits - logits.max(0))
+        expected /= expected.sum(0)
+        np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
 def test_predict_cli_on_image_files(tmp_path, sample_arrays):

@@ -44,8 +44,12 @@ def test_flip_tta_averages_probabilities(tmp_path, sample_arrays):
     plain = predict_probs(model, images, "none")
     flipped = torch.flip(predict_probs(model, images[:, :, ::-1].copy(), "none"), (3,))
     torch.testing.assert_close(predict_probs(model, images, "hflip"), (plain + flipped) / 2)
-    four = predict_probs(model, images, "flips")
-    torch.testing.assert_close(four.sum(1), torch.ones(3, 64, 128))
+    # all four flips: each flipped input's probabilities flipped back, averaged (the oracle flips numpy arrays)
+    views = [((), images), ((3,), images[:, :, ::-1]), ((2,), images[:, ::-1, :]), ((2, 3), images[:, ::-1, ::-1])]
+    expected = sum(torch.flip(predict_probs(model, v.copy(), "none"), d) if d else predict_probs(model, v.copy(), "none")
+                   for d, v in views) / 4
+    torch.testing.assert_close(predict_probs(model, images, "flips"), expected)
+    assert not torch.allclose(expected, plain, atol=1e-3)  # the views do differ, so the average is a real check
     with pytest.raises(PredictError, match="unknown TTA mode 'twirl'"):
         predict_probs(model, images, "twirl")
 
@@ -154,3 +158,26 @@ def test_validation_split_is_the_runs_own_split(tmp_path, capsys):
     assert predict_main(["--model", str(tmp_path / "m"), "--out", str(tmp_path / "z"), "--split", "validation",
                          "--seed", "7", "--val-fraction", "0.3", "--overlays", "0"]) == 0
     assert json.loads((tmp_path / "z" / "summary.json").read_text())["tiles"] == 113
+
+
+def test_multiscale_tta_averages_the_scales_probabilities(tmp_path, sample_arrays):
+    """Each scale: the tile resized by PIL (as the processor would), the model's probabilities brought back to
+    the tile's size, then averaged with the other scales'."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from tests.models.test_models import normalize
+
+    model = save_tiny(tmp_path, "unet")
+    images = sample_arrays.test_images[:2]
+    per_scale = []
+    for s in (0.75, 1.25):
+        size = (round(128 * s), round(64 * s))
+        resized = np.stack([np.asarray(Image.fromarray(t).resize(size, Image.BILINEAR)) for t in images])
+        with torch.no_grad():
+            logits = model(normalize(resized)).logits
+        logits = F.interpolate(logits, size=(64, 128), mode="bilinear", align_corners=False)
+        per_scale.append(logits.softmax(1))
+    torch.testing.assert_close(predict_probs(model, images, "none", scales=(0.75, 1.25)), sum(per_scale) / 2)
+    with pytest.raises(PredictError, match="TTA scales"):
+        predict_probs(model, images, "none", scales=(0.1,))

@@ -15,11 +15,22 @@ ROOT = Path(__file__).resolve().parents[2]
 LAUNCHED = {ACCELERATE_LAUNCH_MARKER: "NO", "OMP_NUM_THREADS": "1"}
 
 
+#: the cores this process may use, read here from /proc (the kernel's affinity list), not from the code under test
+def _cores_from_proc() -> int:
+    text = Path("/proc/self/status").read_text()
+    spec = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Cpus_allowed_list"))
+    return sum(int(b) - int(a) + 1 if "-" in part else 1
+               for part in spec.split(",") for a, _, b in [part.partition("-")])
+
+
+CORES = _cores_from_proc()
+
+
 @pytest.mark.parametrize(
     "requested,on_cpu,env,expected",
     [
-        ("auto", True, LAUNCHED, available_cores()),                              # one process: every core
-        ("auto", True, {**LAUNCHED, "LOCAL_WORLD_SIZE": "2"}, max(1, available_cores() // 2)),  # shared, never oversubscribed
+        ("auto", True, LAUNCHED, CORES),                                          # one process: every core
+        ("auto", True, {**LAUNCHED, "LOCAL_WORLD_SIZE": "2"}, max(1, CORES // 2)),  # shared, never oversubscribed
         ("auto", True, {"OMP_NUM_THREADS": "1"}, None),                            # plain python: the user's setting stands
         ("auto", False, LAUNCHED, None),                                           # GPU: torch's choice
         ("3", True, LAUNCHED, 3),                                                  # explicit always wins
@@ -28,6 +39,16 @@ LAUNCHED = {ACCELERATE_LAUNCH_MARKER: "NO", "OMP_NUM_THREADS": "1"}
 )
 def test_choose_threads(requested, on_cpu, env, expected):
     assert choose_threads(requested, on_cpu, env) == expected
+
+
+def test_available_cores_follows_the_affinity_mask():
+    """Pinned to one core (taskset-like, in a child process), the count is 1, whatever the machine has."""
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "from mars_segformer.training.threads import available_cores; print(available_cores())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "1"
+    assert available_cores() == CORES
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
@@ -50,6 +71,6 @@ def test_accelerate_launch_trains_on_every_core(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
-    assert f"device: cpu, {available_cores()} torch thread(s) x 1 process(es)" in summary, summary
+    assert f"device: cpu, {CORES} torch thread(s) x 1 process(es)" in summary, summary
     assert "model: unet (MarsUNetForSemanticSegmentation" in summary and "validation " in summary
-    assert json.loads((out / "metrics.json").read_text())["torch_threads"] == available_cores()
+    assert json.loads((out / "metrics.json").read_text())["torch_threads"] == CORES
