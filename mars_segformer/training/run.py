@@ -6,7 +6,8 @@ import contextlib
 import difflib
 import json
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +324,212 @@ def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: 
     return model, start, encoder_start
 
 
+@dataclass
+class RunParts:
+    """What the stages of :func:`run` hand on to each other."""
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    loss_args: LossArguments
+    args: MarsTrainingArguments
+    resume: str | None = None
+    threads: int = 1
+    dcfg: DataConfig | None = None
+    data: object = None
+    model: object = None
+    start: StartReport | None = None
+    encoder_start: StartReport | None = None
+    overrides: dict = dc_field(default_factory=dict)
+    hub_token: str | None = None
+    processor: object = None
+    weights: list | None = None
+    metrics: StreamingMetrics | None = None
+    preview: PredictionPlotCallback | None = None
+    averaging: object = None
+    averager: WeightAverager | None = None
+    trainer: MarsTrainer | None = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.args.output_dir)
+
+
+def _check_start(p: RunParts) -> str:
+    """Every check that needs no data or model; returns the kind of ``--model`` source."""
+    m = p.model_args
+    try:
+        kind = source_kind(m.model)
+    except StartError as err:
+        raise RunError(str(err)) from None
+    if m.model_revision and kind != "hub":
+        raise RunError(f"--model_revision {m.model_revision!r} picks a revision of a Hub repo; --model "
+                       f"{m.model} is a {'preset' if kind == 'preset' else 'local folder'}")
+    if kind != "preset" and m.tiny:
+        raise RunError(f"--tiny shrinks a preset; --model {m.model} is a checkpoint")
+    check_arguments(p.model_args, p.data_args, p.loss_args, p.args)
+    _check_output_dir(p.args)
+    return kind
+
+
+def _build_data_and_model(p: RunParts, kind: str) -> None:
+    """Arrays -> DatasetDict, the start model, its image processor (raises before anything is written)."""
+    arrays = load_arrays(p.data_args.data, p.data_args.data_revision, p.args.hub_token)
+    p.dcfg = data_config(p.data_args, p.args.seed)
+    extra = load_arrays(p.data_args.extra_data) if p.data_args.extra_data else None
+    p.overrides = parse_overrides(p.model_args.model_overrides)
+    p.hub_token, p.args.hub_token = p.args.hub_token, None  # never pickled into training_args.bin
+    p.model, p.start, p.encoder_start = _start_model(p.model_args, kind, p.overrides, p.hub_token)
+    p.model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
+    scale = float(p.model_args.input_scale or getattr(p.model.config, "input_scale", None) or 1.0)
+    p.model.config.input_scale = p.dcfg.input_scale = scale  # predict, pipeline and training resize alike
+    p.data = build_dataset_dict(arrays, p.dcfg, extra)
+    h, w = arrays.train_images.shape[1:]
+    p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)))
+
+
+def _print_start(p: RunParts) -> None:
+    """The start-up lines: data, tiles, model, device and threads; what the weights start from."""
+    if p.args.process_index != 0:
+        return
+    data, model, scale = p.data, p.model, p.dcfg.input_scale
+    if data.extra:
+        print(f"extra data: {data.extra['source']}: {data.extra['tiles']} tiles as {data.extra['rows']} training rows "
+              f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
+    n_params = sum(t.numel() for t in model.parameters())
+    print(f"data: {p.data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
+          f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {p.model_args.model} "
+          f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
+          f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {p.args.device.type}, "
+          f"{p.threads} torch thread(s) x {p.args.world_size} process(es)", flush=True)
+    if p.resume:  # the weights come from the checkpoint, not from the start just built
+        state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
+        print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
+              flush=True)
+        return
+    print(p.start.line(), flush=True)
+    if p.encoder_start is not None:
+        print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
+
+
+def _build_trainer(p: RunParts) -> None:
+    """Loss, metric, callbacks (plots, freezing, early stopping, weight averaging) and the Trainer."""
+    m, args, data = p.model_args, p.args, p.data
+    p.weights, loss_fn = loss_function(p.loss_args, data.arrays.train_masks[data.train_indices])
+    p.metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
+    k = min(p.data_args.num_preview, len(data.val_indices))
+    rng = np.random.default_rng(args.seed)
+    pick = data.val_indices[np.sort(rng.choice(len(data.val_indices), k, replace=False))]
+    p.preview = PredictionPlotCallback(data.arrays.train_images[pick], data.arrays.train_masks[pick], p.metrics,
+                                       keep=args.keep_plots)
+    callbacks = [p.preview]
+    encoder = encoder_parameters(p.model) if m.encoder_lr_scale != 1 or m.freeze_encoder_steps else []
+    if m.freeze_encoder_steps:
+        callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
+    if args.early_stopping_patience > 0 and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+    p.averaging = parse_weight_averaging(args.weight_averaging)
+    p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging)
+    if p.averager is not None:
+        callbacks.append(WeightAveragingCallback(p.averager))
+    p.trainer = MarsTrainer(
+        model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
+        compute_metrics=p.metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
+        loss_fn=loss_fn, processing_class=p.processor, encoder_params=encoder,
+        encoder_lr_scale=m.encoder_lr_scale, averager=p.averager,
+    )
+    p.preview.tensorboard = next((cb for cb in p.trainer.callback_handler.callbacks
+                                  if isinstance(cb, TensorBoardCallback)), None)
+
+
+def _train(p: RunParts, argv: list[str] | None):
+    """Train under the folder's lock, with the run's arguments and split recorded first; a stop signal
+    ends in a checkpoint and :class:`RunStopped`."""
+    out, args, trainer = p.out, p.args, p.trainer
+    if not p.resume:
+        _check_output_dir(args)  # again, under the lock: another run may have started meanwhile
+    if argv is not None and args.process_index == 0 and not (p.resume and (out / RUN_ARGS).is_file()):
+        save_run_args(out, argv)  # a resume keeps the file as the run started
+    if args.process_index == 0 and not (out / SPLIT_FILE).is_file():
+        # predict --split validation, self-train and the bench scripts read the split from here
+        atomic_write_json(out / SPLIT_FILE, split_record(p.dcfg, p.data.arrays, p.data.val_indices))
+    stop = GracefulStop()
+    trainer.add_callback(stop)
+    stop.install()
+    try:
+        result = trainer.train(resume_from_checkpoint=p.resume)
+    finally:
+        stop.restore()
+    if stop.signum:
+        step = trainer.state.global_step
+        raise RunStopped(f"stopped by {stop.name} at step {step}: {out / f'checkpoint-{step}'} written; continue "
+                         f"with: python train_hf.py --output_dir {out} --resume_from_checkpoint true")
+    return result
+
+
+def _summary(p: RunParts, train_result, final: dict) -> dict:
+    """``metrics.json``: the recipe as run and the final validation scores."""
+    m, d, loss, args, data, dcfg, state = p.model_args, p.data_args, p.loss_args, p.args, p.data, p.dcfg, p.trainer.state
+    return {
+        "model": m.model, "tiny": m.tiny, "model_overrides": p.overrides, "input_scale": dcfg.input_scale,
+        "base_model": None if p.start.kind == "preset" else p.start.to_dict(),
+        "encoder_weights": None if p.encoder_start is None else p.encoder_start.to_dict(),
+        "encoder_lr_scale": m.encoder_lr_scale, "freeze_encoder_steps": m.freeze_encoder_steps,
+        "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
+        "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
+        "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
+        "train_frames": d.train_frames, "extra_data": data.extra, "extra_share": dcfg.extra_share if data.extra else None,
+        "augmentations": dcfg.augmentations, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+        "repeat_factor_threshold": dcfg.repeat_factor_threshold,
+        "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
+        "ignore_background": loss.ignore_background, "weight_averaging": str(p.averaging),
+        "weight_averaging_updates": None if p.averager is None else p.averager.count,
+        "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
+        "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": state.epoch,
+        "global_step": state.global_step,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
+        "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads,
+        "best_checkpoint": state.best_model_checkpoint,
+        "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
+        "confusion_matrix": None if p.metrics.last_matrix is None else p.metrics.last_matrix.tolist(),
+        "class_names": list(CLASS_NAMES),
+    }
+
+
+def _write_run_folder(p: RunParts, train_result) -> dict:
+    """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
+    trainer, out = p.trainer, p.out
+    final = trainer.evaluate()
+    if not trainer.is_world_process_zero():
+        return final
+    trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
+    save_prediction_grid(p.preview.images, p.preview.masks, p.preview.predict(trainer.model), out / "predictions.png",
+                         "final model, validation tiles")
+    if p.metrics.last_matrix is not None:
+        save_confusion_matrix(p.metrics.last_matrix, out / "confusion_matrix.png")
+    save_curves(trainer.state.log_history, out / "training_curves.png")
+    summary = _summary(p, train_result, final)
+    atomic_write_json(out / "metrics.json", summary, default=str)
+    v = summary["validation"]
+    print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
+    print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
+    if not p.args.keep_optimizer_state:
+        strip_optimizer_state(out)
+    print(f"run folder: {out} ({folder_size(out) / 1e6:.1f} MB)")
+    return final
+
+
+def _push(p: RunParts) -> None:
+    """The run published once, at the end, by the same code as ``push_to_hub.py`` (so both give the same
+    repo content); the Trainer's own push would upload checkpoints as they are written."""
+    from ..hub import push_run
+
+    args = p.args
+    res = push_run(p.out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=p.hub_token)
+    print(f"pushed to {res['repo_id']}: {res['commit_url']}" if res["changed"] else
+          f"nothing changed: {res['repo_id']} already holds this run (commit {res['commit_oid']})")
+
+
 def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments,
         args: MarsTrainingArguments, argv: list[str] | None = None) -> dict:
     """Train, evaluate, save. Returns the final validation metrics.
@@ -331,152 +538,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
         argv: the effective command line; saved (without secrets) as ``run_args.json`` so that a resume
             needs only ``--output_dir`` and ``--resume_from_checkpoint``.
     """
-    try:
-        model_kind = source_kind(model_args.model)
-    except StartError as err:
-        raise RunError(str(err)) from None
-    if model_args.model_revision and model_kind != "hub":
-        raise RunError(f"--model_revision {model_args.model_revision!r} picks a revision of a Hub repo; --model "
-                       f"{model_args.model} is a {'preset' if model_kind == 'preset' else 'local folder'}")
-    if model_kind != "preset" and model_args.tiny:
-        raise RunError(f"--tiny shrinks a preset; --model {model_args.model} is a checkpoint")
-    check_arguments(model_args, data_args, loss_args, args)
-    _check_output_dir(args)
-    resume = _resume_target(args)
-    threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
+    p = RunParts(model_args, data_args, loss_args, args)
+    kind = _check_start(p)
+    p.resume = _resume_target(args)
+    p.threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
-    # raises MarsDataError naming the file before anything is written
-    arrays = load_arrays(data_args.data, data_args.data_revision, args.hub_token)
-    dcfg = data_config(data_args, args.seed)
-    augs = dcfg.augmentations
-    extra = load_arrays(data_args.extra_data) if data_args.extra_data else None
-    overrides = parse_overrides(model_args.model_overrides)
-    hub_token, args.hub_token = args.hub_token, None  # never pickled into training_args.bin
-    model, start, encoder_start = _start_model(model_args, model_kind, overrides, hub_token)
-    model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
-    scale = model_args.input_scale or getattr(model.config, "input_scale", None) or 1.0
-    model.config.input_scale = dcfg.input_scale = float(scale)  # predict, pipeline and training resize alike
-    data = build_dataset_dict(arrays, dcfg, extra)
-    tile_h, tile_w = arrays.train_images.shape[1:]
-    processor = make_image_processor(input_size=None if scale == 1 else (round(tile_h * scale), round(tile_w * scale)))
-    if args.process_index == 0:
-        n_params = sum(p.numel() for p in model.parameters())
-        if data.extra:
-            print(f"extra data: {data.extra['source']}: {data.extra['tiles']} tiles as {data.extra['rows']} training rows "
-                  f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
-        print(f"data: {data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
-              f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {model_args.model} "
-              f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
-              f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {args.device.type}, "
-              f"{threads} torch thread(s) x {args.world_size} process(es)", flush=True)
-        if resume:  # the weights come from the checkpoint, not from the start just built
-            state = json.loads((Path(resume) / "trainer_state.json").read_text())
-            print(f"resume: continuing from {resume} (step {state.get('global_step')} of "
-                  f"{state.get('max_steps')})", flush=True)
-        else:
-            print(start.line(), flush=True)
-        if encoder_start is not None and not resume:
-            print(f"encoder: {encoder_start.line().split(': ', 1)[1]}", flush=True)
-
-    weights, loss_fn = loss_function(loss_args, data.arrays.train_masks[data.train_indices])
-    metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
-
-    k = min(data_args.num_preview, len(data.val_indices))
-    rng = np.random.default_rng(args.seed)
-    pick = data.val_indices[np.sort(rng.choice(len(data.val_indices), k, replace=False))]
-    preview_images, preview_masks = data.arrays.train_images[pick], data.arrays.train_masks[pick]
-    preview = PredictionPlotCallback(preview_images, preview_masks, metrics, keep=args.keep_plots)
-    callbacks = [preview]
-    encoder = encoder_parameters(model) if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps else []
-    if model_args.freeze_encoder_steps:
-        callbacks.append(FreezeEncoderCallback(encoder, model_args.freeze_encoder_steps))
-    if args.early_stopping_patience > 0 and args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
-    averaging = parse_weight_averaging(args.weight_averaging)
-    averager = None if averaging.mode == "none" else WeightAverager(model, averaging)
-    if averager is not None:
-        callbacks.append(WeightAveragingCallback(averager))
-
-    # Trainer's own push would upload checkpoints as they are written; the run is published once, at
-    # the end, by the same code as push_to_hub.py so both give the same repo content
-    push = args.push_to_hub
-    args.push_to_hub = False
-    trainer = MarsTrainer(
-        model=model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
-        compute_metrics=metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
-        loss_fn=loss_fn, processing_class=processor, encoder_params=encoder,
-        encoder_lr_scale=model_args.encoder_lr_scale, averager=averager,
-    )
-    preview.tensorboard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)),
-                               None)
-    out = Path(args.output_dir)
-    stop = GracefulStop()
-    trainer.add_callback(stop)
-    with disk_faults(out), _run_lock(out, args):
-        if not resume:
-            _check_output_dir(args)  # again, under the lock: another run may have started meanwhile
-        if argv is not None and args.process_index == 0 and not (resume and (out / RUN_ARGS).is_file()):
-            save_run_args(out, argv)  # a resume keeps the file as the run started
-        if args.process_index == 0 and not (out / SPLIT_FILE).is_file():
-            # predict --split validation, self-train and the bench scripts read the split from here
-            atomic_write_json(out / SPLIT_FILE, split_record(dcfg, data.arrays, data.val_indices))
-        stop.install()
-        try:
-            train_result = trainer.train(resume_from_checkpoint=resume)
-        finally:
-            stop.restore()
-        if stop.signum:
-            step = trainer.state.global_step
-            raise RunStopped(f"stopped by {stop.name} at step {step}: {out / f'checkpoint-{step}'} written; continue "
-                             f"with: python train_hf.py --output_dir {out} --resume_from_checkpoint true")
-        final = trainer.evaluate()
-        if trainer.is_world_process_zero():
-            trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
-            save_prediction_grid(preview_images, preview_masks, preview.predict(trainer.model), out / "predictions.png",
-                                 "final model, validation tiles")
-            if metrics.last_matrix is not None:
-                save_confusion_matrix(metrics.last_matrix, out / "confusion_matrix.png")
-            save_curves(trainer.state.log_history, out / "training_curves.png")
-            summary = {
-                "model": model_args.model, "tiny": model_args.tiny, "model_overrides": overrides, "input_scale": scale,
-                "base_model": None if start.kind == "preset" else start.to_dict(),
-                "encoder_weights": None if encoder_start is None else encoder_start.to_dict(),
-                "encoder_lr_scale": model_args.encoder_lr_scale, "freeze_encoder_steps": model_args.freeze_encoder_steps,
-                "data": data_args.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
-                "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
-                "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
-                "train_frames": data_args.train_frames, "extra_data": data.extra,
-                "extra_share": dcfg.extra_share if data.extra else None,
-                "augmentations": augs, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
-                "repeat_factor_threshold": dcfg.repeat_factor_threshold,
-                "loss": loss_args.loss, "focal_gamma": loss_args.focal_gamma, "ohem_keep": loss_args.ohem_keep,
-                "class_weights": weights,
-                "ignore_background": loss_args.ignore_background,
-                "weight_averaging": str(averaging),
-                "weight_averaging_updates": None if averager is None else averager.count,
-                "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
-                "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": trainer.state.epoch,
-                "global_step": trainer.state.global_step, "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
-                "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
-                "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": threads,
-                "best_checkpoint": trainer.state.best_model_checkpoint,
-                "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
-                "confusion_matrix": None if metrics.last_matrix is None else metrics.last_matrix.tolist(),
-                "class_names": list(CLASS_NAMES),
-            }
-            atomic_write_json(out / "metrics.json", summary, default=str)
-            v = summary["validation"]
-            print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
-            print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
-            if not args.keep_optimizer_state:
-                strip_optimizer_state(out)
-            print(f"run folder: {out} ({folder_size(out) / 1e6:.1f} MB)")
-    if push and trainer.is_world_process_zero():
-        from ..hub import push_run
-
-        res = push_run(out, repo_id=args.hub_model_id, private=bool(args.hub_private_repo), token=hub_token)
-        print(f"pushed to {res['repo_id']}: {res['commit_url']}" if res["changed"] else
-              f"nothing changed: {res['repo_id']} already holds this run (commit {res['commit_oid']})")
+    _build_data_and_model(p, kind)
+    _print_start(p)
+    push, args.push_to_hub = args.push_to_hub, False
+    _build_trainer(p)
+    with disk_faults(p.out), _run_lock(p.out, args):
+        train_result = _train(p, argv)
+        final = _write_run_folder(p, train_result)
+    if push and p.trainer.is_world_process_zero():
+        _push(p)
     return final
 
 

@@ -87,7 +87,9 @@ def test_resume_with_ema_continues_the_same_run(tmp_path):
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     # no augmentation: albumentations' generator restarts from its seed on a resume, the Trainer's RNGs do not
-    flags = [*STEPS, "--load_best_model_at_end", "false", "--weight_averaging", "ema:0.5", "--augmentations", "none"]
+    # the copy below resumes from the finished run's checkpoint-3, which keeps its optimizer state only if asked
+    flags = [*STEPS, "--load_best_model_at_end", "false", "--weight_averaging", "ema:0.5", "--augmentations", "none",
+             "--keep_optimizer_state", "true"]
     assert launch(flags, full).returncode == 0
     # the same run as if killed after its step-3 checkpoint
     shutil.copytree(full, cut, ignore=shutil.ignore_patterns("checkpoint-6"))
