@@ -7,6 +7,7 @@ unlabelled row), so only masks with at least ``min_classes`` labelled classes co
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,13 +49,17 @@ def find_outliers(
         near_duplicate_levels: images reduced to 8x8 blocks and this many gray levels; equal reductions
             are reported as near duplicates (reported only, never dropped).
     """
-    n = len(masks)
-    flat = np.ascontiguousarray(masks.reshape(n, -1))
-    keys = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+    # one 64-bit digest per mask (np.unique over the masks' raw bytes sorted a copy of them all: +145 MB at the
+    # shared file's size); equality inside a group is then checked byte for byte, so a collision cannot merge masks
+    keys = np.array([int.from_bytes(hashlib.blake2b(np.ascontiguousarray(m).data, digest_size=8).digest(), "little")
+                     for m in masks], dtype=np.uint64)
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     outliers, groups = [], []
     for g in np.flatnonzero(counts >= min_count):
         members = np.flatnonzero(inverse == g)
+        members = members[[np.array_equal(masks[i], masks[members[0]]) for i in members]]
+        if len(members) < min_count:
+            continue
         classes = sorted(int(c) for c in np.unique(masks[members[0]]) if c != 0)
         if len(classes) >= min_classes:
             outliers.append(members)
@@ -76,6 +81,8 @@ def find_near_duplicates(images: np.ndarray, levels: int = 16, block: int = 8) -
 
 
 def drop_outliers(arrays, report: OutlierReport):
-    """``arrays`` without the outlier tiles."""
+    """``arrays`` without the outlier tiles (the same object when there are none: no copy)."""
+    if len(report.outlier_indices) == 0:
+        return arrays
     keep = np.setdiff1d(np.arange(len(arrays)), report.outlier_indices)
     return arrays.subset(keep)

@@ -7,6 +7,7 @@ custom transforms python objects, and turning an ``Array2D`` into nested lists c
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -88,23 +89,48 @@ class DataConfig:
                       **overrides})
 
 
+#: tiles per Arrow chunk: int32 offsets of a binary array address < 2 GiB (2**31 / 8192 bytes per tile)
+_CHUNK = 131_072
+
+
+def _binary_column(tiles: np.ndarray):
+    """(N, H, W) uint8 -> an Arrow binary column of N rows of H*W bytes that *views* the array's buffer
+    (no Python ``bytes`` per tile and no copy: ``Dataset.from_dict`` over such a list held ~5x the tiles
+    at its peak), in chunks whose int32 offsets stay below 2 GiB."""
+    import pyarrow as pa
+
+    tiles = np.ascontiguousarray(tiles, dtype=np.uint8)
+    size = int(np.prod(tiles.shape[1:]))
+    chunks = []
+    for lo in range(0, max(len(tiles), 1), _CHUNK):
+        part = tiles[lo:lo + _CHUNK]
+        offsets = np.arange(len(part) + 1, dtype=np.int32) * size
+        chunks.append(pa.Array.from_buffers(pa.binary(), len(part), [None, pa.py_buffer(offsets), pa.py_buffer(part)]))
+    return pa.chunked_array(chunks, pa.binary())
+
+
 def tiles_to_dataset(images: np.ndarray, masks: np.ndarray | None, frame_ids=None, indices=None) -> Dataset:
-    """One split as a ``Dataset`` with :data:`FEATURES`."""
+    """One split as a ``Dataset`` with :data:`FEATURES`, its table a view of the arrays (they must stay
+    unchanged while the Dataset lives)."""
+    import pyarrow as pa
+    from datasets.table import InMemoryTable
+
     n, h, w = images.shape
     masks = np.zeros_like(images) if masks is None else masks
     ids = [""] * n if frame_ids is None else [str(f) for f in frame_ids]
     idx = np.arange(n) if indices is None else np.asarray(indices)
-    return Dataset.from_dict(
-        {
-            "image": [np.ascontiguousarray(t).tobytes() for t in images],
-            "label": [np.ascontiguousarray(m).tobytes() for m in masks.astype(np.uint8)],
-            "height": [h] * n,
-            "width": [w] * n,
-            "frame_id": ids,
-            "index": idx.astype(np.int32).tolist(),
-        },
-        features=FEATURES,
-    )
+    table = pa.table({
+        "image": _binary_column(images),
+        "label": _binary_column(masks.astype(np.uint8, copy=False)),
+        "height": pa.array(np.full(n, h, np.int32)),
+        "width": pa.array(np.full(n, w, np.int32)),
+        "frame_id": pa.array(ids, pa.string()),
+        "index": pa.array(idx.astype(np.int32)),
+    })
+    # the features travel as schema metadata: passing them as ``info`` instead makes datasets cast (copy) the table
+    # and a fingerprint given, not computed: datasets would hash (serialise) the whole table for it
+    return Dataset(InMemoryTable(table.replace_schema_metadata(FEATURES.arrow_schema.metadata)),
+                   fingerprint=uuid.uuid4().hex)
 
 
 def decode_tiles(batch: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -245,19 +271,23 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
 
     config = config or DataConfig()
     arrays, report, tr, va = clean_and_split(arrays, config)
-    ids = arrays.train_frame_ids
-    tr_img, tr_msk = arrays.train_images[tr], arrays.train_masks[tr]
-    train = tiles_to_dataset(tr_img, tr_msk, None if ids is None else ids[tr], tr)
+    # one table over every labelled tile, viewing the arrays; train and validation are row selections of it
+    # (index mappings), so building adds next to nothing to the tiles' own memory
+    labelled = tiles_to_dataset(arrays.train_images, arrays.train_masks, arrays.train_frame_ids)
+    rows = np.asarray(tr)
     if config.oversample_big_rock > 1:
-        train = train.select(oversample_indices(tr_msk, config.oversample_big_rock))
+        rows = rows[oversample_indices(arrays.train_masks[tr], config.oversample_big_rock)]
     if config.repeat_factor_threshold > 0:
-        train = train.select(repeat_factor_indices(tr_msk, config.repeat_factor_threshold, config.seed))
+        rows = rows[repeat_factor_indices(arrays.train_masks[tr], config.repeat_factor_threshold, config.seed)]
+    train = labelled.select(rows)
     extra_info = None
     if extra is not None:
         extra_ds, extra_info = _extra_rows(extra, arrays, va, len(train), config)
         train = concatenate_datasets([train, extra_ds])
-    val = tiles_to_dataset(arrays.train_images[va], arrays.train_masks[va], None if ids is None else ids[va], va)
+    val = labelled.select(va)
     test = tiles_to_dataset(arrays.test_images, None, arrays.test_frame_ids)
+    pool = config.cutmix_p > 0 or "copy_paste" in config.augmentations
+    tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
     paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
     train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels, paste,
