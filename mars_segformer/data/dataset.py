@@ -174,8 +174,23 @@ class MarsTransform:
         self.input_scale = input_scale
         #: tile mixers drawing from the training pool, applied before the albumentations pipeline
         self.mixers = [m for m in (cutmix, copy_paste) if m is not None]
+        self._worker = None
+
+    def _reseed_in_worker(self) -> None:
+        """In a DataLoader worker, give this copy its own random streams (from the seed torch gives the
+        worker), so N workers do not draw the same flips, pastes and CutMix patches."""
+        info = torch.utils.data.get_worker_info()
+        if info is None or self._worker == info.id:
+            return
+        self._worker = info.id
+        seed = int(info.seed % (2**31))
+        for k, mix in enumerate(self.mixers):
+            mix.rng = np.random.default_rng(seed + k)
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
 
     def __call__(self, batch: dict) -> dict:
+        self._reseed_in_worker()
         images, masks = decode_tiles(batch)
         if self.mixers or self.augment is not None:
             out_i, out_m = [], []

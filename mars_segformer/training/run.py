@@ -43,6 +43,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
+from .devices import describe, device_defaults
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -143,7 +144,8 @@ def parse_command_line(argv=None):
         (the effective flags, the four argument dataclasses).
     """
     argv = _expand_config(list(sys.argv[1:] if argv is None else argv))
-    parsed = _parse(argv)
+    machine = device_defaults(argv)  # GPU defaults before the user's flags, which win; not saved in run_args
+    parsed = _parse([*machine, *argv])
     args = parsed[-1]
     saved_file = Path(args.output_dir) / RUN_ARGS
     if not args.resume_from_checkpoint or not saved_file.is_file():
@@ -152,8 +154,8 @@ def parse_command_line(argv=None):
         saved_argv = json.loads(saved_file.read_text())["argv"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise RunError(f"{saved_file}: not a run-arguments file ({err}); resume needs every original flag") from None
-    saved = _parse(saved_argv)
-    merged = _parse([*saved_argv, *argv])
+    saved = _parse([*machine, *saved_argv])
+    merged = _parse([*machine, *saved_argv, *argv])
     for name in sorted(_given(argv) - SAFE_ON_RESUME):
         if _value(merged, name) != _value(saved, name):
             raise RunError(f"--{name} {_value(merged, name)!r} conflicts with the run's own --{name} "
@@ -399,7 +401,7 @@ def _print_start(p: RunParts) -> None:
     print(f"data: {p.data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
           f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {p.model_args.model} "
           f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
-          f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {p.args.device.type}, "
+          f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}, "
           f"{p.threads} torch thread(s) x {p.args.world_size} process(es)", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())

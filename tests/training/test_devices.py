@@ -1,0 +1,115 @@
+"""Machine-dependent defaults and what can be checked of the GPU path on a CPU: mixed precision keeps the
+loss, DataLoader workers change neither the rows of an epoch nor the validation score, torch.compile trains."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from mars_segformer import create_model
+from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
+from mars_segformer.losses import build_loss
+from mars_segformer.training.devices import GPU_EVAL_BATCH, device_defaults
+from mars_segformer.training.run import _parse
+from tests.training.test_train import launch
+
+
+def parsed(argv):
+    return _parse([*argv, "--output_dir", "unused"])[3]
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_gpu_defaults_and_explicit_flags_win(bf16):
+    with_tf32 = device_defaults([], cuda=True, bf16_supported=bf16, cores=16, tf32_supported=True)
+    assert with_tf32[with_tf32.index("--tf32") + 1] == "true"
+    # (TrainingArguments refuses --tf32 without an Ampere GPU, so the parse below is of a pre-Ampere machine)
+    flags = device_defaults([], cuda=True, bf16_supported=bf16, cores=16, tf32_supported=False)
+    assert "--tf32" not in flags
+    args = _parse([*flags, "--output_dir", "unused", "--use_cpu", "true"])[3]  # parse only; no GPU here
+    assert (args.bf16, args.fp16) == ((True, False) if bf16 else (False, True))
+    assert args.dataloader_num_workers == 8  # (pin memory is asked for, then turned off by --use_cpu here)
+    assert flags[flags.index("--dataloader_pin_memory") + 1] == "true"
+    assert args.dataloader_persistent_workers is True and args.dataloader_prefetch_factor == 4
+    assert args.per_device_eval_batch_size == GPU_EVAL_BATCH
+    # two cores: one worker beside the main process
+    assert "--dataloader_num_workers" in (f := device_defaults([], cuda=True, bf16_supported=bf16, cores=2,
+                                                               tf32_supported=False))
+    assert f[f.index("--dataloader_num_workers") + 1] == "1"
+    # whatever the user says wins, and asking for no workers drops the settings that need them
+    user = ["--fp16", "false", "--bf16", "false", "--dataloader_num_workers", "0", "--tf32", "false"]
+    defaults = device_defaults(user, cuda=True, bf16_supported=bf16, cores=16, tf32_supported=True)
+    assert "--tf32" not in defaults and "--bf16" not in defaults and "--fp16" not in defaults
+    args = _parse([*defaults, *user, "--output_dir", "u", "--use_cpu", "true"])[3]
+    assert not args.bf16 and not args.fp16 and args.tf32 is False and args.dataloader_num_workers == 0
+    assert not args.dataloader_persistent_workers and args.dataloader_prefetch_factor is None
+    # no GPU, or --use_cpu: nothing changes
+    assert device_defaults([], cuda=False) == [] and device_defaults(["--use_cpu", "true"], cuda=True) == []
+    assert device_defaults(["--use_cpu"], cuda=True) == []
+
+
+def test_bf16_autocast_keeps_the_loss():
+    """The forward pass in bf16 (as on a GPU with --bf16), the loss in float32: within 2 % of the float32 loss."""
+    torch.manual_seed(0)
+    model = create_model("upernet-r18", tiny=True).eval()
+    a = load_arrays()
+    x = ((torch.from_numpy(a.train_images[:8]).float() / 255 - 0.235) / 0.1)[:, None].expand(-1, 3, -1, -1)
+    y = torch.from_numpy(a.train_masks[:8]).long()
+    loss = build_loss("focal:1,dice:1", class_weights=[0, 1, 1, 2, 8])
+    with torch.no_grad():
+        ref = loss(model(pixel_values=x).logits, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(pixel_values=x).logits
+        assert logits.dtype == torch.bfloat16
+        got = loss(logits, y)
+    assert got.dtype == torch.float32
+    assert abs(got.item() - ref.item()) < 0.02 * ref.item()
+
+
+def _trainer(workers: int, data):
+    from mars_segformer.training.trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
+
+    args = parsed(["--dataloader_num_workers", str(workers), "--per_device_train_batch_size", "16",
+                   "--per_device_eval_batch_size", "16", "--report_to", "none", "--seed", "5"])
+    torch.manual_seed(0)
+    model = create_model("unet", tiny=True)
+    metrics = StreamingMetrics(5, 0, ["background", "soil", "bedrock", "sand", "big_rock"])
+    return MarsTrainer(model=model, args=args, train_dataset=data.datasets["train"],
+                       eval_dataset=data.datasets["validation"], compute_metrics=metrics,
+                       preprocess_logits_for_metrics=argmax_at_label_size)
+
+
+def test_workers_give_the_same_rows_and_the_same_score():
+    data = build_dataset_dict(load_arrays(), DataConfig(augmentations=[], seed=5))
+
+    def epoch_rows(workers):
+        rows = []
+        for batch in _trainer(workers, data).get_train_dataloader():
+            for img, lab in zip(batch["pixel_values"], batch["labels"], strict=True):
+                rows.append(hashlib.sha1(img.numpy().tobytes() + lab.numpy().tobytes()).hexdigest())
+        return sorted(rows)
+
+    zero, two = epoch_rows(0), epoch_rows(2)
+    assert len(zero) == len(data.datasets["train"]) and zero == two
+    scores = [_trainer(w, data).evaluate()["eval_task_mean_iou"] for w in (0, 2)]
+    assert scores[0] == scores[1] and np.isfinite(scores[0])
+
+
+def test_workers_draw_their_own_augmentation():
+    """Two workers over copies of one tile: with their own seeds, their horizontal flips differ."""
+    a = load_arrays()
+    tile = a.train_images[:1].repeat(64, axis=0)
+    from mars_segformer.data.dataset import MarsTransform, build_augmentation, tiles_to_dataset
+
+    ds = tiles_to_dataset(tile, a.train_masks[:1].repeat(64, axis=0))
+    ds.set_transform(MarsTransform(build_augmentation(["hflip"], seed=1)))
+    loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, shuffle=False)
+    first, second = (b["pixel_values"][:, 0, 0, 0] for b in loader)  # batch k comes from worker k
+    assert not torch.equal(first, second)
+
+
+def test_torch_compile_trains_a_step(tmp_path):
+    proc = launch(["--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
+                   "--load_best_model_at_end", "false", "--report_to", "none", "--torch_compile", "true"], tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
