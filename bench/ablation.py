@@ -94,6 +94,9 @@ BIG_ROCK = {
     "8_input_x2_half": ("tiles upsampled x2 into a half-width UperNet-R18 (stages 32-256, decoder 64; ~1x compute)",
                         _with(UPERNET, input_scale=2, model_overrides='{"hidden_sizes": [32, 64, 128, 256], '
                               '"embedding_size": 32, "hidden_size": 64}')),
+    "9_combo": ("the candidates that kept or raised big rock, together: focal:1,lovasz:1 + repeat-factor t 0.3 + "
+                "EMA 0.999", _with(UPERNET, loss="focal:1,lovasz:1", repeat_factor_threshold=0.3,
+                                   weight_averaging="ema:0.999")),
     "8_ema": ("default + EMA of the weights (decay 0.99, warm-up), the average evaluated and saved",
               _with(UPERNET, weight_averaging="ema:0.99")),
     "8_swa": ("default + SWA: uniform average of the weights over the last 25 % of steps",

@@ -107,6 +107,7 @@ def summarize(out_root: Path) -> dict:
             "curve": [[e["step"] * BATCH, e["eval_task_mean_iou"]] for e in evals],
             # the last training segment's speed (a resumed run reports the part after the resume)
             "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
+            "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"batch_size": BATCH, "machine": machine(), "rows": rows}
 
@@ -127,29 +128,30 @@ def render(summary: dict, docs: Path) -> None:
     ax.set_xlabel(f"samples seen (batch {summary['batch_size']})")
     ax.set_ylabel("validation task mean IoU (classes 1-4)")
     m = summary["machine"]
-    ax.set_title(f"full-length runs, frame-grouped validation ({m['gpu'] or m['cpu'] + ', CPU'})", fontsize=10)
+    ax.set_title("full-length runs, frame-grouped validation (CPU; machines in full_length.md)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(docs / "full_length.png", dpi=110)
     plt.close(fig)
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; one torch thread per run, 2-4 jobs sharing the "
+        f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
+        f"{m['cores']} cores, GPU {m['gpu']}); one torch thread per run, 2-4 jobs sharing the "
         f"cores; batch {summary['batch_size']}, the LR schedule set for the full run length, evaluation every epoch on "
         "the seed's frame-grouped validation split of `../shared/data/ai4mars_msl_64x128.npz`. 'best' is the best "
         "epoch so far; runs marked 'training' are read from their newest checkpoint (`python bench/full_length.py "
         "--runs MODEL:RECIPE` continues them). train samples/s: finished runs, their last segment, under that load.",
         "",
         "| model | recipe | seed | state | samples seen | epochs | best task mIoU | at epoch | soil | bedrock | sand "
-        "| big rock | train samples/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| big rock | train samples/s | machine |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows.values(), key=lambda r: -r["best"]["task_mean_iou"]):
         b = r["best"]
         speed = f"{r['train_samples_per_s']:.1f}" if r["train_samples_per_s"] else "-"
         lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | {'finished' if r['finished'] else 'training'} "
                      f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.3f} | {b['epoch']:.0f} | "
-                     + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} |")
+                     + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} | {r.get('measured_on', '-')} |")
     # the same runs at equal samples seen: every 25,000 samples (~5 epochs of the plain train split), the
     # evaluation nearest to it (within 10 %); recipes with oversampling have longer epochs
     step = 25_000
@@ -193,7 +195,10 @@ def main():
     # checkout has that run (then its own folder replaces the row)
     stored = RESULTS / "full_length.json"
     if stored.exists():
-        earlier = json.loads(stored.read_text())["rows"]
+        before = json.loads(stored.read_text())
+        earlier = before["rows"]
+        for r in earlier.values():  # rows of an earlier checkout were measured on that summary's machine
+            r.setdefault("measured_on", before["machine"]["cpu"])
         summary["rows"] = {**{n: r for n, r in earlier.items() if n not in summary["rows"]}, **summary["rows"]}
     tmp = RESULTS / "full_length.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
