@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_NPZ = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # with `-n N` the N worker processes share the cores: one torch thread each (and in the subprocesses
+    # they start), or N x all-cores threads oversubscribe the machine
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,182 @@
+"""One-shot GPU sweep: the full-length comparison of the default and its challengers, several runs
+sharing one GPU at once, inside a fixed time budget.
+
+    python bench/gpu_sweep.py                                   # on a GPU machine: ~100 epochs, early stopping
+    python bench/gpu_sweep.py --smoke --out /tmp/sweep          # the same code path on a CPU, tiny settings
+
+Every run is ``train_hf.py`` (so the GPU defaults apply: bf16/fp16, TF32, loader workers) on the frame-
+grouped split of the shared file, evaluated and checkpointed every epoch with early stopping on
+validation task mIoU. ``--concurrent`` runs share the GPU; a run still going when ``--budget_s`` runs
+out gets SIGTERM, which makes it save a checkpoint and stop (its best epoch so far is reported, marked
+"stopped"). GPU memory per run is the peak ``nvidia-smi`` reports for its process. Writes
+``<out>/gpu_sweep.json`` and ``<out>/gpu_sweep.md`` (the defaults: ``bench/results/`` and ``docs/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import machine  # noqa: E402
+from bench.full_length import CLASSES, run_flags  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
+#: the contenders: the default and its best challengers of the quality work (docs/results.md)
+DEFAULT_RUNS = ["upernet-r18:default", "upernet-r18:combo", "upernet-r18:focal_lovasz", "upernet-r18:repeat_factor",
+                "segformer-b0:combo"]
+
+
+def gpu_memory_by_pid() -> dict[int, float]:
+    """MiB of GPU memory per process, as nvidia-smi reports it (empty without a GPU)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    mem = {}
+    for line in out.strip().splitlines():
+        try:
+            pid, used = (x.strip() for x in line.split(","))
+            mem[int(pid)] = float(used)
+        except ValueError:
+            continue
+    return mem
+
+
+def command(spec: str, seed: int, args, out: Path) -> list[str]:
+    _, flags = run_flags(spec)
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *flags, "--seed", str(seed),
+           "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", "32",
+           "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "2",
+           "--load_best_model_at_end", "true", "--early_stopping_patience", str(args.patience),
+           "--logging_steps", "50", "--disable_tqdm", "true", "--report_to", "none", "--overwrite", "true"]
+    if args.smoke:
+        cmd += ["--tiny", "true", "--per_device_train_batch_size", "8", "--torch_threads", "1"]
+    else:
+        cmd += ["--data", args.data]
+    return cmd
+
+
+def result(out: Path, name: str, seed: int, seconds: float, mem_mib: float | None, state: str) -> dict:
+    """One run's row: from metrics.json when it finished, else from its newest checkpoint's history."""
+    metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
+    states = sorted(out.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    history = json.loads(states[-1].read_text())["log_history"] if states else []
+    evals = [e for e in history if "eval_task_mean_iou" in e]
+    best = max(evals, key=lambda e: e["eval_task_mean_iou"]) if evals else None
+    return {
+        "run": name, "seed": seed, "state": state if metrics is None else "finished",
+        "epochs": evals[-1]["epoch"] if evals else 0, "seconds": round(seconds, 1),
+        "train_samples_per_s": metrics.get("train_samples_per_s") if metrics else None,
+        "gpu_memory_mib": mem_mib,
+        "best": None if best is None else {"epoch": best["epoch"], "task_mean_iou": best["eval_task_mean_iou"],
+                                           **{c: best.get(f"eval_iou_{c}") for c in CLASSES}},
+    }
+
+
+def sweep(args) -> list[dict]:
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    queue = [(spec, seed) for seed in args.seeds for spec in args.runs]
+    running: dict[int, tuple] = {}
+    rows, peak = [], {}
+    t0 = time.time()
+    while queue or running:
+        while queue and len(running) < args.concurrent and time.time() - t0 < args.budget_s:
+            spec, seed = queue.pop(0)
+            name = run_flags(spec)[0]
+            out = out_root / f"{name}_s{seed}"
+            log = open(out_root / f"{name}_s{seed}.log", "w")
+            proc = subprocess.Popen(command(spec, seed, args, out), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            running[proc.pid] = (proc, name, seed, out, time.time(), log)
+            print(f"[gpu-sweep] started {name} seed {seed} (pid {proc.pid})", flush=True)
+        if not running and queue:  # the budget is spent before these could start
+            for spec, seed in queue:
+                rows.append({"run": run_flags(spec)[0], "seed": seed, "state": "not started (budget)"})
+            break
+        for pid, mib in gpu_memory_by_pid().items():
+            peak[pid] = max(peak.get(pid, 0.0), mib)
+        over = time.time() - t0 > args.budget_s
+        for pid, (proc, name, seed, out, started, log) in list(running.items()):
+            if over and proc.poll() is None and not getattr(proc, "_stopped", False):
+                proc.send_signal(signal.SIGTERM)  # saves a checkpoint at the step's end and stops
+                proc._stopped = True
+            if proc.poll() is not None:
+                log.close()
+                state = "stopped (budget)" if getattr(proc, "_stopped", False) else f"exit {proc.returncode}"
+                rows.append(result(out, name, seed, time.time() - started, peak.get(pid), state))
+                del running[pid]
+                b = rows[-1]["best"]
+                score = "-" if b is None else f"{b['task_mean_iou']:.4f}"
+                print(f"[gpu-sweep] {name} seed {seed}: {rows[-1]['state']}, best task mIoU {score} after "
+                      f"{rows[-1]['seconds']:.0f} s", flush=True)
+        time.sleep(args.poll_s)
+    return rows
+
+
+def render(rows: list[dict], m: dict, args, total_s: float) -> str:
+    gpu = m["gpu"] or f"no GPU ({m['cpu']}, {m['cpu_capability']})"
+    lines = [f"`python bench/gpu_sweep.py {' '.join(sys.argv[1:])}` on {gpu}: {args.concurrent} runs at once, "
+             f"{args.epochs}-epoch schedule, early stopping patience {args.patience}, budget {args.budget_s:.0f} s; "
+             f"the sweep took {total_s:.0f} s.", "",
+             "| run | seed | state | epochs | time s | samples/s | GPU MiB | best task mIoU | at epoch | "
+             + " | ".join(c.replace("_", " ") for c in CLASSES) + " |",
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(CLASSES)]
+    for r in rows:
+        b = r.get("best")
+        cells = [r["run"], str(r["seed"]), r["state"], f"{r.get('epochs', 0):.0f}", f"{r.get('seconds', 0):.0f}",
+                 f"{r['train_samples_per_s']:.0f}" if r.get("train_samples_per_s") else "-",
+                 f"{r['gpu_memory_mib']:.0f}" if r.get("gpu_memory_mib") else "-",
+                 f"{b['task_mean_iou']:.3f}" if b else "-", f"{b['epoch']:.0f}" if b else "-",
+                 *([f"{b[c]:.3f}" for c in CLASSES] if b else ["-"] * len(CLASSES))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="MODEL:RECIPE (bench/full_length.py's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[42, 0])
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--concurrent", type=int, default=5, help="runs sharing the GPU at once")
+    p.add_argument("--budget_s", type=float, default=480, help="wall time after which running runs are stopped")
+    p.add_argument("--poll_s", type=float, default=5)
+    p.add_argument("--data", default=str(SHARED))
+    p.add_argument("--out", default=None, help="run folders + JSON + md (default: bench/results/gpu_sweep, docs/)")
+    p.add_argument("--smoke", action="store_true", help="tiny models on the embedded sample, 2 epochs, CPU-friendly")
+    args = p.parse_args()
+    for spec in args.runs:
+        run_flags(spec)  # unknown names stop here
+    if args.smoke:
+        args.epochs, args.seeds, args.concurrent, args.poll_s = 2, [0], 2, 1
+        args.runs = args.runs[:2]
+    elif not Path(args.data).exists():
+        raise SystemExit(f"{args.data}: no such file")
+    runs_dir = Path(args.out) if args.out else ROOT / "bench" / "results" / "gpu_sweep"
+    json_path = runs_dir / "gpu_sweep.json" if args.out else ROOT / "bench" / "results" / "gpu_sweep.json"
+    md_path = runs_dir / "gpu_sweep.md" if args.out else ROOT / "docs" / "gpu_sweep.md"
+    args.out = str(runs_dir)
+    t0 = time.time()
+    rows = sweep(args)
+    m = machine()
+    total = time.time() - t0
+    report = {"machine": m, "epochs": args.epochs, "concurrent": args.concurrent, "budget_s": args.budget_s,
+              "seconds": round(total, 1), "rows": rows}
+    json_path.write_text(json.dumps(report, indent=1))
+    md_path.write_text(render(rows, m, args, total))
+    print(md_path.read_text())
+    print(f"saved {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()
