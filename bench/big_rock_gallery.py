@@ -10,7 +10,6 @@ truth, prediction, and hits (green) / misses (red) / false alarms (yellow).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,22 +17,21 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from mars_segformer.data import DataConfig, load_arrays  # noqa: E402
-from mars_segformer.data.dataset import clean_and_split  # noqa: E402
+from bench.tta import validation_tiles  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.visualization import big_rock_outcomes, save_big_rock_gallery  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="run folder (model.safetensors + metrics.json)")
+    p.add_argument("--run", required=True, help="run folder or one of its checkpoints (model.safetensors)")
     p.add_argument("--out", default=str(ROOT / "docs" / "big_rock_hits.png"))
     p.add_argument("--tiles", type=int, default=8)
+    p.add_argument("--seed", type=int, default=None, help="split seed of a run without split.json")
+    p.add_argument("--data", default=None, help="default: the run's own data")
     args = p.parse_args()
-    m = json.loads((Path(args.run) / "metrics.json").read_text())
-    arrays = load_arrays(None if m["data"] == "embedded AI4Mars sample" else m["data"])
-    kept, _, _, va = clean_and_split(arrays, DataConfig(seed=m["seed"]))
-    images, truths = kept.train_images[va], kept.train_masks[va]
+    images, truths, _ = validation_tiles(Path(args.run), args.seed, args.data)
+    va = np.arange(len(images))
     preds = predict_masks(load_model(args.run, "cpu"), images, batch_size=128)
     codes = np.stack([big_rock_outcomes(t, q) for t, q in zip(truths, preds, strict=True)])
     hits, misses, alarms = ((codes == k).sum() for k in (1, 2, 3))

@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
 from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
-from mars_segformer.data.dataset import clean_and_split  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
 
@@ -28,6 +27,25 @@ from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
 MODES = {"plain": ("none", (1.0,)), "hflip": ("hflip", (1.0,)), "flips": ("flips", (1.0,)),
          "hflip_multiscale": ("hflip", (0.75, 1.0, 1.25))}
 SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
+
+
+def validation_tiles(run: Path, seed: int | None, data: str | None):
+    """The run's validation tiles: from its ``split.json`` (a run folder, or the run folder above a
+    checkpoint), else rebuilt with ``seed``; the data is the run's own unless ``data`` is given."""
+    from mars_segformer.predict import PredictError, run_split_record, select_split, validation_config
+
+    home = run if (run / "split.json").exists() or not (run.parent / "split.json").exists() else run.parent
+    record = run_split_record(str(home))
+    metrics = json.loads((home / "metrics.json").read_text()) if (home / "metrics.json").exists() else {}
+    data = data or (record or {}).get("data") or metrics.get("data") or str(SHARED)
+    arrays = load_arrays(None if data in ("embedded AI4Mars sample", "embedded sample") else data)
+    try:
+        config, record = validation_config(str(home), None if record else DataConfig.val_fraction,
+                                           None if record else (seed if seed is not None else metrics.get("seed")))
+    except PredictError as err:
+        raise SystemExit(f"{run}: {err}") from None
+    images, truths = select_split(arrays, "validation", config, record, str(home))
+    return images, truths, config.seed
 
 
 def score(preds, truths) -> dict:
@@ -47,16 +65,9 @@ def main():
     args = p.parse_args()
     rows = {}
     for run in map(Path, args.runs):
-        metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-        seed = metrics.get("seed", args.seed)
-        if seed is None:
-            raise SystemExit(f"{run}: no metrics.json; give --seed")
-        data = args.data or metrics.get("data") or str(SHARED)
-        arrays = load_arrays(None if data == "embedded AI4Mars sample" else data)
-        kept, _, _, va = clean_and_split(arrays, DataConfig(seed=seed))
-        images, truths = kept.train_images[va], kept.train_masks[va]
+        images, truths, seed = validation_tiles(run, args.seed, args.data)
         model = load_model(str(run), "cpu")
-        row = {"seed": seed, "validation_tiles": int(len(va))}
+        row = {"seed": seed, "validation_tiles": int(len(images))}
         for mode in args.modes:
             flips, scales = MODES[mode]
             t0 = time.perf_counter()
