@@ -76,6 +76,9 @@ class DataConfig:
     num_channels: int = 3
     #: factor the images are resized by before the model (the saved image processor does the same)
     input_scale: float = 1.0
+    #: per-channel normalisation of a pretrained backbone (None: the Mars gray level's IMAGE_MEAN / IMAGE_STD)
+    image_mean: Sequence[float] | None = None
+    image_std: Sequence[float] | None = None
     #: the share of training frames kept, as [start, stop) of a seeded frame order: (0, 0.5) and (0.5, 1)
     #: are disjoint halves; validation is unaffected
     train_frames: tuple[float, float] = (0.0, 1.0)
@@ -151,14 +154,26 @@ def upscale(images: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(t).resize(size, Image.BILINEAR)) for t in images])
 
 
-def normalize(images: np.ndarray, num_channels: int = 3, scale: float = 1) -> torch.Tensor:
+def normalize(images: np.ndarray, num_channels: int = 3, scale: float = 1, mean=None, std=None) -> torch.Tensor:
     """(B, H, W) uint8 -> (B, C, H, W) float, the image processor's resize (by ``scale``, the model
-    config's ``input_scale``) + rescale + normalise."""
+    config's ``input_scale``) + rescale + normalise: by the Mars gray level's mean and std, or per
+    channel by ``mean`` / ``std`` (a pretrained backbone's, e.g. ImageNet's) over the repeated gray tile."""
     if scale != 1:
         images = upscale(np.asarray(images), scale)
     x = torch.from_numpy(np.ascontiguousarray(images)).float().mul_(1.0 / 255.0)
-    x = x.sub_(IMAGE_MEAN).div_(IMAGE_STD)
-    return x.unsqueeze(1).expand(-1, num_channels, -1, -1).contiguous()
+    if mean is None:
+        x = x.sub_(IMAGE_MEAN).div_(IMAGE_STD)
+        return x.unsqueeze(1).expand(-1, num_channels, -1, -1).contiguous()
+    m = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return ((x.unsqueeze(1) - m) / s).expand(-1, num_channels, -1, -1).contiguous()
+
+
+def model_pixels(images: np.ndarray, config, scale: float = 1.0) -> torch.Tensor:
+    """:func:`normalize` as a trained model's config says: its channels, ``input_scale`` (times ``scale``,
+    for multi-scale TTA) and normalisation (``image_mean`` / ``image_std``, set for pretrained backbones)."""
+    return normalize(images, getattr(config, "num_channels", 3), float(getattr(config, "input_scale", 1) or 1) * scale,
+                     getattr(config, "image_mean", None), getattr(config, "image_std", None))
 
 
 class MarsTransform:
@@ -168,8 +183,9 @@ class MarsTransform:
     """
 
     def __init__(self, augment=None, cutmix: CutMix | None = None, num_channels: int = 3,
-                 copy_paste: CopyPaste | None = None, input_scale: float = 1):
+                 copy_paste: CopyPaste | None = None, input_scale: float = 1, mean=None, std=None):
         self.augment, self.cutmix, self.num_channels = augment, cutmix, num_channels
+        self.mean, self.std = mean, std
         #: images are resized by this factor before the model (labels stay at the tile's size)
         self.input_scale = input_scale
         #: tile mixers drawing from the training pool, applied before the albumentations pipeline
@@ -204,7 +220,7 @@ class MarsTransform:
                 out_m.append(msk)
             images, masks = out_i, out_m
         return {
-            "pixel_values": normalize(np.stack(images), self.num_channels, self.input_scale),
+            "pixel_values": normalize(np.stack(images), self.num_channels, self.input_scale, self.mean, self.std),
             "labels": torch.from_numpy(np.stack(masks).astype(np.int64)),
         }
 
@@ -305,9 +321,10 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
     paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
-    train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels, paste,
-                                      config.input_scale))
-    plain = MarsTransform(None, None, config.num_channels, input_scale=config.input_scale)
+    norm = {"input_scale": config.input_scale, "mean": config.image_mean, "std": config.image_std}
+    train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels,
+                                      paste, **norm))
+    plain = MarsTransform(None, None, config.num_channels, **norm)
     val.set_transform(plain)
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info)

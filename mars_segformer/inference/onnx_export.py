@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.dataset import normalize
+from ..data.dataset import model_pixels
 from ..outputs import atomic_path
 
 
@@ -40,7 +40,7 @@ def check_onnx(model, path: str | os.PathLike, images: np.ndarray) -> dict:
     """Masks of onnxruntime vs PyTorch on ``images`` ((N, H, W) uint8): agreement and max logit gap."""
     import onnxruntime as ort
 
-    x = normalize(images, getattr(model.config, "num_channels", 3), getattr(model.config, "input_scale", 1) or 1)
+    x = model_pixels(images, model.config)
     with torch.no_grad():
         ref = model.cpu().eval()(pixel_values=x).logits.numpy()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.dataset import normalize
+from ..data.dataset import model_pixels
 
 #: TTA name -> flips averaged (dims of a (B, C, H, W) tensor); probabilities are averaged.
 TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
@@ -34,11 +34,6 @@ def load_model(name_or_path: str, device: str | None = None, trust_remote_code: 
     return model.to(device).eval()
 
 
-def input_scale(model) -> float:
-    """The factor tiles are resized by before this model (1 for models trained on tiles as they are)."""
-    return float(getattr(model.config, "input_scale", 1) or 1)
-
-
 @torch.no_grad()
 def _upsampled_logits(model, x: torch.Tensor, size) -> torch.Tensor:
     """Logits of ``x`` resized (bilinear) to ``size``, the tiles' own (H, W)."""
@@ -63,10 +58,9 @@ def predict_probs(model, images: np.ndarray, tta: str = "none", scales=(1.0,)) -
     if tta not in TTA_MODES:
         raise PredictError(f"unknown TTA mode {tta!r}; choose from {sorted(TTA_MODES)}")
     device = next(model.parameters()).device
-    channels = getattr(model.config, "num_channels", 3)
     probs, n = None, 0
     for s in check_scales(scales):
-        x = normalize(images, channels, input_scale(model) * s).to(device)
+        x = model_pixels(images, model.config, s).to(device)
         for dims in TTA_MODES[tta]:
             xi = torch.flip(x, dims) if dims else x
             logits = model(pixel_values=xi).logits.float()
@@ -86,11 +80,10 @@ def predict_masks(model, images: np.ndarray, batch_size: int = 64, tta: str = "n
     scales = check_scales(scales)
     out = np.empty(images.shape, np.uint8)
     device = next(model.parameters()).device
-    channels = getattr(model.config, "num_channels", 3)
     for i in tqdm(range(0, len(images), batch_size), desc="predict", unit="batch", disable=not progress):
         chunk = images[i:i + batch_size]
         if tta == "none" and scales == (1.0,):  # argmax of logits, exactly what post_process_semantic_segmentation does
-            scores = _upsampled_logits(model, normalize(chunk, channels, input_scale(model)).to(device), chunk.shape[-2:])
+            scores = _upsampled_logits(model, model_pixels(chunk, model.config).to(device), chunk.shape[-2:])
         else:
             scores = predict_probs(model, chunk, tta, scales)
         out[i:i + batch_size] = scores.argmax(1).to(torch.uint8).cpu().numpy()

@@ -15,7 +15,8 @@ from transformers.image_utils import PILImageResampling
 from ..data.dataset import IMAGE_MEAN, IMAGE_STD
 
 
-def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | None = None) -> SegformerImageProcessor:
+def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | None = None, image_mean=None,
+                         image_std=None) -> SegformerImageProcessor:
     """The processor matching :func:`mars_segformer.data.normalize`.
 
     Args:
@@ -23,6 +24,8 @@ def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | No
         input_size: (height, width) the model was trained at when tiles were resized before it
             (``--input_scale``): the processor then resizes every image to that size with PIL's bilinear
             filter, as training did, and ``pipeline`` returns masks at the image's own size.
+        image_mean, image_std: per-channel normalisation of a pretrained backbone (default: the Mars
+            gray level's, repeated over the channels).
     """
     return SegformerImageProcessor(
         do_resize=input_size is not None,
@@ -31,7 +34,7 @@ def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | No
         do_rescale=True,
         rescale_factor=1 / 255,
         do_normalize=True,
-        image_mean=[IMAGE_MEAN] * num_channels,
-        image_std=[IMAGE_STD] * num_channels,
+        image_mean=list(image_mean) if image_mean is not None else [IMAGE_MEAN] * num_channels,
+        image_std=list(image_std) if image_std is not None else [IMAGE_STD] * num_channels,
         do_reduce_labels=False,
     )

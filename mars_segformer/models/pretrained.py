@@ -50,18 +50,27 @@ class StartReport:
     loaded: int = 0
     new: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)
+    #: for a backbone checkpoint: its family and where the normalisation came from
+    backbone: dict | None = None
 
     def line(self) -> str:
         if self.kind == "preset":
             return f"model: preset {self.source}, all {self.loaded} tensors newly initialised"
         where = f"{self.source}@{self.revision}" if self.revision else self.source
         adapted = f", {len(self.adapted)} adapted over input channels" if self.adapted else ""
-        return (f"model: started from {self.kind} {where}: {self.loaded} tensors loaded{adapted}, "
+        bb = (f" (the {self.backbone['family']} backbone in a new UperNet; normalisation mean "
+              f"{_fmt3(self.backbone['image_mean'])}, std {_fmt3(self.backbone['image_std'])} from "
+              f"{self.backbone['normalization_from']})") if self.backbone else ""
+        return (f"model: started from {self.kind} {where}{bb}: {self.loaded} tensors loaded{adapted}, "
                 f"{len(self.new)} newly initialised" + (f" ({', '.join(_short(self.new))})" if self.new else ""))
 
     def to_dict(self) -> dict:
         return {"source": self.source, "kind": self.kind, "revision": self.revision, "tensors_loaded": self.loaded,
-                "tensors_new": len(self.new), "tensors_adapted": list(self.adapted)}
+                "tensors_new": len(self.new), "tensors_adapted": list(self.adapted), "backbone": self.backbone}
+
+
+def _fmt3(values) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
 
 def _short(keys: list[str], n: int = 4) -> list[str]:
@@ -180,6 +189,8 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
         config = AutoConfig.from_pretrained(spec, **hub)
     except errors as err:
         raise _explain(err, spec, revision) from None
+    if config.model_type != "segformer" and type(config) not in MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING:
+        return _from_backbone(spec, config, hub, kind, revision, num_channels, overrides)
     cls = segmentation_class(config, spec)
     target = _with_mars_labels(config, num_channels)
     for k, v in (overrides or {}).items():
@@ -209,6 +220,24 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     new = sorted(set(info["missing_keys"]) | (set(mismatched) - set(adapted)))
     report = StartReport(source=spec, kind=kind, revision=revision, loaded=len(total) - len(new), new=new,
                          adapted=adapted)
+    return model, report
+
+
+def _from_backbone(spec, config, hub, kind, revision, num_channels, overrides):
+    """A backbone checkpoint (ResNet, ConvNeXt, Swin, DINOv2, timm, ...) as a new native UperNet."""
+    from .backbones import BackboneError, upernet_from_backbone
+
+    try:
+        model, loaded, adapted, new, (mean, std, where) = upernet_from_backbone(spec, config, hub, num_channels,
+                                                                                 overrides)
+    except BackboneError as err:
+        raise StartError(f"--model {spec}: {err}") from None
+    except (OSError, ValueError, KeyError, *_hub_errors()) as err:
+        raise _explain(err, spec, revision) from None
+    model.config.image_mean, model.config.image_std = mean, std  # training, predict and pipeline normalise alike
+    report = StartReport(source=spec, kind=kind, revision=revision, loaded=loaded, new=new, adapted=adapted,
+                         backbone={"family": config.model_type, "image_mean": mean, "image_std": std,
+                                   "normalization_from": where})
     return model, report
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
-from ..data.dataset import normalize
+from ..data.dataset import model_pixels
 from ..visualization import save_confusion_matrix, save_prediction_grid
 
 
@@ -38,8 +38,7 @@ class PredictionPlotCallback(TrainerCallback):
         model.eval()
         device = next(model.parameters()).device
         with torch.no_grad():
-            scale = getattr(model.config, "input_scale", 1) or 1
-            logits = model(pixel_values=normalize(self.images, self.num_channels, scale).to(device)).logits
+            logits = model(pixel_values=model_pixels(self.images, model.config).to(device)).logits
             logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
         if was_training:
             model.train()

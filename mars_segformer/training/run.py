@@ -384,9 +384,13 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
     scale = float(p.model_args.input_scale or getattr(p.model.config, "input_scale", None) or 1.0)
     p.model.config.input_scale = p.dcfg.input_scale = scale  # predict, pipeline and training resize alike
+    # a pretrained backbone's normalisation (set by models.backbones), kept by runs that start from such a run
+    p.dcfg.image_mean = getattr(p.model.config, "image_mean", None)
+    p.dcfg.image_std = getattr(p.model.config, "image_std", None)
     p.data = build_dataset_dict(arrays, p.dcfg, extra)
     h, w = arrays.train_images.shape[1:]
-    p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)))
+    p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
+                                       image_mean=p.dcfg.image_mean, image_std=p.dcfg.image_std)
 
 
 def _print_start(p: RunParts) -> None:

@@ -1,0 +1,135 @@
+"""Any backbone checkpoint -> a native UperNet with that backbone's pretrained weights.
+
+transformers 5 has no ``use_pretrained_backbone``; this is the way to start the default architecture
+from ImageNet (or any other) weights. A checkpoint of a model family with a backbone class
+(``MODEL_FOR_BACKBONE_MAPPING``: ResNet, ConvNeXt, ConvNeXt V2, Swin, DINOv2, BiT, ... and timm models
+through transformers' ``TimmBackbone``) is read with that family's own backbone class (``AutoBackbone``
+refuses local classifier folders in 5.x), its last four stages feed transformers' own
+``UperNetForSemanticSegmentation`` (decoder 128 unless ``--model_overrides '{"hidden_size": N}'``), and the
+result saves and loads in plain transformers. The decoder is UperNet's (pyramid pooling + FPN) for
+every family: it takes multi-scale and single-scale (ViT-style) backbones alike.
+
+The normalisation the backbone was trained with comes from the checkpoint's image processor
+(ImageNet's mean and std when it has none) and is stored in the model config (``image_mean`` /
+``image_std``) and the run's image processor, so training, ``predict`` and ``pipeline`` all feed it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import transformers
+from transformers import PretrainedConfig, UperNetConfig, UperNetForSemanticSegmentation
+from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
+
+from ..data.io import MARS_LABELS
+
+#: ImageNet's statistics, what torchvision/timm/transformers classifiers are trained with by default
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: UperNet decoder width for a backbone start (the default preset's)
+DECODER_WIDTH = 128
+
+
+class BackboneError(ValueError):
+    """A checkpoint that cannot become a UperNet backbone."""
+
+
+def backbone_class(config: PretrainedConfig):
+    """The family's backbone class for a checkpoint config, or None when the family has none."""
+    name = MODEL_FOR_BACKBONE_MAPPING_NAMES.get(config.model_type)
+    return getattr(transformers, name, None) if name else None
+
+
+def _stages(config: PretrainedConfig) -> list[str]:
+    names = list(getattr(config, "stage_names", []) or [])
+    stages = [n for n in names if n != "stem"]
+    if not stages:
+        raise BackboneError(f"a {config.model_type!r} config lists no backbone stages")
+    return stages[-4:]
+
+
+def checkpoint_normalization(spec: str, hub: dict) -> tuple[list[float], list[float], str]:
+    """(mean, std, where from) of the checkpoint's image processor, ImageNet's without one."""
+    from transformers import AutoImageProcessor
+
+    try:
+        proc = AutoImageProcessor.from_pretrained(spec, **hub)
+        mean, std = getattr(proc, "image_mean", None), getattr(proc, "image_std", None)
+        if mean is not None and std is not None:
+            mean = [float(mean)] * 3 if isinstance(mean, (int, float)) else [float(x) for x in mean]
+            std = [float(std)] * 3 if isinstance(std, (int, float)) else [float(x) for x in std]
+            return mean, std, "the checkpoint's image processor"
+    except (OSError, ValueError, KeyError):
+        pass
+    return list(IMAGENET_MEAN), list(IMAGENET_STD), "ImageNet's (the checkpoint has no image processor)"
+
+
+def _load_backbone_state(model: UperNetForSemanticSegmentation, source_state: dict) -> tuple[int, list[str]]:
+    """Copy the checkpoint backbone's tensors into the UperNet backbone; a first convolution made for
+    another channel count is adapted (summed over its channels, shared over the model's)."""
+    from .pretrained import adapt_input_conv
+
+    target = model.backbone.state_dict()
+    missing = sorted(set(target) - set(source_state))
+    if missing:
+        raise BackboneError(f"the checkpoint's backbone lacks {len(missing)} tensors of the UperNet backbone "
+                            f"(e.g. {missing[0]})")
+    adapted = []
+    with torch.no_grad():
+        for k, t in target.items():
+            src = source_state[k]
+            if src.shape == t.shape:
+                t.copy_(src)
+            elif src.ndim == 4 and src.shape[0] == t.shape[0] and src.shape[2:] == t.shape[2:]:
+                t.copy_(adapt_input_conv(src, t.shape[1]))
+                adapted.append(f"backbone.{k}")
+            else:
+                raise BackboneError(f"backbone tensor {k}: checkpoint {tuple(src.shape)} vs model {tuple(t.shape)}")
+    return len(target), adapted
+
+
+def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_channels: int = 3,
+                          overrides: dict | None = None, tile: tuple[int, int] = (64, 128)):
+    """A UperNet (Mars labels) whose backbone holds the checkpoint ``spec``'s weights.
+
+    Returns:
+        (model, tensors loaded, tensors adapted, new tensor names, (mean, std, source of the normalisation)).
+
+    Raises:
+        BackboneError: the family has no backbone class, or its stages do not fit a tile.
+    """
+    cls = backbone_class(config)
+    if cls is None:
+        raise BackboneError(f"a {config.model_type!r} checkpoint is not a semantic-segmentation or SegFormer-family "
+                            "model, and its family has no backbone class")
+    out_features = _stages(config)
+    bb_config = copy.deepcopy(config)
+    bb_config.out_features = out_features
+    bb_config.num_channels = num_channels
+    overrides = dict(overrides or {})
+    up = UperNetConfig(backbone_config=bb_config, hidden_size=overrides.pop("hidden_size", DECODER_WIDTH),
+                       use_auxiliary_head=overrides.pop("use_auxiliary_head", False), loss_ignore_index=255,
+                       id2label=dict(MARS_LABELS), label2id={v: k for k, v in MARS_LABELS.items()})
+    for k, v in overrides.items():
+        if not hasattr(up, k):
+            raise BackboneError(f"--model_overrides: the UperNet config has no field {k!r}")
+        setattr(up, k, v)
+    model = UperNetForSemanticSegmentation(up)
+    source, info = cls.from_pretrained(spec, out_features=out_features, output_loading_info=True, **hub)
+    loaded, adapted = _load_backbone_state(model, source.state_dict())
+    # tensors the backbone class has and the checkpoint lacks (e.g. ConvNeXt's per-stage output norms) are new
+    fresh = sorted(f"backbone.{k}" for k in info["missing_keys"])
+    loaded -= len(fresh)
+    model.eval()
+    try:  # a dry run on one tile: stages that shrink it to nothing fail here, with a clear line
+        with torch.no_grad():
+            out = model(pixel_values=torch.zeros(1, num_channels, *tile)).logits
+    except (RuntimeError, ValueError) as err:
+        raise BackboneError(f"its stages do not fit a {tile[0]}x{tile[1]} tile ({str(err).splitlines()[0]})") from None
+    if tuple(out.shape[-2:]) != tuple(tile):
+        raise BackboneError(f"its UperNet gives {tuple(out.shape[-2:])} logits for a {tile} tile")
+    model.train()
+    new = sorted(k for k in model.state_dict() if not k.startswith("backbone.")) + fresh
+    return model, loaded, adapted, new, checkpoint_normalization(spec, hub)

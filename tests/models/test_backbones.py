@@ -1,0 +1,144 @@
+"""Backbone checkpoints of other model families -> a native UperNet: each family's tiny random checkpoint
+(in its real layout) published on the local Hub server and fine-tuned by repo id in a fresh cache; every
+backbone tensor is the checkpoint's after a step at a rate that cannot move it, the new tensors are exactly
+the decode head's, and the run folder runs in ``pipeline`` in a fresh process with no remote code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    AutoModelForSemanticSegmentation,
+    BertConfig,
+    BertModel,
+    ConvNextConfig,
+    ConvNextForImageClassification,
+    ConvNextImageProcessor,
+    ConvNextV2Config,
+    ConvNextV2ForImageClassification,
+    Dinov2Config,
+    Dinov2Model,
+    ResNetConfig,
+    ResNetForImageClassification,
+    SwinConfig,
+    SwinForImageClassification,
+)
+
+from mars_segformer.data import load_arrays
+from mars_segformer.models.backbones import IMAGENET_MEAN, IMAGENET_STD
+from tests.hub.test_hub import env_for
+from tests.models.test_pretrained import FRESH, fine_tune, hub, publish  # noqa: F401  (hub is a fixture)
+
+FAMILIES = {
+    # family -> (the checkpoint class as published, its config, the prefix of the backbone inside it)
+    "resnet": (ResNetForImageClassification, ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 32],
+                                                          depths=[1, 1, 1, 1], layer_type="basic", num_labels=10), "resnet."),
+    "convnext": (ConvNextForImageClassification, ConvNextConfig(hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1],
+                                                                num_labels=10), "convnext."),
+    "convnextv2": (ConvNextV2ForImageClassification, ConvNextV2Config(hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1],
+                                                                      num_labels=10), "convnextv2."),
+    "swin": (SwinForImageClassification, SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1],
+                                                    num_heads=[1, 1, 2, 2], window_size=4, num_labels=10), "swin."),
+    "dinov2": (Dinov2Model, Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                                         intermediate_size=32, patch_size=8, image_size=64), ""),
+}
+
+
+def backbone_params(model, prefix: str) -> dict[str, torch.Tensor]:
+    """The checkpoint's backbone parameters under the names the UperNet backbone gives them."""
+    out = {}
+    for k, v in model.named_parameters():
+        if k.startswith(prefix) and not k.startswith(("classifier", "pooler")):
+            key = k.removeprefix(prefix)
+            out[key] = v.detach().clone()
+    return out
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(hub, tmp_path, family):  # noqa: F811
+    state, url = hub
+    cls, config, prefix = FAMILIES[family]
+    torch.manual_seed(0)
+    source = cls(config)
+    folder = tmp_path / "ckpt"
+    source.save_pretrained(folder)
+    norm = (IMAGENET_MEAN, IMAGENET_STD)
+    if family == "convnext":  # a checkpoint with its own image processor: its statistics are the ones used
+        norm = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+        ConvNextImageProcessor(image_mean=list(norm[0]), image_std=list(norm[1])).save_pretrained(folder)
+    repo = f"someone/tiny-{family}"
+    publish(url, folder, repo)
+    out = tmp_path / "run"
+    proc = fine_tune(out, repo, env_for(url, tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"model: started from hub {repo} (the {family} backbone in a new UperNet" in proc.stdout
+    tuned = AutoModelForSemanticSegmentation.from_pretrained(out)
+    assert type(tuned).__name__ == "UperNetForSemanticSegmentation" and "auto_map" not in (out / "config.json").read_text()
+    got = {k.removeprefix("backbone."): v for k, v in tuned.named_parameters() if k.startswith("backbone.")}
+    ref = backbone_params(source, prefix)
+    matched, absent = 0, []
+    for key, tensor in got.items():
+        # the backbone class may name the same tensors with or without the family's inner module prefix
+        bare = key.removeprefix(prefix) if prefix else key
+        src = ref.get(bare) if bare in ref else next((v for k, v in ref.items() if k.endswith("." + bare)), None)
+        if src is None:  # a tensor of the backbone class the checkpoint lacks (ConvNeXt's output norms)
+            absent.append(key)
+            continue
+        torch.testing.assert_close(tensor, src, rtol=0, atol=1e-9, msg=key)
+        matched += 1
+    assert matched > 0 and len(absent) < matched
+    m = json.loads((out / "metrics.json").read_text())
+    heads = [k for k in tuned.state_dict() if not k.startswith("backbone.")]
+    assert all(k.startswith("decode_head.") for k in heads)
+    # the new tensors are exactly the decode head's and the checkpoint's missing ones (norm weight + bias each)
+    absent_all = [k for k in tuned.state_dict() if k.startswith("backbone.") and k.removeprefix("backbone.").split(".")[0]
+                  in {a.split(".")[0] for a in absent}]
+    assert m["base_model"]["tensors_new"] == len(heads) + len(absent_all)
+    assert m["base_model"]["backbone"]["family"] == family
+    np.testing.assert_allclose(m["base_model"]["backbone"]["image_mean"], norm[0])
+    proc_cfg = json.loads((out / "preprocessor_config.json").read_text())
+    np.testing.assert_allclose(proc_cfg["image_mean"], norm[0])
+    np.testing.assert_allclose(proc_cfg["image_std"], norm[1])
+    # pipeline in a process without this package: the training path's masks, with the backbone's normalisation
+    images = load_arrays().test_images[:2]
+    np.save(tmp_path / "images.npy", images)
+    fresh = subprocess.run([sys.executable, str(FRESH), str(tmp_path / "images.npy"), str(out)], capture_output=True,
+                           text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    masks = np.array(json.loads(fresh.stdout.split("RESULT", 1)[1])[str(out)])
+    x = torch.from_numpy(images).float()[:, None] / 255
+    x = ((x - torch.tensor(norm[0]).view(1, 3, 1, 1)) / torch.tensor(norm[1]).view(1, 3, 1, 1))  # the gray tile x 3
+    with torch.no_grad():
+        expected = tuned.eval()(pixel_values=x).logits.argmax(1).numpy()
+    np.testing.assert_array_equal(masks, expected)
+
+
+def test_a_family_without_a_backbone_class_is_one_line(tmp_path, capsys):
+    from mars_segformer.training import main as train_main
+
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=37)).save_pretrained(tmp_path / "bert")
+    out = tmp_path / "run"
+    assert train_main(["--model", str(tmp_path / "bert"), "--output_dir", str(out), "--max_steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a 'bert' checkpoint is not a semantic-segmentation or SegFormer-family model, and its family has no " \
+           "backbone class" in err and not out.exists()
+
+
+def test_stages_that_do_not_fit_a_tile_are_one_line(tmp_path, capsys):
+    """A ViT backbone whose 80-pixel patches are larger than a 64x128 tile."""
+    from mars_segformer.training import main as train_main
+
+    Dinov2Model(Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+                             patch_size=80, image_size=160)).save_pretrained(tmp_path / "big_patches")
+    out = tmp_path / "run"
+    assert train_main(["--model", str(tmp_path / "big_patches"), "--output_dir", str(out), "--max_steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
+        line for line in err.splitlines() if "its stages do not fit a 64x128 tile" in line)], err[-2000:]
+    assert not out.exists()
