@@ -4,7 +4,8 @@
 
 One training step is what the Trainer does per batch: read 32 rows of the config's train split
 (decode, copy-paste / CutMix / augmentation, resize by ``--input_scale``, normalise), forward, the
-config's loss, backward, gradient clipping, AdamW step. Each config is built from its own
+config's loss, backward, gradient clipping, AdamW step, and the weight-averaging update when the config
+averages. Each config is built from its own
 ``train_hf.py`` flags with the package's own stage functions, on the real shared file. Steps of the
 configs are interleaved round-robin, so a change of machine load hits every config alike; the
 result is the median step time. Saves ``bench/results/recipe_cost.json``.
@@ -27,6 +28,7 @@ from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
 from bench.common import machine, save  # noqa: E402
 from mars_segformer.data import build_dataset_dict, load_arrays  # noqa: E402
 from mars_segformer.models import create_model  # noqa: E402
+from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
 from mars_segformer.training.checks import parse_overrides  # noqa: E402
 from mars_segformer.training.run import data_config, loss_function, parse_args  # noqa: E402
 
@@ -47,6 +49,8 @@ class Stepper:
         self.rng = np.random.default_rng(0)
         self.batch, self.clip = batch, args.max_grad_norm
         self.params = sum(p.numel() for p in self.model.parameters())
+        spec = AveragingSpec.parse(args.weight_averaging)
+        self.averager = None if spec.mode == "none" else WeightAverager(self.model, spec)
 
     def step(self) -> float:
         t0 = time.perf_counter()
@@ -59,6 +63,8 @@ class Stepper:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()
         self.opt.zero_grad()
+        if self.averager is not None:  # what WeightAveragingCallback does after every optimizer step
+            self.averager.update(self.model, step=1, max_steps=1)
         return time.perf_counter() - t0
 
 
