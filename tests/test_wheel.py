@@ -4,6 +4,7 @@ environment's other packages reused, so it stays fast), and used from an empty f
 PNG frame. Nothing of the checkout is on the path there."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,12 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(OMP_NUM_THREADS="1", PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    # build from a copy, so setuptools' build/ and egg-info never land in the checkout
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "bench", "docs", "tests", "build", "dist", "runs",
+                                                             "*.egg-info", "__pycache__", ".*_cache"))
     sh([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp / "dist"),
-        str(ROOT)], tmp, env)
+        str(src)], tmp, env)
     wheel = next((tmp / "dist").glob("mars_segformer-*.whl"))
     sh([sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "venv")], tmp, env)
     bin_dir = tmp / "venv" / "bin"
