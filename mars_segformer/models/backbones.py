@@ -2,8 +2,8 @@
 
 transformers 5 has no ``use_pretrained_backbone``; this is the way to start the default architecture
 from ImageNet (or any other) weights. A checkpoint of a model family with a backbone class
-(``MODEL_FOR_BACKBONE_MAPPING``: ResNet, ConvNeXt, ConvNeXt V2, Swin, DINOv2, BiT, ... and timm models
-through transformers' ``TimmBackbone``) is read with that family's own backbone class (``AutoBackbone``
+(``MODEL_FOR_BACKBONE_MAPPING``: ResNet, ConvNeXt, ConvNeXt V2, Swin, DINOv2, BiT, ...) is read with that
+family's own backbone class, a timm checkpoint (timm's Hub layout) through transformers' ``TimmBackbone`` (``AutoBackbone``
 refuses local classifier folders in 5.x), its last four stages feed transformers' own
 ``UperNetForSemanticSegmentation`` (decoder 128 unless ``--model_overrides '{"hidden_size": N}'``), and the
 result saves and loads in plain transformers. The decoder is UperNet's (pyramid pooling + FPN) for
@@ -90,6 +90,57 @@ def _load_backbone_state(model: UperNetForSemanticSegmentation, source_state: di
     return len(target), adapted
 
 
+def _family_parts(spec: str, config: PretrainedConfig, hub: dict, num_channels: int):
+    """A transformers family's backbone: its config with the last four stages out, its tensors, the ones
+    the backbone class has but the checkpoint lacks, and the checkpoint's normalisation."""
+    cls = backbone_class(config)
+    if cls is None:
+        raise BackboneError(f"a {config.model_type!r} checkpoint is not a semantic-segmentation or SegFormer-family "
+                            "model, and its family has no backbone class")
+    out_features = _stages(config)
+    bb_config = copy.deepcopy(config)
+    bb_config.out_features = out_features
+    bb_config.num_channels = num_channels
+    source, info = cls.from_pretrained(spec, out_features=out_features, output_loading_info=True, **hub)
+    # tensors the backbone class has and the checkpoint lacks (e.g. ConvNeXt's per-stage output norms) are new
+    fresh = sorted(f"backbone.{k}" for k in info["missing_keys"])
+    return bb_config, source.state_dict(), fresh, checkpoint_normalization(spec, hub)
+
+
+def _timm_parts(spec: str, config: PretrainedConfig, hub: dict, num_channels: int):
+    """A timm checkpoint (``timm/resnet18.a1_in1k`` layout: ``architecture`` + timm tensor names) as
+    transformers' ``TimmBackbone`` over its last four feature levels; the weights are read from the
+    checkpoint's file, not fetched by timm."""
+    from safetensors.torch import load_file
+    from transformers import TimmBackboneConfig
+
+    if not getattr(config, "architecture", None):
+        raise BackboneError("a timm checkpoint without an 'architecture' in its config.json")
+    bb_config = TimmBackboneConfig(backbone=config.architecture, num_channels=num_channels, features_only=True,
+                                   out_indices=[1, 2, 3, 4])
+    try:
+        weights = load_file(str(_checkpoint_file(spec, hub, "model.safetensors")))
+    except (OSError, FileNotFoundError):  # older timm repos ship only the torch pickle (read as plain tensors)
+        weights = torch.load(_checkpoint_file(spec, hub, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    state = {f"_backbone.{k}": v for k, v in weights.items()}
+    cfg = getattr(config, "pretrained_cfg", None) or {}
+    if cfg.get("mean") and cfg.get("std"):
+        norm = ([float(x) for x in cfg["mean"]], [float(x) for x in cfg["std"]], "the checkpoint's pretrained_cfg")
+    else:
+        norm = (list(IMAGENET_MEAN), list(IMAGENET_STD), "ImageNet's (the checkpoint names none)")
+    return bb_config, state, [], norm
+
+
+def _checkpoint_file(spec: str, hub: dict, name: str):
+    from pathlib import Path
+
+    if Path(spec).is_dir():
+        return Path(spec) / name
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(spec, name, revision=hub.get("revision"), token=hub.get("token")))
+
+
 def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_channels: int = 3,
                           overrides: dict | None = None, tile: tuple[int, int] = (64, 128)):
     """A UperNet (Mars labels) whose backbone holds the checkpoint ``spec``'s weights.
@@ -100,14 +151,8 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
     Raises:
         BackboneError: the family has no backbone class, or its stages do not fit a tile.
     """
-    cls = backbone_class(config)
-    if cls is None:
-        raise BackboneError(f"a {config.model_type!r} checkpoint is not a semantic-segmentation or SegFormer-family "
-                            "model, and its family has no backbone class")
-    out_features = _stages(config)
-    bb_config = copy.deepcopy(config)
-    bb_config.out_features = out_features
-    bb_config.num_channels = num_channels
+    parts = _timm_parts if config.model_type == "timm_wrapper" else _family_parts
+    bb_config, state, fresh, norm = parts(spec, config, hub, num_channels)
     overrides = dict(overrides or {})
     up = UperNetConfig(backbone_config=bb_config, hidden_size=overrides.pop("hidden_size", DECODER_WIDTH),
                        use_auxiliary_head=overrides.pop("use_auxiliary_head", False), loss_ignore_index=255,
@@ -117,10 +162,7 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
             raise BackboneError(f"--model_overrides: the UperNet config has no field {k!r}")
         setattr(up, k, v)
     model = UperNetForSemanticSegmentation(up)
-    source, info = cls.from_pretrained(spec, out_features=out_features, output_loading_info=True, **hub)
-    loaded, adapted = _load_backbone_state(model, source.state_dict())
-    # tensors the backbone class has and the checkpoint lacks (e.g. ConvNeXt's per-stage output norms) are new
-    fresh = sorted(f"backbone.{k}" for k in info["missing_keys"])
+    loaded, adapted = _load_backbone_state(model, state)
     loaded -= len(fresh)
     model.eval()
     try:  # a dry run on one tile: stages that shrink it to nothing fail here, with a clear line
@@ -132,4 +174,4 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
         raise BackboneError(f"its UperNet gives {tuple(out.shape[-2:])} logits for a {tile} tile")
     model.train()
     new = sorted(k for k in model.state_dict() if not k.startswith("backbone.")) + fresh
-    return model, loaded, adapted, new, checkpoint_normalization(spec, hub)
+    return model, loaded, adapted, new, norm

@@ -236,7 +236,8 @@ def _from_backbone(spec, config, hub, kind, revision, num_channels, overrides):
         raise _explain(err, spec, revision) from None
     model.config.image_mean, model.config.image_std = mean, std  # training, predict and pipeline normalise alike
     report = StartReport(source=spec, kind=kind, revision=revision, loaded=loaded, new=new, adapted=adapted,
-                         backbone={"family": config.model_type, "image_mean": mean, "image_std": std,
+                         backbone={"family": f"timm {config.architecture}" if config.model_type == "timm_wrapper"
+                                   else config.model_type, "image_mean": mean, "image_std": std,
                                    "normalization_from": where})
     return model, report
 

@@ -50,13 +50,34 @@ FAMILIES = {
 
 
 def backbone_params(model, prefix: str) -> dict[str, torch.Tensor]:
-    """The checkpoint's backbone parameters under the names the UperNet backbone gives them."""
+    """The checkpoint's backbone parameters, without the family's prefix (timm's names have none)."""
     out = {}
     for k, v in model.named_parameters():
-        if k.startswith(prefix) and not k.startswith(("classifier", "pooler")):
-            key = k.removeprefix(prefix)
-            out[key] = v.detach().clone()
+        if k.startswith(("classifier", "pooler", "fc.")):
+            continue
+        out[k.removeprefix(prefix) if prefix != "_backbone." else k] = v.detach().clone()
     return out
+
+
+class TimmCheckpoint:
+    """timm's own Hub layout (``timm/resnet18.a1_in1k``: config.json with ``architecture`` + timm tensor names),
+    of timm's tiny ``test_resnet``."""
+
+    def __init__(self, config=None):
+        import timm
+
+        self.model = timm.create_model("test_resnet", pretrained=False, num_classes=7)
+
+    def save_pretrained(self, folder):
+        import timm.models._hub as timm_hub
+
+        timm_hub.save_for_hf(self.model, str(folder), safe_serialization=True)
+
+    def named_parameters(self):
+        return self.model.named_parameters()
+
+
+FAMILIES["timm test_resnet"] = (TimmCheckpoint, None, "_backbone.")
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -67,11 +88,11 @@ def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(hub, tmp
     source = cls(config)
     folder = tmp_path / "ckpt"
     source.save_pretrained(folder)
-    norm = (IMAGENET_MEAN, IMAGENET_STD)
+    norm = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if family.startswith("timm") else (IMAGENET_MEAN, IMAGENET_STD)
     if family == "convnext":  # a checkpoint with its own image processor: its statistics are the ones used
         norm = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
         ConvNextImageProcessor(image_mean=list(norm[0]), image_std=list(norm[1])).save_pretrained(folder)
-    repo = f"someone/tiny-{family}"
+    repo = f"someone/tiny-{family.replace(' ', '-')}"
     publish(url, folder, repo)
     out = tmp_path / "run"
     proc = fine_tune(out, repo, env_for(url, tmp_path))
