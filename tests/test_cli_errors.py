@@ -114,6 +114,7 @@ CASES = [
     ("train", ["--extra_data", f"{W}/good.npz", "--extra_share", "1.5"], "--extra_share must lie in (0, 1)"),
     ("train", ["--encoder_lr_scale", "0"], "--encoder_lr_scale must be a positive number"),
     ("train", ["--freeze_encoder_steps", "-4"], "--freeze_encoder_steps must be >= 0"),
+    ("train", ["--layer_lr_decay", "1.5"], "--layer_lr_decay must lie in (0, 1]"),
     ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),

@@ -17,6 +17,7 @@ checkpoint's channels and shared over the model's), so a gray tile gives the sam
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,3 +316,24 @@ def encoder_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
             return list(module.parameters())
     raise StartError(f"{type(model).__name__} has no separate pretrained encoder; --encoder_lr_scale and "
                      "--freeze_encoder_steps apply to SegFormer, UperNet and the timm-encoder architectures")
+
+
+#: how a block's depth shows in a parameter name: "encoder.layer.3.", "stages.2.", "layers.1.blocks.0."
+_DEPTH = re.compile(r"(?:^|\.)(?:layer|layers|stages|blocks|block)\.(\d+)\.")
+
+
+def layer_lr_scales(model: torch.nn.Module, decay: float) -> dict[int, float]:
+    """Layer-wise learning-rate decay over the encoder: ``{id(param): scale}`` with scale ``decay ** (L + 1 - d)``
+    for a parameter of block ``d`` of ``L`` (``d`` from 1, read from its name), ``decay ** (L + 1)`` for the
+    embeddings before the first block, and 1 for what follows the last block (final norms); parameters outside
+    the encoder are not listed (scale 1)."""
+    encoder = next((getattr(model, n) for n in ENCODER_ATTRIBUTES if isinstance(getattr(model, n, None), torch.nn.Module)),
+                   None)
+    if encoder is None:
+        raise StartError(f"{type(model).__name__} has no separate encoder for --layer_lr_decay")
+    depth = {}
+    for name, p in encoder.named_parameters():
+        m = _DEPTH.search(name)
+        depth[id(p)] = (int(m.group(1)) + 1) if m else (0 if "embed" in name else None)
+    blocks = max((d for d in depth.values() if d), default=0)
+    return {pid: 1.0 if d is None else decay ** (blocks + 1 - d) for pid, d in depth.items()}

@@ -25,6 +25,9 @@ class ModelArguments:
         "help": "pretrained timm weights for a custom architecture's encoder: a .safetensors file or a Hub repo id "
                 "(e.g. timm/resnet34.a1_in1k); the saved model still loads without them"})
     encoder_lr_scale: float = field(default=1.0, metadata={"help": "learning rate of the encoder relative to the rest"})
+    layer_lr_decay: float = field(default=1.0, metadata={"help": "layer-wise learning-rate decay over the encoder's "
+                                  "blocks (e.g. 0.75 for a pretrained transformer backbone): block d of L runs at "
+                                  "decay^(L+1-d), the embeddings at decay^(L+1) (1: off)"})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "keep the encoder frozen for the first N steps"})
     input_scale: float | None = field(default=None, metadata={"help": "resize tiles by this factor before the model "
         "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "

@@ -25,6 +25,7 @@ from ..models.pretrained import (
     StartError,
     StartReport,
     encoder_parameters,
+    layer_lr_scales,
     load_encoder_weights,
     load_pretrained,
     source_kind,
@@ -319,7 +320,7 @@ def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: 
         encoder_start = None
         if model_args.encoder_weights:
             encoder_start = load_encoder_weights(model, model_args.encoder_weights, token=token)
-        if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps:
+        if model_args.encoder_lr_scale != 1 or model_args.freeze_encoder_steps or model_args.layer_lr_decay != 1:
             encoder_parameters(model)  # a clear error for architectures without an encoder
     except StartError as err:
         raise RunError(str(err)) from None
@@ -428,7 +429,10 @@ def _build_trainer(p: RunParts) -> None:
     p.preview = PredictionPlotCallback(data.arrays.train_images[pick], data.arrays.train_masks[pick], p.metrics,
                                        keep=args.keep_plots)
     callbacks = [p.preview]
-    encoder = encoder_parameters(p.model) if m.encoder_lr_scale != 1 or m.freeze_encoder_steps else []
+    tuned = m.encoder_lr_scale != 1 or m.freeze_encoder_steps or m.layer_lr_decay != 1
+    encoder = encoder_parameters(p.model) if tuned else []
+    layers = layer_lr_scales(p.model, m.layer_lr_decay) if m.layer_lr_decay != 1 else {}
+    lr_scales = {id(t): m.encoder_lr_scale * layers.get(id(t), 1.0) for t in encoder}
     if m.freeze_encoder_steps:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
@@ -440,8 +444,7 @@ def _build_trainer(p: RunParts) -> None:
     p.trainer = MarsTrainer(
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=p.metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
-        loss_fn=loss_fn, processing_class=p.processor, encoder_params=encoder,
-        encoder_lr_scale=m.encoder_lr_scale, averager=p.averager,
+        loss_fn=loss_fn, processing_class=p.processor, lr_scales=lr_scales, averager=p.averager,
     )
     p.preview.tensorboard = next((cb for cb in p.trainer.callback_handler.callbacks
                                   if isinstance(cb, TensorBoardCallback)), None)
@@ -480,7 +483,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "base_model": None if p.start.kind == "preset" else p.start.to_dict(),
         "encoder_weights": None if p.encoder_start is None else p.encoder_start.to_dict(),
         "encoder_lr_scale": m.encoder_lr_scale, "freeze_encoder_steps": m.freeze_encoder_steps,
-        "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
+        "layer_lr_decay": m.layer_lr_decay, "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
         "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
         "train_frames": d.train_frames, "extra_data": data.extra, "extra_share": dcfg.extra_share if data.extra else None,

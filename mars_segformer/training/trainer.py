@@ -21,28 +21,30 @@ class MarsTrainer(Trainer):
     """
 
     def __init__(self, *args, loss_fn: torch.nn.Module | None = None, encoder_params=None,
-                 encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, **kwargs):
+                 encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, lr_scales=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
         #: with weight averaging: evaluation, best-model selection and checkpoints use the averaged weights
         self.averager = averager
-        self.encoder_params = list(encoder_params or [])
-        self.encoder_lr_scale = encoder_lr_scale
+        #: {id(param): learning-rate factor}; the encoder at encoder_lr_scale unless given per parameter
+        #: (``--layer_lr_decay`` times ``--encoder_lr_scale``); absent parameters run at the full rate
+        self.lr_scales = dict(lr_scales) if lr_scales else {id(p): encoder_lr_scale for p in (encoder_params or [])}
 
     def create_optimizer(self, model=None):
-        """The Trainer's optimizer, with each parameter group split so the encoder's part runs at
-        ``encoder_lr_scale`` times the learning rate (the scheduler then scales every group alike)."""
+        """The Trainer's optimizer, with each parameter group split by learning-rate factor (the encoder's
+        ``encoder_lr_scale``, per-layer factors of ``--layer_lr_decay``); the scheduler then scales every
+        group alike."""
         optimizer = super().create_optimizer(model)
-        if self.encoder_lr_scale == 1 or not self.encoder_params or getattr(optimizer, "_mars_split", False):
+        if all(s == 1 for s in self.lr_scales.values()) or getattr(optimizer, "_mars_split", False):
             return optimizer
-        encoder = {id(p) for p in self.encoder_params}
         groups = []
         for g in optimizer.param_groups:
             rest = {k: v for k, v in g.items() if k != "params"}
-            for part, scale in (([p for p in g["params"] if id(p) not in encoder], 1.0),
-                                ([p for p in g["params"] if id(p) in encoder], self.encoder_lr_scale)):
-                if part:
-                    groups.append({**rest, "params": part, "lr": g["lr"] * scale})
+            by_scale: dict[float, list] = {}
+            for p in g["params"]:
+                by_scale.setdefault(self.lr_scales.get(id(p), 1.0), []).append(p)
+            for scale, part in sorted(by_scale.items(), reverse=True):
+                groups.append({**rest, "params": part, "lr": g["lr"] * scale})
         optimizer.param_groups.clear()
         for g in groups:
             optimizer.add_param_group(g)

@@ -163,3 +163,38 @@ def test_stages_that_do_not_fit_a_tile_are_one_line(tmp_path, capsys):
     assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
         line for line in err.splitlines() if "its stages do not fit a 64x128 tile" in line)], err[-2000:]
     assert not out.exists()
+
+
+def test_layer_wise_lr_decay_over_a_transformer_backbone(tmp_path):
+    """A 4-block DINOv2 backbone in a UperNet, --layer_lr_decay 0.5 with --encoder_lr_scale 0.2: block d (1-4)
+    runs at 0.2 * 0.5^(5-d), the embeddings at 0.2 * 0.5^5, the final norm at 0.2, the decode head at 1."""
+    import re
+
+    from mars_segformer.models.pretrained import load_pretrained
+    from mars_segformer.training.run import _parse
+    from mars_segformer.training.trainer import MarsTrainer
+
+    Dinov2Model(FAMILIES["dinov2"][1]).save_pretrained(tmp_path / "dino")
+    model, _ = load_pretrained(str(tmp_path / "dino"))
+    args = _parse(["--output_dir", str(tmp_path / "o"), "--learning_rate", "1e-3", "--report_to", "none",
+                   "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false"])[3]
+    from mars_segformer.models.pretrained import encoder_parameters, layer_lr_scales
+
+    layers = layer_lr_scales(model, 0.5)
+    scales = {id(t): 0.2 * layers.get(id(t), 1.0) for t in encoder_parameters(model)}
+    opt = MarsTrainer(model=model, args=args, lr_scales=scales).create_optimizer()
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    seen = set()
+    for name, p in model.named_parameters():
+        m = re.search(r"encoder\.layer\.(\d+)\.", name)
+        if not name.startswith("backbone."):
+            expected = 1e-3
+        elif m:
+            expected = 1e-3 * 0.2 * 0.5 ** (4 - int(m.group(1)))  # block index 0-3 is depth 1-4
+        elif ".embeddings." in name:
+            expected = 1e-3 * 0.2 * 0.5 ** 5
+        else:  # the backbone's final layer norm
+            expected = 1e-3 * 0.2
+        assert lr_of[id(p)] == pytest.approx(expected, rel=1e-9), name
+        seen.add(round(expected, 12))
+    assert len(seen) == 7  # head, 4 blocks, embeddings, final norm
