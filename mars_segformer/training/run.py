@@ -454,8 +454,8 @@ def _train(p: RunParts, argv: list[str] | None):
     """Train under the folder's lock, with the run's arguments and split recorded first; a stop signal
     ends in a checkpoint and :class:`RunStopped`."""
     out, args, trainer = p.out, p.args, p.trainer
-    if not p.resume:
-        _check_output_dir(args)  # again, under the lock: another run may have started meanwhile
+    if not p.resume and args.process_index == 0:
+        _check_output_dir(args)  # again, by the lock's holder: another run may have started meanwhile
     if argv is not None and args.process_index == 0 and not (p.resume and (out / RUN_ARGS).is_file()):
         save_run_args(out, argv)  # a resume keeps the file as the run started
     if args.process_index == 0 and not (out / SPLIT_FILE).is_file():

@@ -35,9 +35,9 @@ def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
 def test_a_run_past_the_budget_is_stopped_and_reported(tmp_path):
     out = tmp_path / "sweep"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
-                           "--runs", "upernet-r18:default", "--budget_s", "12"], capture_output=True, text=True,
+                           "--runs", "upernet-r18:default", "--budget_s", "3"], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (row,) = json.loads((out / "gpu_sweep.json").read_text())["rows"]
-    assert row["state"] == "stopped (budget)"  # 2 tiny epochs take longer than 12 s here, start-up included
+    assert row["state"] == "stopped (budget)"  # start-up alone takes longer than 3 s
     assert row["seconds"] < 200
