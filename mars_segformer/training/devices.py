@@ -25,7 +25,8 @@ GPU_EVAL_BATCH = 512
 MAX_WORKERS = 8
 
 
-def _given(argv: list[str]) -> set[str]:
+def given_flags(argv: list[str]) -> set[str]:
+    """The flag names ``argv`` gives, in the dataclass spelling (``--max-steps`` and ``--max_steps`` alike)."""
     return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
 
 
@@ -49,7 +50,7 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
     if tf32_supported is None:  # Ampere (compute capability 8) and newer; TrainingArguments refuses it elsewhere
         tf32_supported = torch.cuda.get_device_capability()[0] >= 8
     cores = available_cores() if cores is None else cores
-    given = _given(argv)
+    given = given_flags(argv)
     out: list[str] = []
     if not {"bf16", "fp16"} & given:
         out += ["--bf16", "true"] if bf16_supported else ["--fp16", "true"]

@@ -44,7 +44,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
-from .devices import describe, device_defaults
+from .devices import describe, device_defaults, given_flags
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -103,10 +103,6 @@ def _expand_config(argv: list[str]) -> list[str]:
     return flat + argv[1:]
 
 
-def _given(argv: list[str]) -> set[str]:
-    return {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
-
-
 class _Parser(HfArgumentParser):
     """transformers' parser with one-line usage errors (a bad value named, not 127 lines of usage)."""
 
@@ -157,7 +153,7 @@ def parse_command_line(argv=None):
         raise RunError(f"{saved_file}: not a run-arguments file ({err}); resume needs every original flag") from None
     saved = _parse([*machine, *saved_argv])
     merged = _parse([*machine, *saved_argv, *argv])
-    for name in sorted(_given(argv) - SAFE_ON_RESUME):
+    for name in sorted(given_flags(argv) - SAFE_ON_RESUME):
         if _value(merged, name) != _value(saved, name):
             raise RunError(f"--{name} {_value(merged, name)!r} conflicts with the run's own --{name} "
                            f"{_value(saved, name)!r} ({saved_file}); a resume keeps the run's model, data and recipe")
