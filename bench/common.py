@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from mars_segformer.outputs import atomic_write_json
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -32,9 +34,7 @@ def machine() -> dict:
 def save(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(path, result)
     print(json.dumps(result, indent=1))
     print(f"saved {path}")
     return path

@@ -1,10 +1,14 @@
 """mars-segformer: Mars terrain segmentation with Hugging Face transformers.
 
-Importing the package registers its custom architectures with transformers' Auto classes.
+Names load on first use (``lazy_loader``), so ``import mars_segformer`` and the console command
+start without importing torch. The custom architectures are registered with transformers' Auto
+classes when :mod:`mars_segformer.models` is imported, which any model function here does.
 """
 
-from . import models  # noqa: F401  (registers the Auto classes)
-from .models import PRESETS, create_model, make_image_processor
+import lazy_loader as _lazy
 
 __version__ = "0.1.0"
-__all__ = ["PRESETS", "__version__", "create_model", "make_image_processor"]
+
+__getattr__, __dir__, _names = _lazy.attach(
+    __name__, submod_attrs={"models": ["PRESETS", "create_model", "make_image_processor"]})
+__all__ = ["__version__", *_names]

@@ -9,6 +9,7 @@ Needs the optional extra ``[demo]`` (gradio). The bundled example images ship in
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -16,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .argparsing import ArgumentParser
-from .data import CLASS_NAMES
-from .data.io import TILE_SCALE
-from .inference import load_model
-from .inference.frames import area_shares, overlay_with_legend, predict_image
+from .data.io import CLASS_NAMES, TILE_SCALE
+from .inference.options import PredictError
 
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "data" / "sample" / "examples").glob("*.png"))
 SCALES = {"tiles' scale (a 256×256 frame, a 64×128 tile)": TILE_SCALE, "native NAVCAM frame (1024×1024)": 1.0}
@@ -27,9 +26,12 @@ SCALES = {"tiles' scale (a 256×256 frame, a 64×128 tile)": TILE_SCALE, "native
 
 def build(model_name: str):
     """The app (a ``gradio.Blocks``) for one model (a Hub repo id or a folder); the model is loaded once."""
-    import gradio as gr
+    from .inference.frames import area_shares, overlay_with_legend, predict_image
+    from .inference.predictor import load_model
 
+    # the model first: a wrong --model is answered before gradio's long import
     model = load_model(model_name, trust_remote_code=bool(os.environ.get("MARS_TRUST_REMOTE_CODE")))
+    import gradio as gr
 
     def segment(image: np.ndarray | None, scale_name: str):
         if image is None:
@@ -65,12 +67,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.model:
         p.error("--model (or the environment variable MARS_MODEL) is required: a Hub repo id or a run folder")
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("gradio") is None:
         print("error: the demo needs gradio: pip install 'mars-segformer[demo]'", file=sys.stderr)
         return 2
-    build(args.model).launch(server_name=args.host, server_port=args.port)
+    try:
+        app = build(args.model)
+    except PredictError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    app.launch(server_name=args.host, server_port=args.port)
     return 0
 
 

@@ -23,12 +23,14 @@ import numpy as np
 from PIL import Image
 
 from .argparsing import ArgumentParser
-from .data import CLASS_NAMES, MarsDataError, load_arrays
-from .inference import TTA_MODES, PredictError, load_model, predict_masks, write_submission
-from .inference.predictor import check_scales
-from .metrics import StreamingMeanIoU
+from .data.errors import MarsDataError
+from .data.io import CLASS_NAMES
+from .data.sources import load_arrays
+from .inference.options import TTA_MODES, PredictError, check_scales
 from .outputs import OutputPathError, atomic_path, atomic_write_json, check_output_folder
-from .visualization import colorize, overlay, save_confusion_matrix
+
+# torch, the model code, evaluate and matplotlib are imported where they are used, after the flags
+# and files are checked, so that a wrong flag is answered in well under a second
 
 
 def _atomic_npz(path: Path, **arrays) -> None:
@@ -37,6 +39,8 @@ def _atomic_npz(path: Path, **arrays) -> None:
 
 
 def save_overlays(images, preds, truths, folder: Path, n: int) -> None:
+    from .visualization import colorize, overlay
+
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(min(n, len(images))):
         parts = [np.repeat(images[i][..., None], 3, -1), overlay(images[i], preds[i])]
@@ -151,6 +155,8 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
     images, truths = select_split(arrays, split, config, record, str(model))
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
+    from .inference.predictor import load_model
+
     net = load_model(model, device, trust_remote_code)
     try:
         return _predict_and_write(net, model, arrays, images, truths, out, split, batch_size, tta, csv, overlays,
@@ -161,6 +167,11 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
 
 def _predict_and_write(net, model, arrays, images, truths, out: Path, split, batch_size, tta, csv, overlays, onnx,
                        progress, scales=(1.0,)) -> dict:
+    from .inference.predictor import predict_masks
+    from .inference.submission import write_submission
+    from .metrics import StreamingMeanIoU
+    from .visualization import save_confusion_matrix
+
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     preds = predict_masks(net, images, batch_size, tta, progress, scales)
@@ -200,6 +211,7 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
     from tqdm.auto import tqdm
 
     from .inference.frames import image_paths, predict_image, read_gray, write_image_outputs
+    from .inference.predictor import load_model
 
     out = _check_common(tta, batch_size, out)
     if not (math.isfinite(image_scale) and image_scale > 0):

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 
 from .argparsing import ArgumentParser
-from .data import DataConfig, MarsDataError, load_arrays
-from .data.dataset import clean_and_split
-from .inference import PredictError, load_model
+from .data.errors import MarsDataError
+from .data.sources import load_arrays
+from .inference.options import PredictError
 from .outputs import OutputPathError, check_output_folder
-from .training.checks import RunError
+from .training.errors import RunError
+from .training.flags import precheck
 from .training.pseudo_labels import (
     PseudoLabelConfig,
     check_teacher_labels,
@@ -33,9 +34,10 @@ from .training.pseudo_labels import (
 )
 
 
-def student_split(student_args: list[str], out: Path) -> DataConfig:
+def student_split(student_args: list[str], out: Path):
     """The students' flags, checked as ``train_hf.py`` checks them (before any teacher runs), and the
     split they will validate on (seed, fraction, outlier settings), which the leakage guard must keep."""
+    from .data.dataset import DataConfig
     from .training.checks import check_arguments
     from .training.run import data_config, parse_args
 
@@ -46,10 +48,13 @@ def student_split(student_args: list[str], out: Path) -> DataConfig:
                       outlier_min_count=cfg.outlier_min_count)
 
 
-def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelConfig, split: DataConfig,
+def label_round(teacher: str, data: str | None, out: Path, config: PseudoLabelConfig, split,
                 trust_remote_code: bool = False) -> dict:
     """Pseudo-labels of ``data``'s unlabelled tiles by ``teacher`` -> ``out`` (+ JSON); returns the record.
-    ``out``'s folder is made only once there is something to write."""
+    ``split`` is the students' ``DataConfig``; ``out``'s folder is made only once there is something to write."""
+    from .data.dataset import clean_and_split
+    from .inference.predictor import load_model
+
     arrays = load_arrays(data)
     if len(arrays.test_images) == 0:
         raise MarsDataError(f"{arrays.source}: no unlabelled tiles (test_set is empty) to pseudo-label")
@@ -139,6 +144,7 @@ def main(argv=None) -> int:
                                    args.min_kept, args.tta)
         config.check()
         check_output_folder(args.out, "--out")
+        precheck(student_args)  # flags and values, before torch is imported
         student_split(student_args, Path(args.out))  # a bad student flag stops here, before the teacher runs
         summaries = run_rounds(args.teacher, args.data, Path(args.out), args.rounds, config, student_args,
                                args.student_init, args.trust_remote_code)

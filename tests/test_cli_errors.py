@@ -129,7 +129,7 @@ CASES = [
     ("train", ["--class_weights", "auto:strong"], "needs a number P"),
     ("train", ["--model", "unet-xl"], "unknown --model 'unet-xl'"),
     ("train", ["--torch_threads", "0"], "--torch_threads must be 'auto' or a positive integer"),
-    ("train", ["--lr_scheduler_type", "bogus"], "invalid training arguments: bogus is not a valid SchedulerType"),
+    ("train", ["--lr_scheduler_type", "bogus"], "--lr_scheduler_type expects one of linear, cosine,"),
     ("train", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
     ("train", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("train", ["--data", f"{W}/corrupt.npz"], "corrupt.npz: could not read arrays, the file is damaged"),
@@ -145,7 +145,7 @@ CASES = [
     ("train-config", [f"{W}/list.yaml"], "list.yaml: expected a mapping of flag names to values"),
     ("train-config", [f"{W}/bad.yaml"], "bad.yaml: not valid YAML/JSON"),
     ("train-config", [f"{W}/missing.yaml"], "missing.yaml: config file not found"),
-    ("train", ["--learnig_rate", "0.1"], "unknown flag(s) ['--learnig_rate', '0.1']"),
+    ("train", ["--learnig_rate", "0.1"], "unknown flag --learnig_rate (did you mean --learning_rate?)"),
     # --- python -m mars_segformer.predict ------------------------------------------------------------
     ("predict", ["--batch-size", "-5"], "--batch-size must be at least 1, got -5"),
     ("predict", ["--tta-scales", "1,big"], "--tta-scales must be comma-separated numbers"),

@@ -1,6 +1,8 @@
-"""Hub: model card rendering and one-commit publishing of run folders."""
+"""Hub: model card rendering and one-commit publishing of run folders (names load on first use)."""
 
-from .card import render_card, template_path
-from .push import HubPushError, files_to_upload, push_run
+import lazy_loader as _lazy
 
-__all__ = ["HubPushError", "files_to_upload", "push_run", "render_card", "template_path"]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "card": ["render_card", "template_path"],
+    "push": ["HubPushError", "files_to_upload", "push_run"],
+})

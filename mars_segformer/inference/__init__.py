@@ -1,7 +1,9 @@
-"""Inference: batched prediction, TTA, submission CSV, ONNX export."""
+"""Inference: batched prediction, TTA, submission CSV, ONNX export (names load on first use)."""
 
-from .predictor import TTA_MODES, PredictError, load_model, predict_masks, predict_probs
-from .submission import read_submission, write_submission
+import lazy_loader as _lazy
 
-__all__ = ["TTA_MODES", "PredictError", "load_model", "predict_masks", "predict_probs", "read_submission",
-           "write_submission"]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "options": ["TTA_MODES", "PredictError", "check_scales"],
+    "predictor": ["load_model", "predict_masks", "predict_probs"],
+    "submission": ["read_submission", "write_submission"],
+})

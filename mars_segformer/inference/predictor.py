@@ -8,13 +8,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.dataset import model_pixels
-
-#: TTA name -> flips averaged (dims of a (B, C, H, W) tensor); probabilities are averaged.
-TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
-
-
-class PredictError(ValueError):
-    """A model or input that cannot be used for prediction."""
+from .options import TTA_MODES, PredictError, check_scales  # noqa: F401  (re-exported)
 
 
 def load_model(name_or_path: str, device: str | None = None, trust_remote_code: bool = False):
@@ -41,14 +35,6 @@ def _upsampled_logits(model, x: torch.Tensor, size) -> torch.Tensor:
     if tuple(logits.shape[-2:]) != tuple(size):
         logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
     return logits.float()
-
-
-def check_scales(scales) -> tuple[float, ...]:
-    """Multi-scale TTA factors: positive finite numbers, at most 4 (a tile is resized by each)."""
-    scales = tuple(float(x) for x in scales)
-    if not scales or not all(0.25 <= x <= 4 for x in scales):
-        raise PredictError(f"TTA scales must be numbers in [0.25, 4], got {list(scales)}")
-    return scales
 
 
 @torch.no_grad()

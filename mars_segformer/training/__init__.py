@@ -1,8 +1,15 @@
-"""Training: arguments, the Trainer subclass, callbacks and the job itself."""
+"""Training: arguments, the Trainer subclass, callbacks and the job itself (names load on first use).
 
-from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
-from .run import RunError, main, parse_args, run
-from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
+``main`` checks the command line against the flag table (:mod:`.flags`) before torch and
+transformers are imported, so a wrong flag is answered at once.
+"""
 
-__all__ = ["DataArguments", "LossArguments", "MarsTrainer", "MarsTrainingArguments", "ModelArguments", "RunError",
-           "StreamingMetrics", "argmax_at_label_size", "main", "parse_args", "run"]
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "arguments": ["DataArguments", "LossArguments", "MarsTrainingArguments", "ModelArguments"],
+    "command": ["main"],
+    "errors": ["RunError"],
+    "run": ["parse_args"],
+    "trainer": ["MarsTrainer", "StreamingMetrics", "argmax_at_label_size"],
+})

@@ -12,11 +12,8 @@ import math
 from ..data.augment import AUGMENTATION_NAMES
 from ..losses import build_loss
 from .averaging import AveragingSpec
+from .errors import RunError
 from .threads import parse_threads
-
-
-class RunError(ValueError):
-    """Arguments that cannot start a run; raised before anything is written."""
 
 
 def _need(ok: bool, message: str) -> None:

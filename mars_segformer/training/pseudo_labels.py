@@ -21,7 +21,6 @@ import numpy as np
 
 from ..data import CLASS_NAMES, MarsArrays, MarsDataError, save_npz
 from ..data.io import MARS_LABELS
-from ..inference.predictor import predict_probs
 from ..outputs import atomic_write_json
 
 
@@ -87,6 +86,8 @@ def pseudo_label(teacher, images: np.ndarray, frame_ids, config: PseudoLabelConf
         (kept tile indices, their pseudo masks, a record of thresholds and per-class coverage).
     """
     from tqdm.auto import tqdm
+
+    from ..inference.predictor import predict_probs
 
     config.check()
     n_cls = len(CLASS_NAMES)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 
@@ -55,6 +54,7 @@ from .faults import (
     RunStopped,
     disk_faults,
 )
+from .flags import expand_config
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
@@ -74,33 +74,6 @@ SECRET_FLAGS = {"hub_token"}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
-
-
-def _expand_config(argv: list[str]) -> list[str]:
-    """A leading ``.yaml``/``.json`` config file becomes flags (later flags override it)."""
-    if not (argv and argv[0].endswith((".yaml", ".yml", ".json"))):
-        return argv
-    path = Path(argv[0])
-    if not path.is_file():
-        raise RunError(f"{path}: config file not found")
-    import yaml
-
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: not valid YAML/JSON ({str(err).splitlines()[0]})") from None
-    if not isinstance(cfg, dict):
-        raise RunError(f"{path}: expected a mapping of flag names to values, got {type(cfg).__name__}")
-    known = {f.name for dc in DATACLASSES for f in fields(dc)}
-    for k in cfg:
-        if k not in known:
-            close = difflib.get_close_matches(str(k), known, n=1)
-            raise RunError(f"{path}: unknown key {k!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                           + "; keys are train_hf.py's flag names")
-    flat = []
-    for k, v in cfg.items():
-        flat += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
-    return flat + argv[1:]
 
 
 class _Parser(HfArgumentParser):
@@ -140,7 +113,7 @@ def parse_command_line(argv=None):
     Returns:
         (the effective flags, the four argument dataclasses).
     """
-    argv = _expand_config(list(sys.argv[1:] if argv is None else argv))
+    argv = expand_config(list(sys.argv[1:] if argv is None else argv))
     machine = device_defaults(argv)  # GPU defaults before the user's flags, which win; not saved in run_args
     parsed = _parse([*machine, *argv])
     args = parsed[-1]

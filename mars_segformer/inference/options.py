@@ -1,0 +1,21 @@
+"""What a prediction may be asked for: TTA modes and scales, and the error of a request that cannot run.
+
+Light (no torch), so ``predict`` checks its flags before the model code is imported.
+"""
+
+from __future__ import annotations
+
+#: TTA name -> flips averaged (dims of a (B, C, H, W) tensor); probabilities are averaged.
+TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
+
+
+class PredictError(ValueError):
+    """A model or input that cannot be used for prediction."""
+
+
+def check_scales(scales) -> tuple[float, ...]:
+    """Multi-scale TTA factors: positive finite numbers, at most 4 (a tile is resized by each)."""
+    scales = tuple(float(x) for x in scales)
+    if not scales or not all(0.25 <= x <= 4 for x in scales):
+        raise PredictError(f"TTA scales must be numbers in [0.25, 4], got {list(scales)}")
+    return scales

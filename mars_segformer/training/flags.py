@@ -1,0 +1,247 @@
+"""The training flags as a table read from the argument dataclasses' source, without importing them.
+
+``train_hf.py`` parses its flags with transformers' ``HfArgumentParser`` over
+:mod:`.arguments`' dataclasses, and importing those imports torch and transformers (8-14 s on a
+2-core machine). :func:`precheck` answers the common mistakes first, from the dataclasses' source
+text (``ast``): an unknown flag, a value that is not an int / float / bool, a choice outside an
+enum, a config file's unknown key. It rejects nothing the real parser would accept: a flag it
+cannot type is passed on, and the real parser still checks everything afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import RunError
+
+#: the dataclasses of :mod:`.arguments`, in the order the parser takes them
+OWN_CLASSES = ("ModelArguments", "DataArguments", "LossArguments", "MarsTrainingArguments")
+#: transformers' sources holding ``TrainingArguments`` and the enums its fields use
+TRANSFORMERS_FILES = ("training_args.py", "trainer_utils.py", "debug_utils.py")
+#: ``hf_argparser.string_to_bool``'s spellings
+TRUE, FALSE = ("yes", "true", "t", "y", "1"), ("no", "false", "f", "n", "0")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One dataclass field as the parser sees it.
+
+    Attributes:
+        name: the field (``--name``; ``--na-me`` too).
+        kind: ``int``, ``float``, ``bool``, ``str``, ``choice`` or ``other`` (not checked here).
+        choices: the accepted values of a ``choice`` flag.
+        negatable: a bool defaulting to True, which also has ``--no_name``.
+        aliases: extra option strings from the field's metadata.
+    """
+
+    name: str
+    kind: str
+    choices: tuple[str, ...] = ()
+    negatable: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def _enum_values(files: list[Path]) -> dict[str, tuple[str, ...]]:
+    """``class X(...Enum): A = "a"`` in ``files`` -> {"X": ("a", ...)}."""
+    enums = {}
+    for path in files:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and any("Enum" in ast.unparse(b) for b in node.bases):
+                values = [n.value.value for n in node.body if isinstance(n, ast.Assign)
+                          and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
+                if values:
+                    enums[node.name] = tuple(values)
+    return enums
+
+
+def _kind(annotation: str, enums: dict) -> tuple[str, tuple[str, ...]]:
+    """The parser's type for an annotation, as ``HfArgumentParser`` resolves unions."""
+    parts = [p.strip() for p in annotation.split("|")]
+    rest = [p for p in parts if p != "None"]
+    if "None" not in parts and len(rest) == 2 and "str" in rest:  # `X | str`: the parser keeps X
+        rest = [p for p in rest if p != "str"]
+    if rest == ["bool"]:
+        return "bool", ()
+    if len(rest) == 1 and rest[0] in enums:
+        return "choice", enums[rest[0]]
+    if len(rest) == 1 and rest[0] in ("int", "float", "str"):
+        return rest[0], ()
+    return "other", ()
+
+
+def _metadata(call: ast.AST) -> tuple[bool, tuple[str, ...], object]:
+    """(has a default, aliases, the default's literal or None) of a ``field(...)`` call or a plain default."""
+    if not isinstance(call, ast.Call) or ast.unparse(call.func) not in ("field", "dataclasses.field"):
+        try:
+            return True, (), ast.literal_eval(call)
+        except (ValueError, TypeError, SyntaxError):
+            return True, (), None
+    kw = {k.arg: k.value for k in call.keywords}
+    aliases: tuple[str, ...] = ()
+    if isinstance(kw.get("metadata"), ast.Dict):
+        for k, v in zip(kw["metadata"].keys, kw["metadata"].values, strict=True):
+            if isinstance(k, ast.Constant) and k.value == "aliases":
+                value = ast.literal_eval(v)
+                aliases = (value,) if isinstance(value, str) else tuple(value)
+    default = None
+    if "default" in kw:
+        try:
+            default = ast.literal_eval(kw["default"])
+        except (ValueError, TypeError, SyntaxError):
+            default = None
+    return "default" in kw or "default_factory" in kw, aliases, default
+
+
+def _class_fields(path: Path, names: tuple[str, ...], enums: dict) -> dict[str, Flag]:
+    table = {}
+    classes = {n.name: n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)}
+    for cname in names:
+        for node in classes[cname].body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                kind, choices = _kind(ast.unparse(node.annotation), enums)
+                _, aliases, default = _metadata(node.value) if node.value is not None else (False, (), None)
+                table[node.target.id] = Flag(node.target.id, kind, choices, kind == "bool" and default is True,
+                                             aliases)
+    return table
+
+
+@lru_cache(maxsize=1)
+def flag_table() -> dict[str, Flag]:
+    """Every training flag: ``TrainingArguments``' fields, then this package's (which override them)."""
+    spec = importlib.util.find_spec("transformers")  # finds the package without importing it
+    root = Path(next(iter(spec.submodule_search_locations)))
+    files = [root / f for f in TRANSFORMERS_FILES if (root / f).is_file()]
+    enums = _enum_values(files)
+    table = _class_fields(root / "training_args.py", ("TrainingArguments",), enums)
+    for name, flag in _class_fields(Path(__file__).with_name("arguments.py"), OWN_CLASSES, enums).items():
+        base = table.get(name)
+        if base is not None and base.kind == "choice" and flag.kind == "str":
+            flag = base  # a plain `str` override of an enum field: TrainingArguments.__post_init__ still converts it
+        table[name] = flag
+    return table
+
+
+def option_strings(table: dict[str, Flag]) -> dict[str, tuple[Flag, bool]]:
+    """``--option`` -> (its flag, whether it is the ``--no_`` form), every spelling the parser accepts."""
+    out = {}
+    for flag in table.values():
+        for spelling in {flag.name, flag.name.replace("_", "-")}:
+            out[f"--{spelling}"] = (flag, False)
+        for alias in flag.aliases:  # as the metadata spells them, like the parser
+            out[alias] = (flag, False)
+        if flag.negatable:
+            for spelling in {f"no_{flag.name}", f"no-{flag.name.replace('_', '-')}"}:
+                out[f"--{spelling}"] = (flag, True)
+    return out
+
+
+def _lookup(option: str, options: dict) -> tuple[Flag, bool] | None:
+    """The flag an option names: exactly, or as argparse's unique prefix; None when it cannot say."""
+    if option in options:
+        return options[option]
+    matches = {options[o][0].name for o in options if o.startswith(option)}
+    if len(matches) == 1:
+        return next(o for o in options.values() if o[0].name in matches)
+    if matches:
+        return None  # ambiguous: the real parser says so
+    close = difflib.get_close_matches(option.replace("-", "_"), [o for o in options if "-" not in o[2:]], n=1)
+    raise RunError(f"unknown flag {option}" + (f" (did you mean {close[0]}?)" if close else "")
+                   + "; `python train_hf.py --help` lists them")
+
+
+def _check_value(option: str, flag: Flag, values: list[str]) -> None:
+    if flag.kind == "other":
+        return
+    if flag.kind == "bool":
+        if values and values[0].lower() not in TRUE + FALSE:
+            raise RunError(f"{option} expects true or false, got {values[0]!r}")
+        return
+    if not values:
+        raise RunError(f"{option} expects a value")
+    value = values[0]
+    if flag.kind == "int":
+        try:
+            int(value)
+        except ValueError:
+            raise RunError(f"{option} expects an integer, got {value!r}") from None
+    elif flag.kind == "float":
+        try:
+            float(value)
+        except ValueError:
+            raise RunError(f"{option} expects a number, got {value!r}") from None
+    elif flag.kind == "choice" and value not in flag.choices:
+        raise RunError(f"{option} expects one of {', '.join(flag.choices)}, got {value!r}")
+
+
+def _is_value(token: str) -> bool:
+    if not token.startswith("-"):
+        return True
+    try:
+        float(token)  # a negative number is a value, as argparse reads it
+        return True
+    except ValueError:
+        return False
+
+
+def precheck(argv: list[str]) -> None:
+    """Raise :class:`RunError` for the first flag or value the training parser would reject.
+
+    Args:
+        argv: the command line after any config file was expanded (:func:`expand_config`).
+    """
+    if any(a in ("-h", "--help") for a in argv):
+        return
+    options = option_strings(flag_table())
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if not token.startswith("--"):
+            continue  # a stray value: the real parser names it
+        option, eq, inline = token.partition("=")
+        values = [inline] if eq else []
+        if not eq:
+            while i < len(argv) and _is_value(argv[i]):
+                values.append(argv[i])
+                i += 1
+        found = _lookup(option, options)
+        if found is None:
+            continue
+        flag, negated = found
+        if negated:
+            if values:
+                raise RunError(f"{option} takes no value, got {values[0]!r}")
+            continue
+        _check_value(option, flag, values)
+
+
+def expand_config(argv: list[str]) -> list[str]:
+    """A leading ``.yaml``/``.json`` config file becomes flags (later flags override it)."""
+    if not (argv and argv[0].endswith((".yaml", ".yml", ".json"))):
+        return argv
+    path = Path(argv[0])
+    if not path.is_file():
+        raise RunError(f"{path}: config file not found")
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid YAML/JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise RunError(f"{path}: expected a mapping of flag names to values, got {type(cfg).__name__}")
+    known = set(flag_table())
+    for k in cfg:
+        if k not in known:
+            close = difflib.get_close_matches(str(k), known, n=1)
+            raise RunError(f"{path}: unknown key {k!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + "; keys are train_hf.py's flag names")
+    flat = []
+    for k, v in cfg.items():
+        flat += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+    return flat + argv[1:]

@@ -1,0 +1,122 @@
+"""The flag table read from source (training/flags.py) against transformers' real parser, the oracle.
+
+The pre-check must know every option the real parser knows, type each as the parser does, and
+reject only command lines the real parser rejects too.
+"""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers.hf_argparser import string_to_bool
+
+from mars_segformer.training.errors import RunError
+from mars_segformer.training.flags import expand_config, flag_table, option_strings, precheck
+from mars_segformer.training.run import DATACLASSES, _parse, _Parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_parser():
+    return _Parser(DATACLASSES, prog="train_hf.py")
+
+
+def real_rejects(argv) -> bool:
+    try:
+        _parse(["--output_dir", "/nonexistent/never-written", *argv])
+    except (SystemExit, RunError, ValueError):
+        return True
+    return False
+
+
+def test_every_real_option_is_in_the_table_with_the_parsers_type():
+    options = option_strings(flag_table())
+    metadata_choices = {f.name for dc in DATACLASSES for f in dataclasses.fields(dc) if "choices" in f.metadata}
+    checked = 0
+    for action in real_parser()._actions:
+        for opt in action.option_strings:
+            if opt in ("-h", "--help"):
+                continue
+            assert opt in options, f"{opt} missing from the flag table"
+        if not action.option_strings or action.dest == "help" or any(o.startswith("--no_") for o in action.option_strings):
+            continue
+        flag = flag_table()[action.dest]
+        if action.choices is not None and action.dest in metadata_choices:
+            assert flag.kind in ("str", "other"), action.dest  # computed choices: left to the real parser
+        elif action.choices is not None:
+            assert flag.kind == "choice" and set(flag.choices) == {str(getattr(c, "value", c)) for c in action.choices}, action.dest
+        elif action.type is int:
+            assert flag.kind == "int", action.dest
+        elif action.type is float:
+            assert flag.kind == "float", action.dest
+        elif action.type is string_to_bool:
+            assert flag.kind == "bool", action.dest
+        checked += 1
+    assert checked > 100  # TrainingArguments' fields and the package's own
+
+
+def test_table_holds_no_option_the_real_parser_lacks():
+    real = {o for a in real_parser()._actions for o in a.option_strings}
+    extra = set(option_strings(flag_table())) - real
+    assert not extra, sorted(extra)[:5]
+
+
+def test_a_str_override_of_an_enum_field_keeps_the_enums_choices_and_the_real_run_rejects_others():
+    # MarsTrainingArguments declares lr_scheduler_type as plain str; TrainingArguments.__post_init__ converts it
+    flag = flag_table()["lr_scheduler_type"]
+    assert flag.kind == "choice" and "polynomial" in flag.choices
+    assert real_rejects(["--lr_scheduler_type", "cosin"])
+    assert not real_rejects(["--lr_scheduler_type", flag.choices[0]])
+
+
+BAD = [
+    ["--num_train_epochs", "abc"], ["--max_steps", "1.5"], ["--learnig_rate", "1e-3"], ["--ignore_background", "maybe"],
+    ["--eval_strategy", "sometimes"], ["--seed", "x"], ["--val_fraction", "a"], ["--no_drop_outliers", "yes"],
+    ["--bogus"], ["--per-device-train-batch-size", "big"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=lambda a: " ".join(a))
+def test_precheck_rejects_what_the_real_parser_rejects(argv):
+    assert real_rejects(argv)
+    with pytest.raises(RunError) as err:
+        precheck(argv)
+    assert argv[0].split("=")[0] in str(err.value)
+
+
+GOOD = [
+    ["--num_train_epochs", "2", "--max_steps=3", "--learning-rate", "1e-4"],
+    ["--push_to_hub", "--ignore_background", "false", "--no_drop_outliers"],
+    ["--report_to", "none", "--warmup_steps", "0.1", "--model_name_or_path", "upernet-r18"],
+    ["--num_train_ep", "2"],  # argparse's unique prefix
+    ["--class_weights", "1,1,1,1,1", "--seed", "-1"],
+]
+
+
+@pytest.mark.parametrize("argv", GOOD, ids=lambda a: " ".join(a))
+def test_precheck_accepts_what_the_real_parser_accepts(argv):
+    assert not real_rejects(argv)
+    precheck(argv)
+
+
+def test_every_ablation_recipe_and_config_file_passes_the_precheck():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from ablation import CONFIGS
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    for name, (_, argv) in CONFIGS.items():
+        precheck(argv)
+        assert not real_rejects(argv), name
+    for cfg in sorted((ROOT / "configs").glob("*.yaml")):
+        precheck(expand_config([str(cfg)]))
+
+
+def test_a_bad_flag_is_answered_without_importing_torch(tmp_path):
+    code = ("import sys; from mars_segformer.training import main; rc = main(['--num_train_epochs', 'abc']); "
+            "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.stdout.split() == ["2", "False", "False"], out.stdout + out.stderr
+    assert out.stderr.strip() == "error: --num_train_epochs expects a number, got 'abc'"
