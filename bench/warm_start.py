@@ -23,18 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, machine  # noqa: E402
+from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
 
 
-def train(out: Path, args, seed: int, model: str, frames: str, steps: int) -> dict:
+def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra=()) -> dict:
     if not (out / "metrics.json").exists():
         cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--overwrite", "true",
                "--data", args.data, "--model", model, "--train_frames", frames, "--max_steps", str(steps),
                "--seed", str(seed), "--eval_strategy", "steps", "--eval_steps", str(args.eval_every),
                "--save_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
                "--disable_tqdm", "true", "--logging_steps", "50", "--report_to", "none",
-               "--torch_threads", str(args.threads)]
+               "--torch_threads", str(args.threads), *extra]
         print(f"[warm-start] {out.name}: {model} on frames {frames}, {steps} steps", flush=True)
         with open(out.with_suffix(".log"), "w") as log:
             proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -56,6 +57,15 @@ def curve(out: Path) -> list[tuple[int, float]]:
     return points
 
 
+#: the fine-tuning settings before training/finetune.py: every tensor at the full rate from step 1
+OLD_SETTINGS = ["--loaded_lr_scale", "1", "--warmup_steps", "0"]
+
+
+def arm(run: Path, metrics: dict, n: int) -> dict:
+    v = metrics["validation"]
+    return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}, "curve": curve(run)[:n]}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
@@ -68,45 +78,54 @@ def main():
     args = p.parse_args()
     root = RESULTS / "warm_start"
     root.mkdir(parents=True, exist_ok=True)
+    n = args.steps // args.eval_every  # the log's last evaluation repeats the final one
     rows = []
     for seed in args.seeds:
         pre = root / f"pretrain_A_s{seed}"
-        train(pre, args, seed, args.model, "0:0.5", args.pretrain_steps)
-        scratch = train(root / f"scratch_B_s{seed}", args, seed, args.model, "0.5:1", args.steps)
-        warm = train(root / f"warm_B_s{seed}", args, seed, str(pre), "0.5:1", args.steps)
-        n = args.steps // args.eval_every  # the log's last evaluation repeats the final one
-        s_curve, w_curve = curve(root / f"scratch_B_s{seed}")[:n], curve(root / f"warm_B_s{seed}")[:n]
-        target = s_curve[-1]
-        reach = next(((i + 1) * args.eval_every for i, v in enumerate(w_curve) if v >= target), None)
-        rows.append({
-            "seed": seed, "train_tiles_B": scratch["train_tiles"], "pretrain_tiles_A": json.loads(
-                (pre / "metrics.json").read_text())["train_tiles"],
-            "scratch": {"task_mean_iou": scratch["validation"]["task_mean_iou"],
-                        **{c: scratch["validation"][f"iou_{c}"] for c in CLASSES}, "curve": s_curve},
-            "warm": {"task_mean_iou": warm["validation"]["task_mean_iou"],
-                     **{c: warm["validation"][f"iou_{c}"] for c in CLASSES}, "curve": w_curve},
-            "gain": warm["validation"]["task_mean_iou"] - scratch["validation"]["task_mean_iou"],
-            "warm_steps_to_scratch_final": reach,
-        })
-        print(f"[warm-start] seed {seed}: scratch {rows[-1]['scratch']['task_mean_iou']:.4f}, "
-              f"warm {rows[-1]['warm']['task_mean_iou']:.4f}, warm reached scratch's final at step {reach}", flush=True)
+        checkpoint = train(pre, args, seed, args.model, "0:0.5", args.pretrain_steps)
+        runs = {"scratch": (args.model, ()), "warm": (str(pre), ()), "warm_old_settings": (str(pre), OLD_SETTINGS)}
+        arms = {}
+        for name, (model, extra) in runs.items():
+            folder = root / f"{name}_B_s{seed}"
+            arms[name] = arm(folder, train(folder, args, seed, model, "0.5:1", args.steps, extra), n)
+        target = arms["scratch"]["curve"][-1]
+        ckpt = checkpoint["validation"]["task_mean_iou"]
+        row = {"seed": seed, "checkpoint": {"task_mean_iou": ckpt, "big_rock": checkpoint["validation"]["iou_big_rock"]},
+               **arms}
+        for name in ("warm", "warm_old_settings"):
+            c = arms[name]["curve"]
+            row[name].update(
+                gain=arms[name]["task_mean_iou"] - arms["scratch"]["task_mean_iou"],
+                first_eval_minus_checkpoint=c[0] - ckpt, never_below_checkpoint=min(c) >= ckpt,
+                steps_to_scratch_final=next(((i + 1) * args.eval_every for i, v in enumerate(c) if v >= target), None))
+        rows.append(row)
+        print(f"[warm-start] seed {seed}: checkpoint {ckpt:.4f}, scratch {arms['scratch']['task_mean_iou']:.4f}, "
+              f"warm {arms['warm']['task_mean_iou']:.4f} (first eval {arms['warm']['curve'][0]:.4f}), "
+              f"old settings {arms['warm_old_settings']['task_mean_iou']:.4f} "
+              f"(first eval {arms['warm_old_settings']['curve'][0]:.4f})", flush=True)
     result = {"model": args.model, "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
-              "eval_every": args.eval_every, "machine": machine(), "rows": rows}
-    tmp = RESULTS / "warm_start.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, RESULTS / "warm_start.json")
+              "eval_every": args.eval_every, "old_settings": OLD_SETTINGS, "machine": machine(), "rows": rows}
+    atomic_write_json(RESULTS / "warm_start.json", result)
+    write_table(result, args)
+
+
+def write_table(result: dict, args) -> None:
     m = result["machine"]
     lines = [f"`python bench/warm_start.py --seeds {' '.join(map(str, args.seeds))} --pretrain_steps "
-             f"{args.pretrain_steps} --steps {args.steps}` on {m['cpu']} ({m['cores']} cores, no GPU), model "
-             f"`{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file. Checkpoint: "
-             f"{args.pretrain_steps} steps on training frames 0:0.5; both arms then train {args.steps} steps on "
-             "frames 0.5:1 with the default recipe (same validation tiles).",
-             "", "| seed | scratch task mIoU | warm start task mIoU | gain | warm steps to reach scratch's final "
-             "| big rock scratch / warm |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['seed']} | {r['scratch']['task_mean_iou']:.4f} | {r['warm']['task_mean_iou']:.4f} | "
-                     f"{r['gain']:+.4f} | {r['warm_steps_to_scratch_final'] or 'not reached'} of {args.steps} | "
-                     f"{r['scratch']['big_rock']:.3f} / {r['warm']['big_rock']:.3f} |")
+             f"{args.pretrain_steps} --steps {args.steps}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
+             f"no GPU), model `{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file, "
+             f"evaluated every {args.eval_every} steps. Checkpoint: {args.pretrain_steps} steps on training frames "
+             f"0:0.5; every arm then trains {args.steps} steps on frames 0.5:1 with the default recipe (same "
+             "validation tiles). `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %); "
+             f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
+             "", "| seed | checkpoint | scratch | warm: first eval / final | old settings: first eval / final | "
+             "warm never below the checkpoint | big rock scratch / warm / old |", "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        w, o = r["warm"], r["warm_old_settings"]
+        lines.append(f"| {r['seed']} | {r['checkpoint']['task_mean_iou']:.4f} | {r['scratch']['task_mean_iou']:.4f} | "
+                     f"{w['curve'][0]:.4f} / {w['task_mean_iou']:.4f} | {o['curve'][0]:.4f} / {o['task_mean_iou']:.4f} | "
+                     f"{'yes' if w['never_below_checkpoint'] else 'no'} | {r['scratch']['big_rock']:.3f} / "
+                     f"{w['big_rock']:.3f} / {o['big_rock']:.3f} |")
     (ROOT / "docs" / "warm_start.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -115,6 +115,7 @@ CASES = [
     ("train", ["--encoder_lr_scale", "0"], "--encoder_lr_scale must be a positive number"),
     ("train", ["--freeze_encoder_steps", "-4"], "--freeze_encoder_steps must be >= 0"),
     ("train", ["--layer_lr_decay", "1.5"], "--layer_lr_decay must lie in (0, 1]"),
+    ("train", ["--loaded_lr_scale", "0"], "--loaded_lr_scale must be a positive number"),
     ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),

@@ -28,6 +28,9 @@ class ModelArguments:
     layer_lr_decay: float = field(default=1.0, metadata={"help": "layer-wise learning-rate decay over the encoder's "
                                   "blocks (e.g. 0.75 for a pretrained transformer backbone): block d of L runs at "
                                   "decay^(L+1-d), the embeddings at decay^(L+1) (1: off)"})
+    loaded_lr_scale: float = field(default=1.0, metadata={"help": "learning rate of the tensors loaded from a "
+                                   "checkpoint --model relative to the newly initialised ones (default for a "
+                                   "checkpoint: 0.1, with --warmup_steps 0.1; see training/finetune.py)"})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "keep the encoder frozen for the first N steps"})
     input_scale: float | None = field(default=None, metadata={"help": "resize tiles by this factor before the model "
         "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "
@@ -117,3 +120,8 @@ class MarsTrainingArguments(TrainingArguments):
         if self.report_to == "auto":
             self.report_to = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
         super().__post_init__()
+
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        """``TrainingArguments``' warm-up, kept below the run's length: a share rounds up (0.1 of 1 step is 1),
+        and a warm-up as long as the run leaves the polynomial schedule nothing to decay (division by zero)."""
+        return min(super().get_warmup_steps(num_training_steps), max(0, num_training_steps - 1))

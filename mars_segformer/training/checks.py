@@ -84,6 +84,8 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     _need(finite(args.max_grad_norm) and args.max_grad_norm >= 0, f"--max_grad_norm must be >= 0, got {args.max_grad_norm}")
     _need(finite(model_args.encoder_lr_scale) and model_args.encoder_lr_scale > 0,
           f"--encoder_lr_scale must be a positive number, got {model_args.encoder_lr_scale}")
+    _need(finite(model_args.loaded_lr_scale) and model_args.loaded_lr_scale > 0,
+          f"--loaded_lr_scale must be a positive number, got {model_args.loaded_lr_scale}")
     _need(finite(model_args.layer_lr_decay) and 0 < model_args.layer_lr_decay <= 1,
           f"--layer_lr_decay must lie in (0, 1] (1: off), got {model_args.layer_lr_decay}")
     _need(model_args.freeze_encoder_steps >= 0, f"--freeze_encoder_steps must be >= 0, got {model_args.freeze_encoder_steps}")

@@ -31,7 +31,7 @@ def given_flags(argv: list[str]) -> set[str]:
 
 
 def _flag_true(argv: list[str], name: str) -> bool:
-    value = _value(argv, name)
+    value = flag_value(argv, name)
     return value is not None and value.lower() in ("true", "1", "yes")
 
 
@@ -56,7 +56,7 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
         out += ["--bf16", "true"] if bf16_supported else ["--fp16", "true"]
     defaults = {**({"tf32": "true"} if tf32_supported else {}), "dataloader_num_workers": str(max(1, min(MAX_WORKERS, cores - 1))),
                 "dataloader_pin_memory": "true", "per_device_eval_batch_size": str(GPU_EVAL_BATCH)}
-    if "dataloader_num_workers" not in given or _value(argv, "dataloader_num_workers") not in ("0", None):
+    if "dataloader_num_workers" not in given or flag_value(argv, "dataloader_num_workers") not in ("0", None):
         # persistent workers and prefetching need workers
         defaults.update(dataloader_persistent_workers="true", dataloader_prefetch_factor="4")
     for name, value in defaults.items():
@@ -65,14 +65,17 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
     return out
 
 
-def _value(argv: list[str], name: str) -> str | None:
+def flag_value(argv: list[str], name: str) -> str | None:
+    """The value ``argv`` gives flag ``name`` (its last occurrence, as argparse keeps), or None."""
+    value = None
     for i, a in enumerate(argv):
         if a.startswith("--") and a[2:].split("=", 1)[0].replace("-", "_") == name:
             if "=" in a:
-                return a.split("=", 1)[1]
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            return "true" if nxt is None or nxt.startswith("--") else nxt  # a bare boolean flag
-    return None
+                value = a.split("=", 1)[1]
+            else:
+                nxt = argv[i + 1] if i + 1 < len(argv) else None
+                value = "true" if nxt is None or nxt.startswith("--") else nxt  # a bare boolean flag
+    return value
 
 
 def describe(args) -> str:

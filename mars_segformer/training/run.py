@@ -19,7 +19,7 @@ from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
-from ..models import create_model, make_image_processor
+from ..models import PRESETS, create_model, make_image_processor
 from ..models.pretrained import (
     StartError,
     StartReport,
@@ -54,6 +54,7 @@ from .faults import (
     RunStopped,
     disk_faults,
 )
+from .finetune import finetune_defaults
 from .flags import expand_config
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
@@ -98,6 +99,12 @@ def _value(parsed, name: str):
     return next(getattr(d, name) for d in parsed if hasattr(d, name))
 
 
+def implied_flags(argv: list[str]) -> list[str]:
+    """Defaults that depend on the machine (GPU) and on the start (a checkpoint ``--model``), as flags to put
+    before the user's, which win; worked out again on a resume, never saved in ``run_args.json``."""
+    return [*device_defaults(argv), *finetune_defaults(argv, PRESETS)]
+
+
 def parse_args(argv=None):
     """The four argument dataclasses of ``argv`` (see :func:`parse_command_line`)."""
     return parse_command_line(argv)[1]
@@ -114,8 +121,7 @@ def parse_command_line(argv=None):
         (the effective flags, the four argument dataclasses).
     """
     argv = expand_config(list(sys.argv[1:] if argv is None else argv))
-    machine = device_defaults(argv)  # GPU defaults before the user's flags, which win; not saved in run_args
-    parsed = _parse([*machine, *argv])
+    parsed = _parse([*implied_flags(argv), *argv])
     args = parsed[-1]
     saved_file = Path(args.output_dir) / RUN_ARGS
     if not args.resume_from_checkpoint or not saved_file.is_file():
@@ -124,8 +130,8 @@ def parse_command_line(argv=None):
         saved_argv = json.loads(saved_file.read_text())["argv"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise RunError(f"{saved_file}: not a run-arguments file ({err}); resume needs every original flag") from None
-    saved = _parse([*machine, *saved_argv])
-    merged = _parse([*machine, *saved_argv, *argv])
+    saved = _parse([*implied_flags(saved_argv), *saved_argv])
+    merged = _parse([*implied_flags([*saved_argv, *argv]), *saved_argv, *argv])
     for name in sorted(given_flags(argv) - SAFE_ON_RESUME):
         if _value(merged, name) != _value(saved, name):
             raise RunError(f"--{name} {_value(merged, name)!r} conflicts with the run's own --{name} "
@@ -383,6 +389,11 @@ def _print_start(p: RunParts) -> None:
               flush=True)
         return
     print(p.start.line(), flush=True)
+    if p.start.kind != "preset":
+        m, warm = p.model_args, p.args.warmup_steps
+        print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
+              f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
+              "(--warmup_steps)", flush=True)
     if p.encoder_start is not None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
@@ -402,6 +413,11 @@ def _build_trainer(p: RunParts) -> None:
     encoder = encoder_parameters(p.model) if tuned else []
     layers = layer_lr_scales(p.model, m.layer_lr_decay) if m.layer_lr_decay != 1 else {}
     lr_scales = {id(t): m.encoder_lr_scale * layers.get(id(t), 1.0) for t in encoder}
+    if m.loaded_lr_scale != 1 and p.start.kind != "preset":  # the checkpoint's tensors slower than the new ones
+        new = set(p.start.new)
+        for name, t in p.model.named_parameters():
+            if name not in new:
+                lr_scales[id(t)] = lr_scales.get(id(t), 1.0) * m.loaded_lr_scale
     if m.freeze_encoder_steps:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
@@ -452,7 +468,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "base_model": None if p.start.kind == "preset" else p.start.to_dict(),
         "encoder_weights": None if p.encoder_start is None else p.encoder_start.to_dict(),
         "encoder_lr_scale": m.encoder_lr_scale, "freeze_encoder_steps": m.freeze_encoder_steps,
-        "layer_lr_decay": m.layer_lr_decay, "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
+        "layer_lr_decay": m.layer_lr_decay, "loaded_lr_scale": m.loaded_lr_scale,
+        "warmup_steps": p.args.warmup_steps, "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
         "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
         "train_frames": d.train_frames, "extra_data": data.extra, "extra_share": dcfg.extra_share if data.extra else None,

@@ -1,0 +1,78 @@
+"""Fine-tuning defaults (training/finetune.py): a checkpoint --model gets warm-up and slower loaded tensors.
+
+The oracle for the rates is Adam itself: its first step moves every element by about the learning
+rate whatever the gradient's size, so a tensor's median change after one step reads off the rate it
+trained at, measured against the checkpoint file.
+"""
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from transformers import ResNetConfig, ResNetForImageClassification
+
+from mars_segformer.models import PRESETS
+from mars_segformer.training import main as train_main
+from mars_segformer.training.finetune import finetune_defaults
+from mars_segformer.training.run import parse_args
+
+
+def test_defaults_only_for_a_checkpoint_and_explicit_flags_win():
+    assert finetune_defaults(["--model", "upernet-r18"], PRESETS) == []
+    assert finetune_defaults([], PRESETS) == []
+    flags = finetune_defaults(["--model", "runs/x"], PRESETS)
+    assert parse_args(["--model", "runs/x", *flags])[0].loaded_lr_scale == 0.1
+    assert parse_args(["--model", "runs/x", *flags])[3].warmup_steps == 0.1
+    given = ["--model=runs/x", "--warmup-steps", "5", "--loaded_lr_scale", "0.5"]
+    assert finetune_defaults(given, PRESETS) == []
+    model_args, *_, args = parse_args([*finetune_defaults(given, PRESETS), *given])
+    assert (model_args.loaded_lr_scale, args.warmup_steps) == (0.5, 5)
+
+
+def _resnet(folder):
+    cfg = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1], layer_type="basic",
+                       num_labels=10)
+    torch.manual_seed(0)
+    ResNetForImageClassification(cfg).save_pretrained(folder)
+    return {k.removeprefix("resnet."): v for k, v in load_file(folder / "model.safetensors").items()}
+
+
+def _median_step(run, names, start):
+    after = load_file(run / "model.safetensors")
+    return float(np.median(np.concatenate([(after[n] - start[n]).abs().flatten().numpy() for n in names])))
+
+
+ONE_STEP = ["--max_steps", "1", "--learning_rate", "0.01", "--warmup_steps", "0", "--weight_decay", "0",
+            "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
+            "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true"]
+
+
+def test_loaded_tensors_train_at_a_tenth_of_the_rate_unless_told(tmp_path, capsys):
+    start = _resnet(tmp_path / "resnet")
+    steps = {}
+    for scale in (None, "1"):
+        run = tmp_path / f"run_{scale}"
+        extra = [] if scale is None else ["--loaded_lr_scale", scale]
+        assert train_main(["--model", str(tmp_path / "resnet"), "--output_dir", str(run), *ONE_STEP, *extra]) == 0
+        after = load_file(run / "model.safetensors")
+        # the backbone's conv weights, against the checkpoint's own (batch-norm statistics are buffers)
+        names = [k for k in after if k.startswith("backbone.") and k.endswith("convolution.weight")]
+        assert names and all(k.removeprefix("backbone.") in start for k in names)
+        steps[scale] = _median_step(run, names, {k: start[k.removeprefix("backbone.")] for k in names})
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["loaded_lr_scale"] == (0.1 if scale is None else 1.0) and metrics["warmup_steps"] == 0
+    assert "fine-tuning: the loaded tensors at 0.1x the learning rate of the new ones" in capsys.readouterr().out
+    assert 0.5e-3 < steps[None] < 2e-3, steps  # Adam's first step ~ lr x 0.1
+    assert 5e-3 < steps["1"] < 2e-2, steps  # ~ lr
+    assert 5 < steps["1"] / steps[None] < 20
+
+
+def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
+    _resnet(tmp_path / "resnet")
+    run = tmp_path / "run"
+    assert train_main(["--model", str(tmp_path / "resnet"), "--output_dir", str(run), "--max_steps", "1",
+                       "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
+                       "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.1
