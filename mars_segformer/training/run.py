@@ -312,6 +312,7 @@ class RunParts:
     args: MarsTrainingArguments
     resume: str | None = None
     threads: int = 1
+    threads_note: str = ""
     dcfg: DataConfig | None = None
     data: object = None
     model: object = None
@@ -382,7 +383,7 @@ def _print_start(p: RunParts) -> None:
           f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {p.model_args.model} "
           f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
           f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}, "
-          f"{p.threads} torch thread(s) x {p.args.world_size} process(es)", flush=True)
+          f"{p.threads} torch thread(s) x {p.args.world_size} process(es){p.threads_note}", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
         print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
@@ -536,7 +537,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     p = RunParts(model_args, data_args, loss_args, args)
     kind = _check_start(p)
     p.resume = _resume_target(args)
-    p.threads = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
+    p.threads, p.threads_note = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     _build_data_and_model(p, kind)
     _print_start(p)

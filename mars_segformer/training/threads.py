@@ -9,8 +9,15 @@ also reads ``OMP_NUM_THREADS`` at import, so the only place to undo it is inside
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import torch
+
+#: a core counts as busy when other processes used more than this share of it while we looked
+BUSY_SHARE = 0.5
+#: how long the start-up looks at the cores (seconds)
+SAMPLE_S = 0.3
 
 #: set by ``accelerate launch`` in every process it starts (accelerate/utils/launch.py)
 ACCELERATE_LAUNCH_MARKER = "ACCELERATE_DYNAMO_BACKEND"
@@ -24,25 +31,59 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def choose_threads(requested: str, on_cpu: bool, env=None) -> int | None:
+def busy_cores(sample_s: float = SAMPLE_S) -> int | None:
+    """Cores of this process's affinity that other work keeps busy, from two reads of ``/proc/stat``
+    ``sample_s`` apart; None where there is no ``/proc/stat``."""
+    def read() -> dict[str, tuple[int, int]]:
+        out = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                t = [int(x) for x in ticks]
+                out[name] = (sum(t), t[3] + (t[4] if len(t) > 4 else 0))  # total, idle + iowait
+        return out
+
+    try:
+        mine = os.sched_getaffinity(0)
+        before = read()
+        time.sleep(sample_s)
+        after = read()
+    except (OSError, AttributeError, ValueError):
+        return None
+    busy = 0
+    for cpu in mine:
+        a, b = before.get(f"cpu{cpu}"), after.get(f"cpu{cpu}")
+        if a and b and b[0] > a[0]:
+            busy += (1 - (b[1] - a[1]) / (b[0] - a[0])) > BUSY_SHARE
+    return busy
+
+
+def choose_threads(requested: str, on_cpu: bool, env=None, busy: int | None = None) -> int | None:
     """The torch thread count to set, or None to keep torch's own choice.
 
     Args:
         requested: ``"auto"`` or a positive integer (``--torch_threads``).
         on_cpu: the run trains on the CPU.
         env: the environment (``os.environ`` by default).
+        busy: cores other processes keep busy (:func:`busy_cores`; given by tests).
 
-    ``auto``: a CPU process under ``accelerate launch`` gets the available cores divided among the
-    processes on this machine (``LOCAL_WORLD_SIZE``), so one process uses them all and two never
-    oversubscribe them; everything else keeps torch's choice (``OMP_NUM_THREADS`` when set, else all cores).
+    ``auto`` on a CPU: the available cores less the busy ones (a 2-thread training beside one busy
+    process ran about 4x slower per step, its threads waiting on the shared core), divided among the
+    processes on this machine (``LOCAL_WORLD_SIZE``) under ``accelerate launch``; at least one. A plain
+    ``python`` process with ``OMP_NUM_THREADS`` set keeps it, and a GPU run keeps torch's choice.
     """
     env = os.environ if env is None else env
     if requested != "auto":
         return int(requested)
-    if not on_cpu or ACCELERATE_LAUNCH_MARKER not in env:
+    launched = ACCELERATE_LAUNCH_MARKER in env
+    if not on_cpu or (not launched and env.get("OMP_NUM_THREADS")):
         return None
-    local = max(1, int(env.get("LOCAL_WORLD_SIZE", "1") or 1))
-    return max(1, available_cores() // local)
+    cores = available_cores()
+    free = max(1, cores - (busy or 0))
+    if launched:
+        local = max(1, int(env.get("LOCAL_WORLD_SIZE", "1") or 1))
+        return max(1, min(cores // local, free))
+    return free if free < cores else None
 
 
 def parse_threads(value: str) -> str:
@@ -52,9 +93,16 @@ def parse_threads(value: str) -> str:
     raise ValueError(f"--torch_threads must be 'auto' or a positive integer, got {value!r}")
 
 
-def apply_threads(requested: str, on_cpu: bool) -> int:
-    """Set torch's intra-op threads as :func:`choose_threads` says; returns the count in use."""
-    n = choose_threads(requested, on_cpu)
+def apply_threads(requested: str, on_cpu: bool) -> tuple[int, str]:
+    """Set torch's intra-op threads as :func:`choose_threads` says.
+
+    Returns:
+        (the count in use, a note for the start-up line: why ``auto`` chose fewer than the cores, or "").
+    """
+    busy = busy_cores() if requested == "auto" and on_cpu else None
+    n = choose_threads(requested, on_cpu, busy=busy)
     if n is not None and n != torch.get_num_threads():
         torch.set_num_threads(n)
-    return torch.get_num_threads()
+    note = (f" (auto: {busy} of {available_cores()} cores busy with other work at start; "
+            "--torch_threads N to choose)") if busy else ""
+    return torch.get_num_threads(), note

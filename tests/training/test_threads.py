@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,18 +28,38 @@ CORES = _cores_from_proc()
 
 
 @pytest.mark.parametrize(
-    "requested,on_cpu,env,expected",
+    "requested,on_cpu,env,busy,expected",
     [
-        ("auto", True, LAUNCHED, CORES),                                          # one process: every core
-        ("auto", True, {**LAUNCHED, "LOCAL_WORLD_SIZE": "2"}, max(1, CORES // 2)),  # shared, never oversubscribed
-        ("auto", True, {"OMP_NUM_THREADS": "1"}, None),                            # plain python: the user's setting stands
-        ("auto", False, LAUNCHED, None),                                           # GPU: torch's choice
-        ("3", True, LAUNCHED, 3),                                                  # explicit always wins
-        ("1", False, {}, 1),
+        ("auto", True, LAUNCHED, 0, CORES),                                          # one process: every core
+        ("auto", True, {**LAUNCHED, "LOCAL_WORLD_SIZE": "2"}, 0, max(1, CORES // 2)),  # shared, never oversubscribed
+        ("auto", True, LAUNCHED, 1, max(1, CORES - 1)),                              # a busy core is left alone
+        ("auto", True, LAUNCHED, CORES, 1),                                          # all busy: still one thread
+        ("auto", True, {}, 1, max(1, CORES - 1) if CORES > 1 else None),             # plain python, no OMP set
+        ("auto", True, {}, 0, None),                                                 # idle: torch's own (all cores)
+        ("auto", True, {"OMP_NUM_THREADS": "1"}, 1, None),                           # plain python: the user's setting stands
+        ("auto", False, LAUNCHED, 1, None),                                          # GPU: torch's choice
+        ("3", True, LAUNCHED, 2, 3),                                                 # explicit always wins
+        ("1", False, {}, 0, 1),
     ],
 )
-def test_choose_threads(requested, on_cpu, env, expected):
-    assert choose_threads(requested, on_cpu, env) == expected
+def test_choose_threads(requested, on_cpu, env, busy, expected):
+    assert choose_threads(requested, on_cpu, env, busy=busy) == expected
+
+
+def test_busy_cores_sees_a_busy_loop_on_the_only_core_it_may_use():
+    """Measurer and a busy loop pinned to the same core (child processes): that core counts as busy.
+    The oracle is the kernel's scheduler: the loop holds the core whenever the measurer sleeps."""
+    core = sorted(os.sched_getaffinity(0))[0]
+    loop = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{core}}})\nwhile True: pass"])
+    try:
+        code = (f"import os, time; os.sched_setaffinity(0, {{{core}}}); time.sleep(0.5); "
+                "from mars_segformer.training.threads import busy_cores; print(busy_cores(1.0))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    finally:
+        loop.kill()
+        loop.wait()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "1"
 
 
 def test_available_cores_follows_the_affinity_mask():
@@ -71,6 +92,11 @@ def test_accelerate_launch_trains_on_every_core(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
-    assert f"device: cpu, {CORES} torch thread(s) x 1 process(es)" in summary, summary
+    # every core, unless other work (another test, a background job) kept some busy at start: then the line says so
+    m = re.search(r"device: cpu, (\d+) torch thread\(s\) x 1 process\(es\)(?: \(auto: (\d+) of (\d+) cores busy)?",
+                  summary)
+    assert m, summary
+    threads, busy = int(m.group(1)), int(m.group(2) or 0)
+    assert threads == max(1, CORES - busy) and (m.group(3) is None or int(m.group(3)) == CORES), summary
     assert "model: unet (MarsUNetForSemanticSegmentation" in summary and "validation " in summary
-    assert json.loads((out / "metrics.json").read_text())["torch_threads"] == CORES
+    assert json.loads((out / "metrics.json").read_text())["torch_threads"] == threads
