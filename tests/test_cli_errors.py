@@ -117,6 +117,7 @@ CASES = [
     ("train", ["--layer_lr_decay", "1.5"], "--layer_lr_decay must lie in (0, 1]"),
     ("train", ["--loaded_lr_scale", "0"], "--loaded_lr_scale must be a positive number"),
     ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
+    ("train", ["--plot_every", "0"], "--plot_every is a number of evaluations, at least 1"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),
     ("train", ["--input_scale", "0"], "--input_scale is the factor tiles are resized by, in [0.25, 4]"),

@@ -100,6 +100,8 @@ class MarsTrainingArguments(TrainingArguments):
     dataloader_num_workers: int = 0
     keep_plots: int = field(default=3, metadata={"help": "per-evaluation plots kept under plots/: the last N "
                             "evaluations' and the best one's (-1: all)"})
+    plot_every: int = field(default=1, metadata={"help": "draw the prediction grid and confusion matrix every N "
+                            "evaluations (and at the best and the last); the GPU default is 5, where epochs take seconds"})
     keep_optimizer_state: bool = field(default=False, metadata={"help": "keep optimizer.pt / scheduler.pt in the "
                                        "checkpoints once training has ended (needed only to extend the run later "
                                        "with the same optimizer state)"})

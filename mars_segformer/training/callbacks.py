@@ -24,11 +24,16 @@ class PredictionPlotCallback(TrainerCallback):
         num_channels: model input channels.
     """
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3, keep: int = 3):
+    def __init__(self, images: np.ndarray, masks: np.ndarray, metrics=None, num_channels: int = 3, keep: int = 3,
+                 every: int = 1):
         self.images, self.masks, self.metrics, self.num_channels = images, masks, metrics, num_channels
         #: plots of the last ``keep`` evaluations and of the best one stay (-1: all)
         self.keep = keep
+        #: draw every ``every``-th evaluation, and any evaluation that is the best so far or the last
+        self.every = max(1, every)
         self._scores: dict[int, float] = {}
+        self._evaluations = 0
+        self._best = float("-inf")
         #: the Trainer's TensorBoardCallback, when TensorBoard reporting is on: the grid goes there too
         self.tensorboard = None
 
@@ -47,6 +52,13 @@ class PredictionPlotCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if args.process_index != 0 or model is None or not len(self.images):
             return
+        metric = f"eval_{args.metric_for_best_model or 'task_mean_iou'}".replace("eval_eval_", "eval_")
+        score = float((kwargs.get("metrics") or {}).get(metric, float("-inf")))
+        self._evaluations += 1
+        best, self._best = score > self._best, max(score, self._best)
+        last = state.max_steps > 0 and state.global_step >= state.max_steps
+        if not (self._evaluations % self.every == 0 or best or last):
+            return
         plots = Path(args.output_dir) / "plots"
         preds = self.predict(model)
         step = state.global_step
@@ -62,8 +74,7 @@ class PredictionPlotCallback(TrainerCallback):
         if self.metrics is not None and self.metrics.last_matrix is not None:
             save_confusion_matrix(self.metrics.last_matrix, plots / f"confusion_matrix_step{step:06d}.png",
                                   f"confusion matrix, step {step} (rows: truth)")
-        metric = f"eval_{args.metric_for_best_model or 'task_mean_iou'}".replace("eval_eval_", "eval_")
-        self._scores[step] = float((kwargs.get("metrics") or {}).get(metric, float("-inf")))
+        self._scores[step] = score
         self._prune(plots)
 
     def _prune(self, plots: Path) -> None:

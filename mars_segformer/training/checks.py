@@ -104,6 +104,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
           f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
     _need(data_args.outlier_min_count >= 2, f"--outlier_min_count must be at least 2, got {data_args.outlier_min_count}")
     _need(args.keep_plots >= -1, f"--keep_plots is a number of evaluations (-1: all), got {args.keep_plots}")
+    _need(args.plot_every >= 1, f"--plot_every is a number of evaluations, at least 1, got {args.plot_every}")
     _need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
     _need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,
           f"--focal_gamma must be >= 0, got {loss_args.focal_gamma}")

@@ -22,6 +22,8 @@ import torch
 from .threads import available_cores
 
 GPU_EVAL_BATCH = 512
+#: on a GPU an epoch of the shared file takes seconds: the prediction grid every 5th evaluation (and best, last)
+GPU_PLOT_EVERY = 5
 MAX_WORKERS = 8
 
 
@@ -55,7 +57,8 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
     if not {"bf16", "fp16"} & given:
         out += ["--bf16", "true"] if bf16_supported else ["--fp16", "true"]
     defaults = {**({"tf32": "true"} if tf32_supported else {}), "dataloader_num_workers": str(max(1, min(MAX_WORKERS, cores - 1))),
-                "dataloader_pin_memory": "true", "per_device_eval_batch_size": str(GPU_EVAL_BATCH)}
+                "dataloader_pin_memory": "true", "per_device_eval_batch_size": str(GPU_EVAL_BATCH),
+                "plot_every": str(GPU_PLOT_EVERY)}
     if "dataloader_num_workers" not in given or flag_value(argv, "dataloader_num_workers") not in ("0", None):
         # persistent workers and prefetching need workers
         defaults.update(dataloader_persistent_workers="true", dataloader_prefetch_factor="4")

@@ -67,7 +67,7 @@ RUN_MARKERS = ("trainer_state.json", "config.json", "metrics.json", "model.safet
 #: flags a resume may change; any other flag given again must keep the run's own value
 SAFE_ON_RESUME = {
     "output_dir", "resume_from_checkpoint", "max_steps", "num_train_epochs", "early_stopping_patience",
-    "logging_steps", "disable_tqdm", "torch_threads", "keep_plots", "keep_optimizer_state", "dataloader_num_workers", "per_device_eval_batch_size",
+    "logging_steps", "disable_tqdm", "torch_threads", "keep_plots", "plot_every", "keep_optimizer_state", "dataloader_num_workers", "per_device_eval_batch_size",
     "save_total_limit", "report_to", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "overwrite",
 }
 #: never written to any file of the run folder
@@ -408,7 +408,7 @@ def _build_trainer(p: RunParts) -> None:
     rng = np.random.default_rng(args.seed)
     pick = data.val_indices[np.sort(rng.choice(len(data.val_indices), k, replace=False))]
     p.preview = PredictionPlotCallback(data.arrays.train_images[pick], data.arrays.train_masks[pick], p.metrics,
-                                       keep=args.keep_plots)
+                                       keep=args.keep_plots, every=args.plot_every)
     callbacks = [p.preview]
     tuned = m.encoder_lr_scale != 1 or m.freeze_encoder_steps or m.layer_lr_decay != 1
     encoder = encoder_parameters(p.model) if tuned else []

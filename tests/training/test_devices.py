@@ -10,7 +10,7 @@ import torch
 from mars_segformer import create_model
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
 from mars_segformer.losses import build_loss
-from mars_segformer.training.devices import GPU_EVAL_BATCH, device_defaults
+from mars_segformer.training.devices import GPU_EVAL_BATCH, GPU_PLOT_EVERY, device_defaults
 from mars_segformer.training.run import _parse
 from tests.training.test_train import launch
 
@@ -32,6 +32,7 @@ def test_gpu_defaults_and_explicit_flags_win(bf16):
     assert flags[flags.index("--dataloader_pin_memory") + 1] == "true"
     assert args.dataloader_persistent_workers is True and args.dataloader_prefetch_factor == 4
     assert args.per_device_eval_batch_size == GPU_EVAL_BATCH
+    assert args.plot_every == GPU_PLOT_EVERY > 1  # short GPU epochs: the grid every few evaluations
     # two cores: one worker beside the main process
     assert "--dataloader_num_workers" in (f := device_defaults([], cuda=True, bf16_supported=bf16, cores=2,
                                                                tf32_supported=False))

@@ -1,5 +1,6 @@
 """The training job end to end: script, outputs, errors, multi-process metric, resume after a kill."""
 
+import ast
 import json
 import os
 import signal
@@ -187,6 +188,20 @@ def test_default_model_run_folder_runs_in_plain_transformers(tmp_path):
     got = np.array(json.loads(fresh.stdout.split("RESULT", 1)[1])[str(out)])
     expected = predict(AutoModelForSemanticSegmentation.from_pretrained(out).eval(), images)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_plot_every_draws_every_nth_evaluation_and_each_new_best_and_the_last(tmp_path):
+    out = tmp_path / "run"
+    proc = launch(["--max_steps", "7", "--eval_strategy", "steps", "--eval_steps", "1", "--save_strategy", "no",
+                   "--load_best_model_at_end", "false", "--plot_every", "3", "--keep_plots", "-1", "--report_to",
+                   "none"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = [ast.literal_eval(line) for line in proc.stdout.splitlines() if line.startswith("{'eval_loss'")]
+    scores = [float(h["eval_task_mean_iou"]) for h in history][:7]  # the Trainer's own log, one per step
+    assert len(scores) == 7
+    expected = {3, 6, 7} | {i + 1 for i, s in enumerate(scores) if s > max(scores[:i], default=float("-inf"))}
+    drawn = {int(p.stem.split("step")[1]) for p in (out / "plots").glob("predictions_step*.png")}
+    assert drawn == expected
 
 
 def test_run_folder_keeps_the_last_and_best_plots_and_drops_optimizer_state(tmp_path):
