@@ -190,7 +190,7 @@ def test_self_train_checks_student_flags_before_the_teacher_runs(tmp_path, capsy
     capsys.readouterr()
     cases = [
         (["--teacher", str(teacher), "--", "--learning_rate", "-1"], "--learning_rate must be a positive number"),
-        (["--teacher", str(teacher), "--", "--no_such_flag", "1"], "unknown flag(s)"),
+        (["--teacher", str(teacher), "--", "--no_such_flag", "1"], "unknown flag --no_such_flag"),
         (["--teacher", str(tmp_path / "missing")], "cannot load a segmentation model"),
         (["--teacher", str(teacher), "--data", str(tmp_path / "none.npz")], "none.npz: no such file"),
     ]
