@@ -17,6 +17,9 @@ from mars_segformer.predict import main as predict_main
 from mars_segformer.training import main as train_main
 from push_to_hub import main as push_main
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 TRAIN_BASE = ["--model", "unet", "--tiny", "--max_steps", "1", "--disable_tqdm", "true"]
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,6 +5,9 @@ import pytest
 
 from mars_segformer.data import find_outliers, load_npz, train_val_split
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 
 @pytest.fixture(scope="module")
 def full(request):

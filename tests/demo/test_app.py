@@ -13,6 +13,9 @@ from PIL import Image
 
 from mars_segformer import create_model, make_image_processor
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 pytest.importorskip("gradio", reason="the demo is the optional extra [demo]")
 gradio_client = pytest.importorskip("gradio_client")
 

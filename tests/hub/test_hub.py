@@ -16,6 +16,9 @@ from mars_segformer.hub import files_to_upload, render_card
 from tests.hub_server import start_server, validate_card_yaml
 from tests.models.test_models import predict
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = Path(__file__).resolve().parents[2]
 FRESH = ROOT / "tests" / "fresh_pipeline.py"
 TOKEN = "hf_test_token"

@@ -11,6 +11,9 @@ import pytest
 from tests.hub.test_hub import env_for
 from tests.hub_server import start_server
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -38,6 +38,9 @@ from tests.hub.test_hub import TOKEN, env_for
 from tests.hub_server import start_server
 from tests.models.test_models import predict
 
+#: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = Path(__file__).resolve().parents[2]
 FRESH = ROOT / "tests" / "fresh_pipeline.py"
 MIT = {k: v for k, v in TINY_OVERRIDES["segformer-b0"].items() if k != "decoder_hidden_size"}
