@@ -22,16 +22,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.ablation import CONFIGS  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
 
 
+def recipe_flags(name: str) -> list[str]:
+    """The config's flags without ``--warmup_steps`` (0 there, train_hf.py's own default), so a warm start
+    gets the fine-tuning default and the old-settings arm says its own."""
+    flags = list(CONFIGS[name][1])
+    if "--warmup_steps" in flags:
+        i = flags.index("--warmup_steps")
+        del flags[i:i + 2]
+    return flags
+
+
 def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra=()) -> dict:
     if not (out / "metrics.json").exists():
         cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--overwrite", "true",
-               "--data", args.data, "--model", model, "--train_frames", frames, "--max_steps", str(steps),
+               *recipe_flags(args.recipe), "--data", args.data, "--model", model, "--train_frames", frames, "--max_steps", str(steps),
                "--seed", str(seed), "--eval_strategy", "steps", "--eval_steps", str(args.eval_every),
                "--save_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
                "--disable_tqdm", "true", "--logging_steps", "50", "--report_to", "none",
@@ -75,6 +86,8 @@ def main():
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--eval_every", type=int, default=25)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--recipe", default="7_upernet_r18", choices=sorted(CONFIGS),
+                   help="bench/ablation.py config every arm trains with (its --model is replaced)")
     args = p.parse_args()
     root = RESULTS / "warm_start"
     root.mkdir(parents=True, exist_ok=True)
@@ -103,7 +116,7 @@ def main():
               f"warm {arms['warm']['task_mean_iou']:.4f} (first eval {arms['warm']['curve'][0]:.4f}), "
               f"old settings {arms['warm_old_settings']['task_mean_iou']:.4f} "
               f"(first eval {arms['warm_old_settings']['curve'][0]:.4f})", flush=True)
-    result = {"model": args.model, "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
+    result = {"model": args.model, "recipe": args.recipe, "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
               "eval_every": args.eval_every, "old_settings": OLD_SETTINGS, "machine": machine(), "rows": rows}
     atomic_write_json(RESULTS / "warm_start.json", result)
     write_table(result, args)
@@ -116,7 +129,7 @@ def write_table(result: dict, args) -> None:
              f"no GPU), model `{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file, "
              f"evaluated every {args.eval_every} steps. Checkpoint: {args.pretrain_steps} steps on training frames "
              f"0:0.5; every arm then trains {args.steps} steps on frames 0.5:1 with the default recipe (same "
-             "validation tiles). `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %); "
+             f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %); "
              f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
              "", "| seed | checkpoint | scratch | warm: first eval / final | old settings: first eval / final | "
              "warm never below the checkpoint | big rock scratch / warm / old |", "|---|---|---|---|---|---|---|"]
