@@ -27,6 +27,7 @@ CASES = [
     ["train", "--learnig_rate", "1e-3"],
     ["train", "--lr_scheduler_type", "cosin"],
     ["train", "nope.yaml"],
+    ["train", "--data", "missing.npz"],
     ["train", "--val_fraction", "1.5"],  # a range check: after the real parser (torch imported)
     ["predict", "--model", "run", "--out", "o", "--tta", "bogus"],
     ["predict", "--model", "run", "--data", "missing.npz", "--out", "o"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .errors import RunError
-from .flags import expand_config, precheck
+from .flags import check_paths, expand_config, precheck
 
 
 def main(argv=None) -> int:
@@ -16,7 +16,9 @@ def main(argv=None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        precheck(expand_config(argv))
+        flat = expand_config(argv)
+        precheck(flat)
+        check_paths(flat)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

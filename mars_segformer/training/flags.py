@@ -220,6 +220,26 @@ def precheck(argv: list[str]) -> None:
         _check_value(option, flag, values)
 
 
+def check_paths(argv: list[str]) -> None:
+    """Raise :class:`RunError` for a local ``--data`` / ``--extra_data`` that does not exist, or an
+    ``--output_dir`` that cannot be a folder: the files a run needs, checked before the heavy imports."""
+    from ..data.sources import HUB_ID
+    from ..outputs import OutputPathError, check_output_folder
+    from .devices import flag_value
+
+    for name in ("data", "extra_data"):
+        value = flag_value(argv, name)
+        if value and not Path(value).exists() and not (HUB_ID.fullmatch(value) and not value.endswith(".npz")):
+            raise RunError(f"{value}: no such file or folder (--{name}: a tile file, an AI4Mars folder or a Hub "
+                           "dataset owner/name)")
+    out = flag_value(argv, "output_dir")
+    if out:
+        try:
+            check_output_folder(out, "--output_dir")
+        except OutputPathError as err:
+            raise RunError(str(err)) from None
+
+
 def expand_config(argv: list[str]) -> list[str]:
     """A leading ``.yaml``/``.json`` config file becomes flags (later flags override it)."""
     if not (argv and argv[0].endswith((".yaml", ".yml", ".json"))):
