@@ -99,7 +99,9 @@ def apply_threads(requested: str, on_cpu: bool) -> tuple[int, str]:
     Returns:
         (the count in use, a note for the start-up line: why ``auto`` chose fewer than the cores, or "").
     """
-    busy = busy_cores() if requested == "auto" and on_cpu else None
+    # look at the cores only where the answer depends on them (not for a number, a GPU or a set OMP_NUM_THREADS)
+    busy = busy_cores() if choose_threads(requested, on_cpu, busy=0) != choose_threads(requested, on_cpu, busy=1) \
+        else None
     n = choose_threads(requested, on_cpu, busy=busy)
     if n is not None and n != torch.get_num_threads():
         torch.set_num_threads(n)
