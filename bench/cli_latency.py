@@ -28,7 +28,9 @@ CASES = [
     ["train", "--lr_scheduler_type", "cosin"],
     ["train", "nope.yaml"],
     ["train", "--data", "missing.npz"],
-    ["train", "--val_fraction", "1.5"],  # a range check: after the real parser (torch imported)
+    ["train", "--val_fraction", "1.5"],  # a value rule (training/ranges.py), on the given values and defaults
+    ["train", "--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"],
+    ["train", "--loss", "hinge"],  # a loss spec: checked after the imports (building the loss needs torch)
     ["predict", "--model", "run", "--out", "o", "--tta", "bogus"],
     ["predict", "--model", "run", "--data", "missing.npz", "--out", "o"],
     ["push", "missing_run", "--repo_id", "user/name", "--dry_run"],

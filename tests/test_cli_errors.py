@@ -239,6 +239,7 @@ def test_every_checked_flag_has_a_case():
 
     root = Path(__file__).resolve().parents[1]
     for kind, source, pattern in (("train", "mars_segformer/training/checks.py", r"--([a-z_]+)"),
+                                  ("train", "mars_segformer/training/ranges.py", r"--([a-z_]+)"),
                                   ("predict", "mars_segformer/predict.py", r'PredictError\(f?"--([a-z_-]+)')):
         named = set(re.findall(pattern, (root / source).read_text()))
         covered = {a[2:] for k, argv, _ in CASES if k == kind for a in argv if a.startswith("--")}

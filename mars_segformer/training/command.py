@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .errors import RunError
-from .flags import check_paths, expand_config, precheck
+from .flags import check_paths, check_quick_values, expand_config, precheck
 
 
 def main(argv=None) -> int:
@@ -19,6 +19,7 @@ def main(argv=None) -> int:
         flat = expand_config(argv)
         precheck(flat)
         check_paths(flat)
+        check_quick_values(flat)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import torch
 
+from .flags import flag_value, given_flags
 from .threads import available_cores
 
 GPU_EVAL_BATCH = 512
 #: on a GPU an epoch of the shared file takes seconds: the prediction grid every 5th evaluation (and best, last)
 GPU_PLOT_EVERY = 5
 MAX_WORKERS = 8
-
-
-def given_flags(argv: list[str]) -> set[str]:
-    """The flag names ``argv`` gives, in the dataclass spelling (``--max-steps`` and ``--max_steps`` alike)."""
-    return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
 
 
 def _flag_true(argv: list[str], name: str) -> bool:
@@ -66,19 +62,6 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
         if name not in given:
             out += [f"--{name}", value]
     return out
-
-
-def flag_value(argv: list[str], name: str) -> str | None:
-    """The value ``argv`` gives flag ``name`` (its last occurrence, as argparse keeps), or None."""
-    value = None
-    for i, a in enumerate(argv):
-        if a.startswith("--") and a[2:].split("=", 1)[0].replace("-", "_") == name:
-            if "=" in a:
-                value = a.split("=", 1)[1]
-            else:
-                nxt = argv[i + 1] if i + 1 < len(argv) else None
-                value = "true" if nxt is None or nxt.startswith("--") else nxt  # a bare boolean flag
-    return value
 
 
 def describe(args) -> str:

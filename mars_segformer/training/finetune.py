@@ -15,7 +15,7 @@ they are worked out again from the run's own flags on a resume.
 
 from __future__ import annotations
 
-from .devices import flag_value, given_flags
+from .flags import flag_value, given_flags
 
 #: warm-up of a fine-tuning run, as a share of its steps
 WARMUP = "0.1"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from .errors import RunError
 
@@ -37,6 +38,7 @@ class Flag:
         choices: the accepted values of a ``choice`` flag.
         negatable: a bool defaulting to True, which also has ``--no_name``.
         aliases: extra option strings from the field's metadata.
+        default: the default when the source writes it as a literal, else None.
     """
 
     name: str
@@ -44,6 +46,7 @@ class Flag:
     choices: tuple[str, ...] = ()
     negatable: bool = False
     aliases: tuple[str, ...] = ()
+    default: object = None
 
 
 def _enum_values(files: list[Path]) -> dict[str, tuple[str, ...]]:
@@ -74,13 +77,42 @@ def _kind(annotation: str, enums: dict) -> tuple[str, tuple[str, ...]]:
     return "other", ()
 
 
-def _metadata(call: ast.AST) -> tuple[bool, tuple[str, ...], object]:
-    """(has a default, aliases, the default's literal or None) of a ``field(...)`` call or a plain default."""
+def _module_constants(path: Path) -> dict[str, object]:
+    """Literal constants ``NAME = <literal>`` of a module, and those it imports by name from sibling modules of
+    this package (``from ..data.split import VAL_FRACTION``), read from source."""
+    tree = ast.parse(path.read_text())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError):
+                pass
+        elif isinstance(node, ast.ImportFrom) and node.level > 0 and node.module:
+            base = path.parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            source = base.joinpath(*node.module.split(".")).with_suffix(".py")
+            if source.is_file():
+                found = _module_constants(source) if source != path else {}
+                out.update({a.asname or a.name: found[a.name] for a in node.names if a.name in found})
+    return out
+
+
+def _value_of(node: ast.AST, constants: dict):
+    """A default written as a literal or as a known constant's name; None otherwise."""
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def _metadata(call: ast.AST, constants: dict) -> tuple[tuple[str, ...], object]:
+    """(aliases, the default's value or None) of a ``field(...)`` call or a plain default."""
     if not isinstance(call, ast.Call) or ast.unparse(call.func) not in ("field", "dataclasses.field"):
-        try:
-            return True, (), ast.literal_eval(call)
-        except (ValueError, TypeError, SyntaxError):
-            return True, (), None
+        return (), _value_of(call, constants)
     kw = {k.arg: k.value for k in call.keywords}
     aliases: tuple[str, ...] = ()
     if isinstance(kw.get("metadata"), ast.Dict):
@@ -88,25 +120,20 @@ def _metadata(call: ast.AST) -> tuple[bool, tuple[str, ...], object]:
             if isinstance(k, ast.Constant) and k.value == "aliases":
                 value = ast.literal_eval(v)
                 aliases = (value,) if isinstance(value, str) else tuple(value)
-    default = None
-    if "default" in kw:
-        try:
-            default = ast.literal_eval(kw["default"])
-        except (ValueError, TypeError, SyntaxError):
-            default = None
-    return "default" in kw or "default_factory" in kw, aliases, default
+    return aliases, _value_of(kw["default"], constants) if "default" in kw else None
 
 
 def _class_fields(path: Path, names: tuple[str, ...], enums: dict) -> dict[str, Flag]:
     table = {}
+    constants = _module_constants(path)
     classes = {n.name: n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)}
     for cname in names:
         for node in classes[cname].body:
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 kind, choices = _kind(ast.unparse(node.annotation), enums)
-                _, aliases, default = _metadata(node.value) if node.value is not None else (False, (), None)
+                aliases, default = _metadata(node.value, constants) if node.value is not None else ((), None)
                 table[node.target.id] = Flag(node.target.id, kind, choices, kind == "bool" and default is True,
-                                             aliases)
+                                             aliases, default)
     return table
 
 
@@ -121,7 +148,8 @@ def flag_table() -> dict[str, Flag]:
     for name, flag in _class_fields(Path(__file__).with_name("arguments.py"), OWN_CLASSES, enums).items():
         base = table.get(name)
         if base is not None and base.kind == "choice" and flag.kind == "str":
-            flag = base  # a plain `str` override of an enum field: TrainingArguments.__post_init__ still converts it
+            # a plain `str` override of an enum field: TrainingArguments.__post_init__ still converts it
+            flag = replace(base, default=flag.default)
         table[name] = flag
     return table
 
@@ -220,13 +248,29 @@ def precheck(argv: list[str]) -> None:
         _check_value(option, flag, values)
 
 
+def given_flags(argv: list[str]) -> set[str]:
+    """The flag names ``argv`` gives, in the dataclass spelling (``--max-steps`` and ``--max_steps`` alike)."""
+    return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def flag_value(argv: list[str], name: str) -> str | None:
+    """The value ``argv`` gives flag ``name`` (its last occurrence, as argparse keeps), or None."""
+    value = None
+    for i, a in enumerate(argv):
+        if a.startswith("--") and a[2:].split("=", 1)[0].replace("-", "_") == name:
+            if "=" in a:
+                value = a.split("=", 1)[1]
+            else:
+                nxt = argv[i + 1] if i + 1 < len(argv) else None
+                value = "true" if nxt is None or nxt.startswith("--") else nxt  # a bare boolean flag
+    return value
+
+
 def check_paths(argv: list[str]) -> None:
     """Raise :class:`RunError` for a local ``--data`` / ``--extra_data`` that does not exist, or an
     ``--output_dir`` that cannot be a folder: the files a run needs, checked before the heavy imports."""
     from ..data.sources import HUB_ID
     from ..outputs import OutputPathError, check_output_folder
-    from .devices import flag_value
-
     for name in ("data", "extra_data"):
         value = flag_value(argv, name)
         if value and not Path(value).exists() and not (HUB_ID.fullmatch(value) and not value.endswith(".npz")):
@@ -238,6 +282,61 @@ def check_paths(argv: list[str]) -> None:
             check_output_folder(out, "--output_dir")
         except OutputPathError as err:
             raise RunError(str(err)) from None
+
+
+def _convert(flag: Flag, values: list[str]):
+    if flag.kind == "bool":
+        return not values or values[0].lower() in TRUE
+    if not values:
+        return None
+    if flag.kind == "int":
+        return int(values[0])
+    if flag.kind == "float":
+        return float(values[0])
+    return values[0] if len(values) == 1 else values
+
+
+def quick_values(argv: list[str]) -> SimpleNamespace:
+    """Every training field's value as the command line leaves it: given values (typed, the last occurrence
+    winning) over the defaults written in the source (None where a default is not a literal). Call after
+    :func:`precheck`, which guarantees the given values convert."""
+    table = flag_table()
+    options = option_strings(table)
+    values = {name: flag.default for name, flag in table.items()}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if not token.startswith("--"):
+            continue
+        option, eq, inline = token.partition("=")
+        given = [inline] if eq else []
+        if not eq:
+            while i < len(argv) and _is_value(argv[i]):
+                given.append(argv[i])
+                i += 1
+        try:
+            found = _lookup(option, options)
+        except RunError:
+            continue
+        if found is not None:
+            flag, negated = found
+            values[flag.name] = False if negated else _convert(flag, given)
+    return SimpleNamespace(**values)
+
+
+def check_quick_values(argv: list[str]) -> None:
+    """The value rules (:func:`.ranges.check_values`) on :func:`quick_values`; a rule that meets a default
+    this table cannot know (None) is left to the full check after the imports."""
+    from .ranges import check_values
+
+    ns = quick_values(argv)
+    try:
+        check_values(ns, ns, ns, ns)
+    except (TypeError, AttributeError, ValueError) as err:
+        if isinstance(err, RunError):
+            raise
+        return
 
 
 def expand_config(argv: list[str]) -> list[str]:

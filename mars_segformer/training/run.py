@@ -43,7 +43,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
-from .devices import describe, device_defaults, given_flags
+from .devices import describe, device_defaults
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -55,7 +55,7 @@ from .faults import (
     disk_faults,
 )
 from .finetune import finetune_defaults
-from .flags import expand_config
+from .flags import expand_config, given_flags
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 

@@ -13,8 +13,15 @@ import pytest
 from transformers.hf_argparser import string_to_bool
 
 from mars_segformer.training.errors import RunError
-from mars_segformer.training.flags import expand_config, flag_table, option_strings, precheck
-from mars_segformer.training.run import DATACLASSES, _parse, _Parser
+from mars_segformer.training.flags import (
+    check_quick_values,
+    expand_config,
+    flag_table,
+    option_strings,
+    precheck,
+    quick_values,
+)
+from mars_segformer.training.run import DATACLASSES, _parse, _Parser, parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +127,48 @@ def test_a_bad_flag_is_answered_without_importing_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.stdout.split() == ["2", "False", "False"], out.stdout + out.stderr
     assert out.stderr.strip() == "error: --num_train_epochs expects a number, got 'abc'"
+
+
+def test_quick_value_rules_answer_as_the_full_check_does():
+    """Every train case of the CLI suite (whose message the full path is tested to give): where the quick
+    check (given values over the source's defaults, before torch) stops, it says the same; and every case
+    whose message is a rule of training/ranges.py is stopped by it."""
+    from tests.test_cli_errors import CASES, W
+
+    ranges_source = (ROOT / "mars_segformer" / "training" / "ranges.py").read_text()
+    caught = 0
+    for kind, argv, needle in CASES:
+        if kind != "train":
+            continue
+        argv = [a.replace(W, "/nonexistent") for a in argv]
+        try:
+            check_quick_values(argv)
+        except RunError as err:
+            assert needle in str(err), (argv, str(err))
+            caught += 1
+            continue
+        assert needle not in ranges_source, f"{argv}: a ranges.py rule the quick check missed"
+    assert caught >= 10
+
+
+def test_quick_value_rules_pass_every_recipe_and_config():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from ablation import CONFIGS
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    for argv in [*GOOD, *(flags for _, flags in CONFIGS.values())]:
+        check_quick_values(argv)
+    for cfg in sorted((ROOT / "configs").glob("*.yaml")):
+        check_quick_values(expand_config([str(cfg)]))
+
+
+def test_quick_values_take_the_last_occurrence_and_the_sources_defaults():
+    ns = quick_values(["--val_fraction", "0.3", "--val-fraction=0.4", "--no_drop_outliers", "--push_to_hub"])
+    parsed = parse_args(["--output_dir", "unused", "--val_fraction", "0.3", "--val-fraction=0.4", "--no_drop_outliers",
+                         "--push_to_hub"])
+    for name in ("val_fraction", "drop_outliers", "push_to_hub", "learning_rate", "lr_scheduler_type", "max_steps",
+                 "oversample_big_rock", "loss", "per_device_train_batch_size", "early_stopping_patience"):
+        real = next(getattr(d, name) for d in parsed if hasattr(d, name))
+        assert getattr(ns, name) == str(getattr(real, "value", real)) if name == "lr_scheduler_type" else \
+            getattr(ns, name) == real, name
