@@ -216,6 +216,24 @@ def _is_value(token: str) -> bool:
         return False
 
 
+def _given(argv: list[str]):
+    """(``--option`` as typed, its values) for each option of a command line, in order; a value is the part
+    after ``=`` or the tokens up to the next option (stray values are the real parser's to name)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if not token.startswith("--"):
+            continue
+        option, eq, inline = token.partition("=")
+        values = [inline] if eq else []
+        if not eq:
+            while i < len(argv) and _is_value(argv[i]):
+                values.append(argv[i])
+                i += 1
+        yield option, values
+
+
 def precheck(argv: list[str]) -> None:
     """Raise :class:`RunError` for the first flag or value the training parser would reject.
 
@@ -225,18 +243,7 @@ def precheck(argv: list[str]) -> None:
     if any(a in ("-h", "--help") for a in argv):
         return
     options = option_strings(flag_table())
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        i += 1
-        if not token.startswith("--"):
-            continue  # a stray value: the real parser names it
-        option, eq, inline = token.partition("=")
-        values = [inline] if eq else []
-        if not eq:
-            while i < len(argv) and _is_value(argv[i]):
-                values.append(argv[i])
-                i += 1
+    for option, values in _given(argv):
         found = _lookup(option, options)
         if found is None:
             continue
@@ -303,18 +310,7 @@ def quick_values(argv: list[str]) -> SimpleNamespace:
     table = flag_table()
     options = option_strings(table)
     values = {name: flag.default for name, flag in table.items()}
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        i += 1
-        if not token.startswith("--"):
-            continue
-        option, eq, inline = token.partition("=")
-        given = [inline] if eq else []
-        if not eq:
-            while i < len(argv) and _is_value(argv[i]):
-                given.append(argv[i])
-                i += 1
+    for option, given in _given(argv):
         try:
             found = _lookup(option, options)
         except RunError:
