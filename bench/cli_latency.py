@@ -30,7 +30,10 @@ CASES = [
     ["train", "--data", "missing.npz"],
     ["train", "--val_fraction", "1.5"],  # a value rule (training/ranges.py), on the given values and defaults
     ["train", "--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"],
-    ["train", "--loss", "hinge"],  # a loss spec: checked after the imports (building the loss needs torch)
+    ["train", "--loss", "hinge"],
+    ["train", "--augmentations", "hflip,zoom"],
+    ["train", "--model", "unet-xl"],
+    ["train", "--model_overrides", '{"nope_field": 3}'],  # a config field name: needs the model's config class
     ["predict", "--model", "run", "--out", "o", "--tta", "bogus"],
     ["predict", "--model", "run", "--data", "missing.npz", "--out", "o"],
     ["push", "missing_run", "--repo_id", "user/name", "--dry_run"],

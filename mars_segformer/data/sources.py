@@ -14,6 +14,25 @@ from .sample import sample_path
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
+def model_source_kind(spec: str, presets) -> str:
+    """``"preset"``, ``"folder"`` or ``"hub"`` for a ``--model`` value: a preset name wins over a same-named
+    folder, an existing folder is local, ``owner/name`` is a Hub repo.
+
+    Raises:
+        ValueError: a file, or none of the three (the message names the presets).
+    """
+    if spec in presets:
+        return "preset"
+    if Path(spec).is_dir():
+        return "folder"
+    if Path(spec).exists():
+        raise ValueError(f"--model {spec}: is a file; expected a preset name, a checkpoint folder or a Hub repo id")
+    if HUB_ID.fullmatch(spec) and not spec.startswith((".", "/")):
+        return "hub"
+    raise ValueError(f"unknown --model {spec!r}: not a preset ({', '.join(sorted(presets))}), an existing folder, "
+                     "or a Hub repo id 'owner/name'")
+
+
 def load_arrays(path: str | os.PathLike | None = None, revision: str | None = None,
                 token: str | None = None) -> MarsArrays:
     """Load an ``.npz`` file (course layout), an AI4Mars folder, a Hub dataset ``owner/name`` (when no such

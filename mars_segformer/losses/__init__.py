@@ -3,11 +3,14 @@
 ``build_loss("focal:1,dice:0.5", ...)`` gives weighted sums, as the reference tried them all.
 """
 
-from .build import LOSSES, CombinedLoss, build_loss, class_weights_from_masks
-from .dice import DiceLoss
-from .focal import FocalLoss
-from .jaccard import JaccardLoss
-from .lovasz import LovaszSoftmaxLoss
-from .ohem import OhemCrossEntropyLoss
+import lazy_loader as _lazy
 
-__all__ = ["LOSSES", "CombinedLoss", "DiceLoss", "FocalLoss", "JaccardLoss", "LovaszSoftmaxLoss", "OhemCrossEntropyLoss", "build_loss", "class_weights_from_masks"]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "build": ["CombinedLoss", "build_loss", "class_weights_from_masks"],
+    "dice": ["DiceLoss"],
+    "focal": ["FocalLoss"],
+    "jaccard": ["JaccardLoss"],
+    "lovasz": ["LovaszSoftmaxLoss"],
+    "ohem": ["OhemCrossEntropyLoss"],
+    "spec": ["LOSSES", "parse_loss_spec"],
+})

@@ -12,6 +12,7 @@ from .focal import FocalLoss
 from .jaccard import JaccardLoss
 from .lovasz import LovaszSoftmaxLoss
 from .ohem import OhemCrossEntropyLoss
+from .spec import LOSSES, parse_loss_spec  # noqa: F401  (LOSSES: re-exported)
 
 
 class CrossEntropyLoss(nn.Module):
@@ -26,7 +27,6 @@ class CrossEntropyLoss(nn.Module):
         return F.cross_entropy(logits.float(), labels.long(), weight=self.weight, ignore_index=self.ignore_index)
 
 
-LOSSES = ("ce", "focal", "dice", "jaccard", "lovasz", "ohem")
 
 
 class CombinedLoss(nn.Module):
@@ -55,13 +55,7 @@ def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, igno
         ignore_index: label left out of every loss (0 ignores background; None counts it as a class).
     """
     parts = []
-    for item in spec.split(","):
-        name, _, w = item.strip().partition(":")
-        if name not in LOSSES:
-            raise ValueError(f"unknown loss {name!r} in {spec!r}; choose from {LOSSES}")
-        weight = float(w) if w else 1.0
-        if not weight >= 0 or weight == float("inf"):
-            raise ValueError(f"loss weight of {name!r} must be a finite number >= 0, got {w!r}")
+    for name, weight in parse_loss_spec(spec):
         if name == "ce":
             parts.append((weight, CrossEntropyLoss(class_weights, ignore_index)))
         elif name == "focal":

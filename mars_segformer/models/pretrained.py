@@ -31,7 +31,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING
 
 from ..data.io import MARS_LABELS
-from ..data.sources import HUB_ID
+from ..data.sources import HUB_ID, model_source_kind
 from .registry import PRESETS
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -81,16 +81,10 @@ def _short(keys: list[str], n: int = 4) -> list[str]:
 
 def source_kind(spec: str) -> str:
     """``"preset"``, ``"folder"`` or ``"hub"`` for a ``--model`` value (see the module docstring)."""
-    if spec in PRESETS:
-        return "preset"
-    if Path(spec).is_dir():
-        return "folder"
-    if Path(spec).exists():
-        raise StartError(f"--model {spec}: is a file; expected a preset name, a checkpoint folder or a Hub repo id")
-    if HUB_ID.fullmatch(spec) and not spec.startswith((".", "/")):
-        return "hub"
-    raise StartError(f"unknown --model {spec!r}: not a preset ({', '.join(sorted(PRESETS))}), an existing folder, "
-                     "or a Hub repo id 'owner/name'")
+    try:
+        return model_source_kind(spec, PRESETS)
+    except ValueError as err:
+        raise StartError(str(err)) from None
 
 
 def _channels(config: PretrainedConfig) -> int | None:

@@ -6,36 +6,19 @@ expected; ``main`` prints it as one line and exits with code 2.
 
 from __future__ import annotations
 
-import json
 import math
 
 from ..data.augment import AUGMENTATION_NAMES
-from ..losses import build_loss
+from . import ranges
 from .averaging import AveragingSpec
 from .errors import RunError
-from .ranges import check_values, need
+from .ranges import check_values, need, parse_overrides  # noqa: F401  (parse_overrides: re-exported)
 from .threads import parse_threads
-
-
-def parse_overrides(text: str | None) -> dict:
-    """``--model_overrides`` as a dict of config fields."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RunError(f"--model_overrides is not valid JSON ({err.msg} at character {err.pos}): {text!r}") from None
-    need(isinstance(value, dict), f"--model_overrides must be a JSON object of config fields, got {text!r}")
-    return value
 
 
 def parse_augmentations(text: str) -> list[str]:
     """``--augmentations`` as a list of known names (``none`` or empty: no augmentation)."""
-    names = [] if text.strip() in ("", "none") else [a.strip() for a in text.split(",")]
-    unknown = [n for n in names if n not in AUGMENTATION_NAMES]
-    need(not unknown, f"--augmentations: unknown name(s) {unknown}; choose from {', '.join(sorted(AUGMENTATION_NAMES))} "
-                       "or 'none'")
-    return names
+    return ranges.parse_augmentations(text, AUGMENTATION_NAMES)
 
 
 def parse_weight_averaging(text: str) -> AveragingSpec:
@@ -67,12 +50,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     parse_augmentations(data_args.augmentations)
     parse_train_frames(data_args.train_frames)
     parse_overrides(model_args.model_overrides)
-    if loss_args.loss != "model":
-        try:
-            build_loss(loss_args.loss, loss_args.focal_gamma, None, 0)
-        except ValueError as err:  # unknown name, or a weight that is not a number
-            raise RunError(f"--loss {loss_args.loss!r}: {err}; expected e.g. 'focal', 'focal:1,dice:0.5' or 'focal:1,lovasz:0.5' "
-                           "(weights are numbers), or 'model'") from None
+    ranges.check_loss_spec(loss_args.loss)
 
 
 def check_class_weights(weights: list[float], spec: str) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .errors import RunError
-from .flags import check_paths, check_quick_values, expand_config, precheck
+from .flags import check_names, check_paths, check_quick_values, expand_config, precheck
 
 
 def main(argv=None) -> int:
@@ -20,6 +20,7 @@ def main(argv=None) -> int:
         precheck(flat)
         check_paths(flat)
         check_quick_values(flat)
+        check_names(flat)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

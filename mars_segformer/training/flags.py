@@ -335,6 +335,61 @@ def check_quick_values(argv: list[str]) -> None:
         return
 
 
+def _names_constant(path: Path, name: str) -> tuple[str, ...]:
+    """The string names a module-level constant holds, read from source: a tuple/list of strings, a dict's string
+    keys, or a tuple of ``*OTHER`` such constants (``AUGMENTATION_NAMES = (*AUGMENTATIONS, *POOL_AUGMENTATIONS)``)."""
+    nodes = {}
+    for node in ast.parse(path.read_text()).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            nodes[target.id] = node.value
+
+    def names(value) -> tuple[str, ...]:
+        if isinstance(value, ast.Dict):
+            return tuple(k.value for k in value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+        if isinstance(value, (ast.Tuple, ast.List)):
+            out: list[str] = []
+            for e in value.elts:
+                if isinstance(e, ast.Starred) and isinstance(e.value, ast.Name):
+                    out += names(nodes[e.value.id])
+                elif isinstance(e, ast.Constant) and isinstance(e.value, str):
+                    out.append(e.value)
+            return tuple(out)
+        return ()
+
+    return names(nodes[name])
+
+
+@lru_cache(maxsize=1)
+def known_names() -> dict[str, tuple[str, ...]]:
+    """The augmentation names and model presets, read from ``data/augment.py`` and ``models/registry.py``."""
+    package = Path(__file__).resolve().parents[1]
+    return {"augmentations": _names_constant(package / "data" / "augment.py", "AUGMENTATION_NAMES"),
+            "presets": _names_constant(package / "models" / "registry.py", "PRESETS")}
+
+
+def check_names(argv: list[str]) -> None:
+    """Raise :class:`RunError` for an unknown augmentation name, a bad ``--loss`` spec or a ``--model`` that is no
+    preset, folder or Hub repo id, with the messages the full check gives, before the heavy imports."""
+    from ..data.sources import model_source_kind
+    from .ranges import check_loss_spec, parse_augmentations, parse_overrides
+
+    names = known_names()
+    augmentations = flag_value(argv, "augmentations")
+    if augmentations is not None:
+        parse_augmentations(augmentations, names["augmentations"])
+    loss = flag_value(argv, "loss")
+    if loss is not None:
+        check_loss_spec(loss)
+    parse_overrides(flag_value(argv, "model_overrides"))  # its JSON; its field names need the model's config
+    model = flag_value(argv, "model") or flag_value(argv, "model_name_or_path")
+    if model is not None:
+        try:
+            model_source_kind(model, names["presets"])
+        except ValueError as err:
+            raise RunError(str(err)) from None
+
+
 def expand_config(argv: list[str]) -> list[str]:
     """A leading ``.yaml``/``.json`` config file becomes flags (later flags override it)."""
     if not (argv and argv[0].endswith((".yaml", ".yml", ".json"))):

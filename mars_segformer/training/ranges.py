@@ -8,8 +8,10 @@ answered at once. One set of rules serves both.
 
 from __future__ import annotations
 
+import json
 import math
 
+from ..losses.spec import parse_loss_spec
 from .errors import RunError
 
 
@@ -67,3 +69,34 @@ def check_values(model_args, data_args, loss_args, args) -> None:
           f"--input_scale is the factor tiles are resized by, in [0.25, 4], got {model_args.input_scale}")
     need(finite(loss_args.ohem_keep) and 0 < loss_args.ohem_keep <= 1,
           f"--ohem_keep is the share of pixels the 'ohem' loss keeps, in (0, 1], got {loss_args.ohem_keep}")
+
+
+def parse_augmentations(text: str, names) -> list[str]:
+    """``--augmentations`` as a list of ``names`` (``none`` or empty: no augmentation)."""
+    given = [] if text.strip() in ("", "none") else [a.strip() for a in text.split(",")]
+    unknown = [n for n in given if n not in names]
+    need(not unknown, f"--augmentations: unknown name(s) {unknown}; choose from {', '.join(sorted(names))} or 'none'")
+    return given
+
+
+def check_loss_spec(spec: str) -> None:
+    """``--loss``: ``model`` or a spec of :func:`..losses.spec.parse_loss_spec`."""
+    if spec == "model":
+        return
+    try:
+        parse_loss_spec(spec)
+    except ValueError as err:  # unknown name, or a weight that is not a number
+        raise RunError(f"--loss {spec!r}: {err}; expected e.g. 'focal', 'focal:1,dice:0.5' or 'focal:1,lovasz:0.5' "
+                       "(weights are numbers), or 'model'") from None
+
+
+def parse_overrides(text: str | None) -> dict:
+    """``--model_overrides`` as a dict of config fields."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RunError(f"--model_overrides is not valid JSON ({err.msg} at character {err.pos}): {text!r}") from None
+    need(isinstance(value, dict), f"--model_overrides must be a JSON object of config fields, got {text!r}")
+    return value
