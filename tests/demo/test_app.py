@@ -103,3 +103,14 @@ def test_screenshot_of_the_page_shows_a_prediction(app, tmp_path):
     assert page.shape[:2] == (860, 1280)
     # the legend's big-rock red, drawn only in the prediction panel, is on the page
     assert (np.abs(page.astype(int) - [220, 40, 40]).sum(-1) < 30).sum() > 20
+
+
+def test_a_folder_that_holds_no_model_is_one_line(tmp_path, capsys):
+    from mars_segformer.demo import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["--model", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and str(tmp_path / "empty") in lines[0] and "cannot load a segmentation model" in lines[0]
+    assert "Traceback" not in err
