@@ -24,7 +24,7 @@ from .data.sources import load_arrays
 from .inference.options import PredictError
 from .outputs import OutputPathError, check_output_folder
 from .training.errors import RunError
-from .training.flags import precheck
+from .training.flags import check_early
 from .training.pseudo_labels import (
     PseudoLabelConfig,
     check_teacher_labels,
@@ -144,7 +144,8 @@ def main(argv=None) -> int:
                                    args.min_kept, args.tta)
         config.check()
         check_output_folder(args.out, "--out")
-        precheck(student_args)  # flags and values, before torch is imported
+        # the students' flags, values and names, before torch is imported (their --output_dir as below)
+        check_early(["--output_dir", str(Path(args.out) / "round_1" / "student"), *student_args])
         student_split(student_args, Path(args.out))  # a bad student flag stops here, before the teacher runs
         summaries = run_rounds(args.teacher, args.data, Path(args.out), args.rounds, config, student_args,
                                args.student_init, args.trust_remote_code)

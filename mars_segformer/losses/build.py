@@ -27,8 +27,6 @@ class CrossEntropyLoss(nn.Module):
         return F.cross_entropy(logits.float(), labels.long(), weight=self.weight, ignore_index=self.ignore_index)
 
 
-
-
 class CombinedLoss(nn.Module):
     """Weighted sum of losses; logits are first upsampled to the label size."""
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import math
 
 from ..data.augment import AUGMENTATION_NAMES
-from . import ranges
 from .averaging import AveragingSpec
 from .errors import RunError
-from .ranges import check_values, need, parse_overrides  # noqa: F401  (parse_overrides: re-exported)
+from .ranges import check_loss_spec, check_values, need, parse_overrides
+from .ranges import parse_augmentations as _parse_augmentations
 from .threads import parse_threads
 
 
 def parse_augmentations(text: str) -> list[str]:
     """``--augmentations`` as a list of known names (``none`` or empty: no augmentation)."""
-    return ranges.parse_augmentations(text, AUGMENTATION_NAMES)
+    return _parse_augmentations(text, AUGMENTATION_NAMES)
 
 
 def parse_weight_averaging(text: str) -> AveragingSpec:
@@ -50,7 +50,7 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     parse_augmentations(data_args.augmentations)
     parse_train_frames(data_args.train_frames)
     parse_overrides(model_args.model_overrides)
-    ranges.check_loss_spec(loss_args.loss)
+    check_loss_spec(loss_args.loss)
 
 
 def check_class_weights(weights: list[float], spec: str) -> list[float]:

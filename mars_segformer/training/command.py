@@ -5,22 +5,18 @@ from __future__ import annotations
 import sys
 
 from .errors import RunError
-from .flags import check_names, check_paths, check_quick_values, expand_config, precheck
+from .flags import check_early
 
 
 def main(argv=None) -> int:
     """Train from a command line (see :func:`.run.parse_command_line`); returns the exit code.
 
-    Unknown flags, untyped values and bad config keys are answered before torch is imported
-    (:func:`.flags.precheck`); everything else is checked by the real parser and :mod:`.checks`.
+    What can be checked without torch is answered first (:func:`.flags.check_early`); the real parser
+    and :mod:`.checks` then check everything again after the imports.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        flat = expand_config(argv)
-        precheck(flat)
-        check_paths(flat)
-        check_quick_values(flat)
-        check_names(flat)
+        check_early(argv)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -77,10 +77,8 @@ def _kind(annotation: str, enums: dict) -> tuple[str, tuple[str, ...]]:
     return "other", ()
 
 
-def _module_constants(path: Path) -> dict[str, object]:
-    """Literal constants ``NAME = <literal>`` of a module, and those it imports by name from sibling modules of
-    this package (``from ..data.split import VAL_FRACTION``), read from source."""
-    tree = ast.parse(path.read_text())
+def _literals(tree: ast.Module) -> dict[str, object]:
+    """A module's literal constants, ``NAME = <literal>``."""
     out = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -88,13 +86,22 @@ def _module_constants(path: Path) -> dict[str, object]:
                 out[node.targets[0].id] = ast.literal_eval(node.value)
             except (ValueError, TypeError, SyntaxError):
                 pass
-        elif isinstance(node, ast.ImportFrom) and node.level > 0 and node.module:
+    return out
+
+
+def _module_constants(path: Path) -> dict[str, object]:
+    """Literal constants of a module and those it imports by name from a sibling module, where that module
+    writes them as literals (``from ..data.split import VAL_FRACTION``), read from source; one level only."""
+    tree = ast.parse(path.read_text())
+    out = _literals(tree)
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level > 0 and node.module:
             base = path.parent
             for _ in range(node.level - 1):
                 base = base.parent
             source = base.joinpath(*node.module.split(".")).with_suffix(".py")
             if source.is_file():
-                found = _module_constants(source) if source != path else {}
+                found = _literals(ast.parse(source.read_text()))
                 out.update({a.asname or a.name: found[a.name] for a in node.names if a.name in found})
     return out
 
@@ -273,17 +280,18 @@ def flag_value(argv: list[str], name: str) -> str | None:
     return value
 
 
-def check_paths(argv: list[str]) -> None:
+def check_paths(ns: SimpleNamespace) -> None:
     """Raise :class:`RunError` for a local ``--data`` / ``--extra_data`` that does not exist, or an
     ``--output_dir`` that cannot be a folder: the files a run needs, checked before the heavy imports."""
     from ..data.sources import HUB_ID
     from ..outputs import OutputPathError, check_output_folder
+
     for name in ("data", "extra_data"):
-        value = flag_value(argv, name)
+        value = getattr(ns, name)
         if value and not Path(value).exists() and not (HUB_ID.fullmatch(value) and not value.endswith(".npz")):
             raise RunError(f"{value}: no such file or folder (--{name}: a tile file, an AI4Mars folder or a Hub "
                            "dataset owner/name)")
-    out = flag_value(argv, "output_dir")
+    out = ns.output_dir
     if out:
         try:
             check_output_folder(out, "--output_dir")
@@ -321,17 +329,16 @@ def quick_values(argv: list[str]) -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
-def check_quick_values(argv: list[str]) -> None:
+def check_quick_values(ns: SimpleNamespace) -> None:
     """The value rules (:func:`.ranges.check_values`) on :func:`quick_values`; a rule that meets a default
     this table cannot know (None) is left to the full check after the imports."""
     from .ranges import check_values
 
-    ns = quick_values(argv)
     try:
         check_values(ns, ns, ns, ns)
-    except (TypeError, AttributeError, ValueError) as err:
-        if isinstance(err, RunError):
-            raise
+    except RunError:
+        raise
+    except (TypeError, AttributeError, ValueError):
         return
 
 
@@ -368,26 +375,40 @@ def known_names() -> dict[str, tuple[str, ...]]:
             "presets": _names_constant(package / "models" / "registry.py", "PRESETS")}
 
 
-def check_names(argv: list[str]) -> None:
+def check_names(ns: SimpleNamespace) -> None:
     """Raise :class:`RunError` for an unknown augmentation name, a bad ``--loss`` spec or a ``--model`` that is no
     preset, folder or Hub repo id, with the messages the full check gives, before the heavy imports."""
     from ..data.sources import model_source_kind
     from .ranges import check_loss_spec, parse_augmentations, parse_overrides
 
     names = known_names()
-    augmentations = flag_value(argv, "augmentations")
-    if augmentations is not None:
-        parse_augmentations(augmentations, names["augmentations"])
-    loss = flag_value(argv, "loss")
-    if loss is not None:
-        check_loss_spec(loss)
-    parse_overrides(flag_value(argv, "model_overrides"))  # its JSON; its field names need the model's config
-    model = flag_value(argv, "model") or flag_value(argv, "model_name_or_path")
-    if model is not None:
+    if ns.augmentations is not None:  # None: not given (its default is not a literal)
+        parse_augmentations(ns.augmentations, names["augmentations"])
+    if ns.loss is not None:
+        check_loss_spec(ns.loss)
+    parse_overrides(ns.model_overrides)  # its JSON; its field names need the model's config
+    if ns.model is not None:
         try:
-            model_source_kind(model, names["presets"])
+            model_source_kind(ns.model, names["presets"])
         except ValueError as err:
             raise RunError(str(err)) from None
+
+
+def check_early(argv: list[str]) -> list[str]:
+    """Every check that can run before torch is imported, in order: the config file, flags and value types
+    (:func:`precheck`), then, on the values they give over the source's defaults (:func:`quick_values`), the
+    files, the value rules and the names. Returns the command line with the config file expanded.
+
+    Raises:
+        RunError: the first problem, with the message the full check after the imports would give.
+    """
+    flat = expand_config(argv)
+    precheck(flat)
+    ns = quick_values(flat)
+    check_paths(ns)
+    check_quick_values(ns)
+    check_names(ns)
+    return flat
 
 
 def expand_config(argv: list[str]) -> list[str]:

@@ -399,6 +399,20 @@ def _print_start(p: RunParts) -> None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
 
+def _lr_scales(p: RunParts, encoder: list) -> dict[int, float]:
+    """``{id(param): learning-rate factor}``: the encoder's ``--encoder_lr_scale`` times its
+    ``--layer_lr_decay`` factors, and for a checkpoint start the loaded tensors' ``--loaded_lr_scale``."""
+    m = p.model_args
+    layers = layer_lr_scales(p.model, m.layer_lr_decay) if m.layer_lr_decay != 1 else {}
+    scales = {id(t): m.encoder_lr_scale * layers.get(id(t), 1.0) for t in encoder}
+    if m.loaded_lr_scale != 1 and p.start.kind != "preset":  # the checkpoint's tensors slower than the new ones
+        new = set(p.start.new)
+        for name, t in p.model.named_parameters():
+            if name not in new:
+                scales[id(t)] = scales.get(id(t), 1.0) * m.loaded_lr_scale
+    return scales
+
+
 def _build_trainer(p: RunParts) -> None:
     """Loss, metric, callbacks (plots, freezing, early stopping, weight averaging) and the Trainer."""
     m, args, data = p.model_args, p.args, p.data
@@ -412,13 +426,7 @@ def _build_trainer(p: RunParts) -> None:
     callbacks = [p.preview]
     tuned = m.encoder_lr_scale != 1 or m.freeze_encoder_steps or m.layer_lr_decay != 1
     encoder = encoder_parameters(p.model) if tuned else []
-    layers = layer_lr_scales(p.model, m.layer_lr_decay) if m.layer_lr_decay != 1 else {}
-    lr_scales = {id(t): m.encoder_lr_scale * layers.get(id(t), 1.0) for t in encoder}
-    if m.loaded_lr_scale != 1 and p.start.kind != "preset":  # the checkpoint's tensors slower than the new ones
-        new = set(p.start.new)
-        for name, t in p.model.named_parameters():
-            if name not in new:
-                lr_scales[id(t)] = lr_scales.get(id(t), 1.0) * m.loaded_lr_scale
+    lr_scales = _lr_scales(p, encoder)
     if m.freeze_encoder_steps:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:

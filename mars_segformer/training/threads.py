@@ -99,12 +99,12 @@ def apply_threads(requested: str, on_cpu: bool) -> tuple[int, str]:
     Returns:
         (the count in use, a note for the start-up line: why ``auto`` chose fewer than the cores, or "").
     """
+    idle = choose_threads(requested, on_cpu, busy=0)
     # look at the cores only where the answer depends on them (not for a number, a GPU or a set OMP_NUM_THREADS)
-    busy = busy_cores() if choose_threads(requested, on_cpu, busy=0) != choose_threads(requested, on_cpu, busy=1) \
-        else None
+    busy = busy_cores() if idle != choose_threads(requested, on_cpu, busy=1) else None
     n = choose_threads(requested, on_cpu, busy=busy)
     if n is not None and n != torch.get_num_threads():
         torch.set_num_threads(n)
     note = (f" (auto: {busy} of {available_cores()} cores busy with other work at start; "
-            "--torch_threads N to choose)") if busy else ""
+            "--torch_threads N to choose)") if n != idle else ""
     return torch.get_num_threads(), note
