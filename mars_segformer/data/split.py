@@ -96,3 +96,18 @@ def check_split(record: dict, arrays, val_indices: np.ndarray, where: str) -> No
     if not same or len(val_indices) != record["validation_tiles"]:
         raise MarsDataError(f"{where}: this data does not give the run's validation split ({record['validation_tiles']} "
                             f"tiles of {record['data']}); pass the data the run was trained on")
+
+
+def leakage_guard(arrays, val_indices: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Indices of ``arrays``' unlabelled tiles that training may use (pseudo-labelling, pretraining) under a
+    split whose validation tiles are ``val_indices``: none from a validation frame. Returns them and a
+    record of what the guard could check."""
+    n = len(arrays.test_images)
+    if arrays.train_frame_ids is None or arrays.test_frame_ids is None:
+        return np.arange(n), {"frame_ids": False, "excluded_tiles": 0, "note": (
+            "no frame ids: unlabelled tiles cannot be matched to validation frames; only the validation "
+            "tiles themselves are kept out of training")}
+    val_frames = set(arrays.train_frame_ids[val_indices].tolist())
+    blocked = np.isin(arrays.test_frame_ids, list(val_frames))
+    return np.flatnonzero(~blocked), {"frame_ids": True, "excluded_tiles": int(blocked.sum()),
+                                      "validation_frames": len(val_frames)}

@@ -72,3 +72,26 @@ def describe(args) -> str:
     precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
     return (f"cuda ({name}), {precision}{', tf32' if args.tf32 else ''}, {args.dataloader_num_workers} loader "
             f"worker(s){', torch.compile' if args.torch_compile else ''}")
+
+
+def describe_machine() -> dict:
+    """The CPU (its name and vector capability), cores, torch threads and GPU: named beside every number
+    a run or a bench script reports (machines of one kind differ, e.g. AVX-512 against AVX2 only)."""
+    import os
+    import platform
+    from pathlib import Path
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
