@@ -6,6 +6,7 @@
     mars-segformer push-dataset [FILE] --repo_id user/name
     mars-segformer eda FILE --out DIR
     mars-segformer self-train --teacher RUN --out DIR [-- student flags]
+    mars-segformer pretrain --data FILE --output_dir DIR   # self-supervised backbone (DenseCL)
     mars-segformer demo --model RUN
 
 Each subcommand's ``--help`` lists its flags. Subcommands import only what they need, so an
@@ -24,6 +25,7 @@ COMMANDS = {
     "push-dataset": ("mars_segformer.hub.cli", "push_dataset_main", "publish a tile file as a Hub dataset with a card"),
     "eda": ("mars_segformer.eda", "main", "class shares, sample grids and outliers of a tile file"),
     "self-train": ("mars_segformer.self_train", "main", "rounds of pseudo-labelling the unlabelled tiles"),
+    "pretrain": ("mars_segformer.pretrain", "main", "self-supervised pretraining of the default backbone on images (DenseCL)"),
     "demo": ("mars_segformer.demo", "main", "the Gradio demo (needs the [demo] extra)"),
 }
 

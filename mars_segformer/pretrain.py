@@ -55,7 +55,8 @@ def prepare_folder(out: Path, overwrite: bool) -> str:
     removed (only those). A folder holding something else is refused, so nothing of it is lost."""
     import shutil
 
-    from .training.pretrain_outputs import BACKBONE_FILES, STATE
+    from .hub.backbone_card import BACKBONE_FILES
+    from .training.pretrain_outputs import STATE
 
     check_output_folder(out, "--output_dir")
     if not out.exists() or not any(out.iterdir()):
@@ -78,6 +79,10 @@ def main(argv=None) -> int:
     out = Path(args.output_dir)
     try:
         config.check()
+        import importlib.util
+
+        if importlib.util.find_spec("lightly") is None:
+            raise RunError("pretraining needs lightly (DenseCL's heads and losses): pip install 'mars-segformer[pretrain]'")
         state = prepare_folder(out, args.overwrite)
         if state == "finished":
             print(f"[pretrain] {out}: finished already (pretrain.json); --overwrite trains again")

@@ -26,8 +26,9 @@ TOKEN_PREFIX = "hf_"
 
 def validate_card_yaml(content, repo_type: str = "model") -> list[str]:
     """What the Hub's YAML check would refuse in a card's metadata: the front matter must be a YAML mapping,
-    and a model card's ``model-index`` must parse into evaluation results (task type, dataset type and
-    name, metric type and a numeric value each), as huggingface_hub reads it."""
+    and a model card's ``model-index``, where it has one (a card without evaluations, e.g. a pretrained
+    backbone's, may leave it out), must parse into evaluation results (task type, dataset type and name,
+    metric type and a numeric value each), as huggingface_hub reads it."""
     import yaml
     from huggingface_hub.repocard_data import model_index_to_eval_results
 
@@ -44,9 +45,11 @@ def validate_card_yaml(content, repo_type: str = "model") -> list[str]:
         return ["the metadata is not a mapping"]
     if repo_type == "dataset":
         return []
-    index = data.get("model-index")
+    if "model-index" not in data:
+        return []
+    index = data["model-index"]
     if not isinstance(index, list) or not index:
-        return ["no model-index"]
+        return ["model-index is not a list of models"]
     try:
         _, results = model_index_to_eval_results(index)
     except (KeyError, TypeError, ValueError, AttributeError) as err:

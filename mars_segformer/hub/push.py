@@ -9,6 +9,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
 
+from .backbone_card import BACKBONE_FILES, is_backbone_folder, render_backbone_card
 from .card import render_card
 
 #: What a finished run folder must hold.
@@ -26,6 +27,8 @@ def files_to_upload(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HubPushError(f"{run_dir}: no such folder")
+    if is_backbone_folder(run_dir):
+        return _backbone_files(run_dir)
     missing = [f for f in REQUIRED if not (run_dir / f).is_file()]
     if missing:
         raise HubPushError(f"{run_dir} is not a finished run: missing {', '.join(missing)}")
@@ -46,13 +49,26 @@ def files_to_upload(run_dir: str | Path) -> list[Path]:
     return files
 
 
+def _backbone_files(folder: Path) -> list[Path]:
+    """The files of a finished pretraining folder (``python -m mars_segformer.pretrain``)."""
+    missing = [f for f in BACKBONE_FILES if not (folder / f).is_file()]
+    if missing:
+        raise HubPushError(f"{folder} is not a finished pretraining run: missing {', '.join(missing)}")
+    try:
+        json.loads((folder / "pretrain.json").read_text())["settings"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise HubPushError(f"{folder / 'pretrain.json'}: not a pretraining record ({err})") from None
+    return [folder / f for f in BACKBONE_FILES]
+
+
 def push_run(run_dir: str | Path, repo_id: str | None, private: bool = False, revision: str | None = None,
              commit_message: str | None = None, dry_run: bool = False, token: str | None = None,
              template: str | Path | None = None) -> dict:
     """Upload a run folder with its rendered model card as one commit.
 
     Args:
-        run_dir: a finished run folder (``train_hf.py`` output).
+        run_dir: a finished run folder (``train_hf.py`` output), or a pretrained backbone folder
+            (``python -m mars_segformer.pretrain`` output), which gets its own card.
         repo_id: ``user/name`` on the Hub.
         private: create the repo private (ignored if it exists).
         revision: branch to commit to (created from main if missing); default main.
@@ -69,7 +85,8 @@ def push_run(run_dir: str | Path, repo_id: str | None, private: bool = False, re
         raise HubPushError(f"--repo_id must look like 'user/name', got {repo_id!r}")
     run_dir = Path(run_dir)
     files = files_to_upload(run_dir)
-    card = render_card(run_dir, repo_id, template)
+    backbone = is_backbone_folder(run_dir)
+    card = render_backbone_card(run_dir, repo_id) if backbone else render_card(run_dir, repo_id, template)
     result = {"repo_id": repo_id, "files": [f.name for f in files] + ["README.md"], "card": str(card)}
     if dry_run:
         return result
@@ -87,7 +104,8 @@ def push_run(run_dir: str | Path, repo_id: str | None, private: bool = False, re
         before = api.repo_info(repo_id, revision=revision or "main").sha
         info = api.create_commit(
             repo_id, operations=ops, revision=revision,
-            commit_message=commit_message or f"Upload {run_dir.name} ({card.data.eval_results[0].metric_value} task mIoU)",
+            commit_message=commit_message or (f"Upload {run_dir.name} (self-supervised backbone)" if backbone else
+                                              f"Upload {run_dir.name} ({card.data.eval_results[0].metric_value} task mIoU)"),
         )
     except (HfHubHTTPError, ValueError) as err:
         raise HubPushError(f"upload of {run_dir} to {repo_id} failed, nothing was committed: {err}") from err

@@ -76,6 +76,17 @@ class MarsDenseCL(nn.Module):
         update_momentum(self.head_global, self.head_global_momentum, momentum)
         update_momentum(self.head_local, self.head_local_momentum, momentum)
 
+    def queue_state(self) -> dict[str, torch.Tensor]:
+        """The two queues and their pointers: lightly keeps them as non-persistent buffers, outside
+        ``state_dict``, so a resumable checkpoint saves them itself."""
+        return {f"{name}.{part}": getattr(getattr(self, name).memory_bank, part).clone()
+                for name in ("loss_global", "loss_local") for part in ("bank", "bank_ptr")}
+
+    def load_queue_state(self, state: dict[str, torch.Tensor]) -> None:
+        for key, value in state.items():
+            name, part = key.split(".")
+            getattr(getattr(self, name).memory_bank, part).copy_(value)
+
     def pretrained_backbone(self, stage_names: list[str] | None = None) -> ResNetBackbone:
         """The query backbone alone, its config listing ``stage_names`` as outputs (default: every stage),
         ready for ``save_pretrained`` and for ``--model``."""

@@ -8,12 +8,11 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from ..hub.backbone_card import BACKBONE_FILES, RECORD  # noqa: F401  (what a finished folder holds)
 from ..outputs import atomic_path, atomic_write_json
 
 #: the resumable state of an unfinished run, inside its output folder
 STATE = Path("checkpoint") / "state.pt"
-#: the files of a finished pretraining folder (what ``push_to_hub.py`` publishes, with the card)
-BACKBONE_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "pretrain.json", "pretrain_loss.png")
 
 
 def plot_loss(log: list[dict], path: Path) -> None:
@@ -61,6 +60,6 @@ def write_outputs(out: Path, model, config, data_record: dict, log: list[dict], 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     plot_loss(log, out / "pretrain_loss.png")
-    atomic_write_json(out / "pretrain.json", record)
+    atomic_write_json(out / RECORD, record)
     shutil.rmtree((out / STATE).parent, ignore_errors=True)
     return record

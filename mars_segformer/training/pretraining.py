@@ -5,7 +5,7 @@ here, and a DenseCL step needs the momentum update between two optimiser steps. 
 is a function of (seed, step), so a resumed run takes the same steps as an uninterrupted one. What
 it writes, in the output folder:
 
-- ``checkpoint/state.pt`` every ``save_steps`` (model with its momentum copies and queues, optimiser,
+- ``checkpoint/state.pt`` every ``save_steps`` and on a stop signal (model with its momentum copies and queues, optimiser,
   schedule, loss log), written atomically; removed once the run has finished;
 - at the end: the backbone as a transformers ``ResNetBackbone`` (``config.json``, ``model.safetensors``),
   the image processor its inputs were normalised with (``preprocessor_config.json``), ``pretrain.json``
@@ -139,7 +139,7 @@ def save_state(out: Path, model, optimizer, scheduler, step: int, log: list, con
 
     (out / STATE).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / STATE) as tmp:
-        torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        torch.save({"step": step, "model": model.state_dict(), "queues": model.queue_state(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "log": log, "config": asdict(config), "seconds": seconds},
                    tmp)
 
@@ -155,6 +155,7 @@ def load_state(out: Path, model, optimizer, scheduler, config: PretrainConfig) -
         raise RunError(f"{out}: its checkpoint was made with other settings ({', '.join('--' + k for k in changed)}); "
                        "give the same flags, or --overwrite to start again")
     model.load_state_dict(state["model"])
+    model.load_queue_state(state["queues"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return int(state["step"]), list(state["log"]), float(state["seconds"])
