@@ -166,16 +166,19 @@ class CutMix:
         return image, mask
 
 
-def oversample_indices(masks: np.ndarray, factor: int = 15, cls: int = BIG_ROCK) -> np.ndarray:
+def oversample_indices(masks: np.ndarray, factor: int = 15, cls: int = BIG_ROCK, indices=None) -> np.ndarray:
     """Row indices in which every tile holding ``cls`` appears ``factor`` times (the reference recipe).
 
     Args:
         masks: (N, H, W) class ids.
         factor: total copies of each tile with the class (1 = no oversampling).
         cls: the class to oversample.
+        indices: the tiles of ``masks`` to sample (rows then count positions in ``indices``); read a
+            chunk at a time, with no copy of the masks.
     """
     if factor < 1:
         raise ValueError(f"oversampling factor must be >= 1, got {factor}")
-    n = len(masks)
-    has = (masks.reshape(n, -1) == cls).any(axis=1)
-    return np.concatenate([np.arange(n)] + [np.flatnonzero(has)] * (factor - 1))
+    from .chunks import class_presence
+
+    has = class_presence(masks, indices, max(cls + 1, 5))[:, cls]
+    return np.concatenate([np.arange(len(has))] + [np.flatnonzero(has)] * (factor - 1))

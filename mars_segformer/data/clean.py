@@ -85,4 +85,8 @@ def drop_outliers(arrays, report: OutlierReport):
     if len(report.outlier_indices) == 0:
         return arrays
     keep = np.setdiff1d(np.arange(len(arrays)), report.outlier_indices)
+    if arrays.meta.get("mapped"):  # memory-mapped tiles stay on disk
+        from .mapped import subset_mapped
+
+        return subset_mapped(arrays, keep)
     return arrays.subset(keep)

@@ -119,7 +119,8 @@ def tiles_to_dataset(images: np.ndarray, masks: np.ndarray | None, frame_ids=Non
     from datasets.table import InMemoryTable
 
     n, h, w = images.shape
-    masks = np.zeros_like(images) if masks is None else masks
+    # np.zeros, not zeros_like: calloc'd pages stay untouched (not resident) until a row is read
+    masks = np.zeros(images.shape, np.uint8) if masks is None else masks
     ids = [""] * n if frame_ids is None else [str(f) for f in frame_ids]
     idx = np.arange(n) if indices is None else np.asarray(indices)
     table = pa.table({
@@ -307,9 +308,9 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     labelled = tiles_to_dataset(arrays.train_images, arrays.train_masks, arrays.train_frame_ids)
     rows = np.asarray(tr)
     if config.oversample_big_rock > 1:
-        rows = rows[oversample_indices(arrays.train_masks[tr], config.oversample_big_rock)]
+        rows = rows[oversample_indices(arrays.train_masks, config.oversample_big_rock, indices=tr)]
     if config.repeat_factor_threshold > 0:
-        rows = rows[repeat_factor_indices(arrays.train_masks[tr], config.repeat_factor_threshold, config.seed)]
+        rows = rows[repeat_factor_indices(arrays.train_masks, config.repeat_factor_threshold, config.seed, indices=tr)]
     train = labelled.select(rows)
     extra_info = None
     if extra is not None:

@@ -65,7 +65,7 @@ class MarsArrays:
         )
 
 
-def to_uint8_images(images: np.ndarray, where: str) -> np.ndarray:
+def to_uint8_images(images: np.ndarray, where: str, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Map images of any integer or float dtype onto uint8 0-255.
 
     Integers are scaled by their dtype's range when they exceed 255 (uint16 sensors); floats are read
@@ -87,7 +87,8 @@ def to_uint8_images(images: np.ndarray, where: str) -> np.ndarray:
             raise MarsDataError(
                 f"{where}: images hold NaN or inf ({int((~finite).sum())} values, first at index {tuple(int(i) for i in bad)})"
             )
-    lo, hi = float(images.min()), float(images.max())
+    # the rule rests on the whole array's range: a chunk of a larger file passes the file's (data/mapped.py)
+    lo, hi = value_range if value_range is not None else (float(images.min()), float(images.max()))
     if lo < 0:
         raise MarsDataError(f"{where}: image values must be >= 0, found minimum {lo}")
     if np.issubdtype(images.dtype, np.floating):

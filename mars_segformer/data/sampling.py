@@ -12,13 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def repeat_factors(masks: np.ndarray, threshold: float, num_classes: int = 5, ignore_index: int | None = 0) -> np.ndarray:
-    """(N,) repeat factors ``r_i >= 1`` of the tiles ``masks`` (N, H, W)."""
+def repeat_factors(masks: np.ndarray, threshold: float, num_classes: int = 5, ignore_index: int | None = 0,
+                   indices=None) -> np.ndarray:
+    """(N,) repeat factors ``r_i >= 1`` of the tiles ``masks`` (N, H, W), or of its tiles ``indices`` (read a
+    chunk at a time, no copy)."""
+    from .chunks import class_presence
+
     if not threshold > 0:
         raise ValueError(f"repeat-factor threshold must be > 0, got {threshold}")
-    n = len(masks)
-    flat = masks.reshape(n, -1)
-    present = np.stack([(flat == c).any(axis=1) for c in range(num_classes)], axis=1)  # (N, C)
+    present = class_presence(masks, indices, num_classes)  # (N, C)
     if ignore_index is not None:
         present[:, ignore_index] = False
     freq = present.mean(axis=0)

@@ -35,8 +35,9 @@ def model_source_kind(spec: str, presets) -> str:
 
 def load_arrays(path: str | os.PathLike | None = None, revision: str | None = None,
                 token: str | None = None) -> MarsArrays:
-    """Load an ``.npz`` file (course layout), an AI4Mars folder, a Hub dataset ``owner/name`` (when no such
-    local path exists; ``revision`` for a branch, tag or commit), or with None the embedded sample."""
+    """Load an ``.npz`` file (course layout; memory-mapped above a size, see ``data/mapped.py``), an AI4Mars
+    folder, a Hub dataset ``owner/name`` (when no such local path exists; ``revision`` for a branch, tag or
+    commit), or with None the embedded sample."""
     if path is None:
         return load_npz(sample_path())
     p = Path(path)
@@ -44,4 +45,8 @@ def load_arrays(path: str | os.PathLike | None = None, revision: str | None = No
         from .hub import load_hub_dataset
 
         return load_hub_dataset(str(path), revision, token)
-    return load_ai4mars_folder(p) if p.is_dir() else load_npz(p)
+    if p.is_dir():
+        return load_ai4mars_folder(p)
+    from .mapped import load_npz_mapped, should_map
+
+    return load_npz_mapped(p) if should_map(p) else load_npz(p)  # a file larger than memory is memory-mapped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .chunks import class_presence
 from .errors import MarsDataError
 
 BIG_ROCK = 4
@@ -37,7 +38,7 @@ def train_val_split(
     if n < 2:
         raise MarsDataError(f"need at least 2 tiles to split, got {n}")
     rng = np.random.default_rng(seed)
-    has_rock = (masks == BIG_ROCK).reshape(n, -1).any(axis=1)
+    has_rock = class_presence(masks)[:, BIG_ROCK]
     if frame_ids is not None:
         frames, inverse = np.unique(frame_ids, return_inverse=True)
         if len(frames) < 2:

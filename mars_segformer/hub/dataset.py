@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..data import CLASS_NAMES, MarsArrays, train_val_split
+from ..data.chunks import class_pixel_counts
 from ..data.io import FRAME_SIZE, NATIVE_FRAME_SIZE, TILE_SHAPE
 from ..data.split import SPLIT_SEED, VAL_FRACTION
 from ..visualization import PALETTE
@@ -95,7 +96,7 @@ def render_dataset_card(arrays: MarsArrays, repo_id: str, parts, val_fraction: f
     from huggingface_hub import DatasetCard, DatasetCardData
 
     tr, va, ids, test_ids = parts
-    counts = np.bincount(arrays.train_masks.ravel(), minlength=len(CLASS_NAMES))[:len(CLASS_NAMES)]
+    counts = class_pixel_counts(arrays.train_masks, num_classes=len(CLASS_NAMES))
     share = counts / counts.sum()
     class_rows = "\n".join(f"| {i} | {n.replace('_', ' ')} | rgb{tuple(int(v) for v in PALETTE[i])} | {share[i]:.2%} |"
                            for i, n in enumerate(CLASS_NAMES))

@@ -70,13 +70,16 @@ def build_loss(spec: str = "focal", gamma: float = 2.0, class_weights=None, igno
 
 
 def class_weights_from_masks(masks: np.ndarray, num_classes: int = 5, ignore_index: int | None = 0,
-                             power: float = 0.5, max_weight: float = 20.0) -> list[float]:
-    """Weights ``freq_c^-power`` normalised to mean 1 over the counted classes (ignored class: 0).
+                             power: float = 0.5, max_weight: float = 20.0, indices=None) -> list[float]:
+    """Weights ``freq_c^-power`` normalised to mean 1 over the counted classes (ignored class: 0), counted over
+    ``masks`` (or its tiles ``indices``, read a chunk at a time: no copy of the masks).
 
     ``power=0.5`` (inverse square root) keeps big rock (~0.5 % of pixels) at ~10x soil rather than ~50x,
     which, on top of oversampling, would swamp the other classes.
     """
-    counts = np.bincount(np.asarray(masks).ravel(), minlength=num_classes)[:num_classes].astype(np.float64)
+    from ..data.chunks import class_pixel_counts
+
+    counts = class_pixel_counts(masks, indices, num_classes).astype(np.float64)
     counted = np.ones(num_classes, bool)
     if ignore_index is not None and 0 <= ignore_index < num_classes:
         counted[ignore_index] = False

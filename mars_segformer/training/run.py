@@ -170,7 +170,7 @@ def _check_output_dir(args: MarsTrainingArguments) -> None:
                        "or --resume_from_checkpoint to continue it")
 
 
-def _class_weights(spec: str, masks: np.ndarray, ignore_index):
+def _class_weights(spec: str, masks: np.ndarray, ignore_index, indices=None):
     if spec == "none":
         return None
     if spec == "auto" or spec.startswith("auto:"):
@@ -180,7 +180,7 @@ def _class_weights(spec: str, masks: np.ndarray, ignore_index):
             raise RunError(f"--class_weights 'auto:P' needs a number P (the frequency power), got {spec!r}") from err
         if not 0 < power <= 2:
             raise RunError(f"--class_weights power must be in (0, 2], got {power}")
-        return class_weights_from_masks(masks, len(CLASS_NAMES), ignore_index, power=power)
+        return class_weights_from_masks(masks, len(CLASS_NAMES), ignore_index, power=power, indices=indices)
     try:
         w = [float(x) for x in spec.split(",")]
     except ValueError as err:
@@ -202,12 +202,13 @@ def data_config(data_args: DataArguments, seed: int) -> DataConfig:
     )
 
 
-def loss_function(loss_args: LossArguments, train_masks: np.ndarray):
-    """(class weights, loss module) of the loss flags; (None, None) for the model's own loss."""
+def loss_function(loss_args: LossArguments, train_masks: np.ndarray, indices=None):
+    """(class weights, loss module) of the loss flags, the weights counted over ``train_masks`` (its tiles
+    ``indices``); (None, None) for the model's own loss."""
     if loss_args.loss == "model":  # the architecture's own cross-entropy (background an ordinary class)
         return None, None
     ignore = 0 if loss_args.ignore_background else None
-    weights = _class_weights(loss_args.class_weights, train_masks, ignore)
+    weights = _class_weights(loss_args.class_weights, train_masks, ignore, indices)
     return weights, build_loss(loss_args.loss, loss_args.focal_gamma, weights, ignore, loss_args.ohem_keep)
 
 
@@ -379,7 +380,9 @@ def _print_start(p: RunParts) -> None:
         print(f"extra data: {data.extra['source']}: {data.extra['tiles']} tiles as {data.extra['rows']} training rows "
               f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
     n_params = sum(t.numel() for t in model.parameters())
-    print(f"data: {p.data_args.data or 'embedded AI4Mars sample'} | tiles: train {len(data.train_indices)} "
+    mapped = data.arrays.meta.get("mapped")
+    print(f"data: {p.data_args.data or 'embedded AI4Mars sample'}"
+          f"{f' (memory-mapped from {mapped})' if mapped else ''} | tiles: train {len(data.train_indices)} "
           f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {p.model_args.model} "
           f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
           f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}, "
@@ -416,7 +419,7 @@ def _lr_scales(p: RunParts, encoder: list) -> dict[int, float]:
 def _build_trainer(p: RunParts) -> None:
     """Loss, metric, callbacks (plots, freezing, early stopping, weight averaging) and the Trainer."""
     m, args, data = p.model_args, p.args, p.data
-    p.weights, loss_fn = loss_function(p.loss_args, data.arrays.train_masks[data.train_indices])
+    p.weights, loss_fn = loss_function(p.loss_args, data.arrays.train_masks, data.train_indices)
     p.metrics = StreamingMetrics(len(CLASS_NAMES), ignore_index=0, class_names=list(CLASS_NAMES))
     k = min(p.data_args.num_preview, len(data.val_indices))
     rng = np.random.default_rng(args.seed)
