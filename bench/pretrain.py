@@ -83,7 +83,7 @@ def main():
             row = {"seed": seed, "fraction": fraction}
             for name in args.arms:
                 use, extra = ARMS[name]
-                run = root / f"{name}_f{fraction:g}_s{seed}"
+                run = root / f"{name}_f{round(fraction * 100)}_s{seed}"  # no dot: the log is run.with_suffix(".log")
                 row[name] = row_of(run, train(run, args, seed, str(folder) if use else "upernet-r18", frames,
                                               args.steps, extra))
             for name in args.arms[1:]:
