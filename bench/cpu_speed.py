@@ -5,7 +5,7 @@ it is from the machine's peak.
 
 Variants (each a fresh UperNet-R18, batch 32, 64x128, fwd + focal loss + bwd + AdamW step; steps
 interleaved round-robin so load changes hit every variant alike; median step time): the default
-(all cores, oneDNN on), ``channels_last``, one thread, oneDNN off, and ``torch.compile``. The FLOPs of
+(all cores, oneDNN on), ``channels_last`` (weights and batch, or the weights only), one thread, oneDNN off, and ``torch.compile``. The FLOPs of
 one training step come from ``torch.utils.flop_counter``; the peak is cores x clock x FLOPs per cycle
 of the vector units torch reports (AVX-512: 2 FMA x 16 fp32 x 2; AVX2: 2 FMA x 8 x 2). Saves
 ``bench/results/cpu_speed.json``.
@@ -54,7 +54,7 @@ class Variant:
         self.loss = build_loss("focal", class_weights=[0, 1, 1, 2, 8])
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(batch, 3, 64, 128, generator=g)
-        if channels_last:
+        if channels_last is True:  # "model": the weights only, the batch as the data path gives it (NCHW)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = torch.randint(0, 5, (batch, 64, 128), generator=g)
 
@@ -83,10 +83,13 @@ def main():
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out (slow first step)")
+    p.add_argument("--out", default="cpu_speed", help="results name (bench/results/NAME.json), e.g. for a run "
+                   "under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (an AVX2-only machine's kernels)")
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))
     variants = [Variant("default (all cores, oneDNN)", args.batch, cores),
                 Variant("channels_last", args.batch, cores, channels_last=True),
+                Variant("channels_last, model only", args.batch, cores, channels_last="model"),
                 Variant("1 thread", args.batch, 1),
                 Variant("oneDNN off", args.batch, cores, mkldnn=False)]
     if not args.no_compile:
@@ -110,7 +113,8 @@ def main():
                       "fraction_of_peak": round(flops / med / peak, 4) if peak else None}
         print(f"{name:<28} {args.batch / med:7.1f} img/s  {base / med:5.2f}x default"
               + (f"  {flops / med / 1e9:6.1f} GFLOP/s = {flops / med / peak:.1%} of peak" if peak else ""), flush=True)
-    save("cpu_speed", {"machine": machine(), "batch": args.batch, "steps": args.steps, "cores": cores,
+    save(args.out, {"machine": machine(), "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
+                    "batch": args.batch, "steps": args.steps, "cores": cores,
                        "flops_per_training_step": flops, "flops_per_sample": flops / args.batch,
                        "clock_ghz": ghz, "flops_per_cycle_per_core": FLOPS_PER_CYCLE.get(cap, 8),
                        "peak_flops": peak, "rows": rows})

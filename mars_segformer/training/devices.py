@@ -64,6 +64,18 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
     return out
 
 
+#: architectures whose CPU training ``bench/cpu_speed.py`` measured faster with channels-last weights
+#: (UperNet-R18: 1.12x on an Intel Xeon, 1.39x on an AMD EPYC, both AVX-512; 1.30x with AVX2 kernels)
+CHANNELS_LAST_ON_CPU = ("UperNetForSemanticSegmentation",)
+
+
+def use_channels_last(choice: str, model, device) -> bool:
+    """``--channels_last``: ``true`` / ``false`` as given; ``auto`` on a CPU for the architectures measured faster."""
+    if choice in ("true", "false"):
+        return choice == "true"
+    return device.type == "cpu" and type(model).__name__ in CHANNELS_LAST_ON_CPU
+
+
 def describe(args) -> str:
     """The start-up line's device part: precision, TF32 and loader workers as the run uses them."""
     if args.device.type != "cuda":

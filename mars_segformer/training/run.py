@@ -43,7 +43,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
-from .devices import describe, device_defaults
+from .devices import describe, device_defaults, use_channels_last
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -314,6 +314,7 @@ class RunParts:
     resume: str | None = None
     threads: int = 1
     threads_note: str = ""
+    channels_last: bool = False
     dcfg: DataConfig | None = None
     data: object = None
     model: object = None
@@ -385,7 +386,8 @@ def _print_start(p: RunParts) -> None:
           f"{f' (memory-mapped from {mapped})' if mapped else ''} | tiles: train {len(data.train_indices)} "
           f"(rows {len(data.datasets['train'])}), validation {len(data.val_indices)} | model: {p.model_args.model} "
           f"({type(model).__name__}, {n_params / 1e6:.2f} M parameters"
-          f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}, "
+          f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}"
+          f"{', channels-last weights' if p.channels_last else ''}, "
           f"{p.threads} torch thread(s) x {p.args.world_size} process(es){p.threads_note}", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
@@ -495,7 +497,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "global_step": state.global_step,
         "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
         "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
-        "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads,
+        "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads, "channels_last": p.channels_last,
         "best_checkpoint": state.best_model_checkpoint,
         "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
         "confusion_matrix": None if p.metrics.last_matrix is None else p.metrics.last_matrix.tolist(),
@@ -551,6 +553,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     p.threads, p.threads_note = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     _build_data_and_model(p, kind)
+    p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device)
+    if p.channels_last:  # the weights only: the batch stays NCHW (as fast, bench/cpu_speed.py)
+        p.model.to(memory_format=torch.channels_last)
     _print_start(p)
     push, args.push_to_hub = args.push_to_hub, False
     _build_trainer(p)

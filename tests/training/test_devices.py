@@ -2,6 +2,7 @@
 loss, DataLoader workers change neither the rows of an epoch nor the validation score, torch.compile trains."""
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -114,3 +115,49 @@ def test_torch_compile_trains_a_step(tmp_path):
                    "--load_best_model_at_end", "false", "--report_to", "none", "--torch_compile", "true"], tmp_path / "run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_channels_last_default_follows_the_measurement():
+    from mars_segformer.training.devices import use_channels_last
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    upernet, segformer = create_model("upernet-r18", tiny=True), create_model("segformer-b0", tiny=True)
+    assert use_channels_last("auto", upernet, cpu) and not use_channels_last("auto", segformer, cpu)
+    assert not use_channels_last("auto", upernet, cuda)  # not measured on a GPU: off unless asked
+    assert use_channels_last("true", segformer, cpu) and not use_channels_last("false", upernet, cpu)
+
+
+def test_channels_last_computes_what_the_plain_layout_computes():
+    """The same weights in either memory format: the same logits and gradients (to float tolerance)."""
+    torch.manual_seed(0)
+    plain = create_model("upernet-r18", tiny=True).train()
+    last = create_model("upernet-r18", tiny=True).train()
+    last.load_state_dict(plain.state_dict())
+    last.to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 64, 128)
+    la, lb = plain(pixel_values=x).logits, last(pixel_values=x).logits
+    torch.testing.assert_close(la, lb, rtol=1e-4, atol=1e-5)
+    la.square().mean().backward()
+    lb.square().mean().backward()
+    for (name, a), (_, b) in zip(plain.named_parameters(), last.named_parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
+def test_channels_last_run_saves_an_ordinary_model(tmp_path):
+    """A CPU UperNet run takes channels-last weights by default and says so; its saved model loads in plain
+    transformers with contiguous tensors, and scores as the plain layout's run (3 steps, same seed)."""
+    from transformers import AutoModelForSemanticSegmentation
+
+    runs = {}
+    for flag in ("auto", "false"):
+        out = tmp_path / flag
+        proc = launch(["--model", "upernet-r18", "--max_steps", "3", "--eval_strategy", "steps", "--eval_steps", "3",
+                       "--save_strategy", "steps", "--save_steps", "3", "--report_to", "none", "--channels_last", flag], out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert ("channels-last weights" in proc.stdout) == (flag == "auto")
+        runs[flag] = json.loads((out / "metrics.json").read_text())
+        assert runs[flag]["channels_last"] is (flag == "auto")
+    assert runs["auto"]["validation"]["task_mean_iou"] == pytest.approx(runs["false"]["validation"]["task_mean_iou"],
+                                                                         abs=0.02)
+    model = AutoModelForSemanticSegmentation.from_pretrained(tmp_path / "auto")
+    assert all(t.is_contiguous() for t in model.state_dict().values())
