@@ -14,6 +14,7 @@ import torch
 from mars_segformer import create_model, make_image_processor
 from mars_segformer.eda import main as eda_main
 from mars_segformer.predict import main as predict_main
+from mars_segformer.pretrain import main as pretrain_main
 from mars_segformer.training import main as train_main
 from push_to_hub import main as push_main
 
@@ -121,6 +122,7 @@ CASES = [
     ("train", ["--loaded_lr_scale", "0"], "--loaded_lr_scale must be a positive number"),
     ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
     ("train", ["--plot_every", "0"], "--plot_every is a number of evaluations, at least 1"),
+    ("train", ["--channels_last", "maybe"], "--channels_last must be 'auto', 'true' or 'false'"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),
     ("train", ["--input_scale", "0"], "--input_scale is the factor tiles are resized by, in [0.25, 4]"),
@@ -173,6 +175,22 @@ CASES = [
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "0"], "--image-scale must be a positive number"),
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "inf"], "--image-scale must be a positive number"),
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
+    ("pretrain", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
+    ("pretrain", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
+    ("pretrain", ["--model", "segformer-b0"], "--model: invalid choice: 'segformer-b0'"),
+    ("pretrain", ["--batch_size", "1"], "--batch_size 1: expected at least 2"),
+    ("pretrain", ["--queue_size", "10"], "--queue_size 10: expected at least --batch_size (64)"),
+    ("pretrain", ["--local_weight", "2"], "--local_weight 2.0: expected in [0, 1]"),
+    ("pretrain", ["--max_steps", "0"], "--max_steps 0: expected at least 1"),
+    ("pretrain", ["--learning_rate", "0"], "--learning_rate 0.0: expected above 0"),
+    ("pretrain", ["--weight_decay", "-1"], "--weight_decay -1.0: expected 0 or more"),
+    ("pretrain", ["--warmup_ratio", "1"], "--warmup_ratio 1.0: expected in [0, 1)"),
+    ("pretrain", ["--momentum", "1.5"], "--momentum 1.5: expected in [0, 1]"),
+    ("pretrain", ["--temperature", "0"], "--temperature 0.0: expected above 0"),
+    ("pretrain", ["--val_fraction", "1"], "--val_fraction 1.0: expected strictly between 0 and 1"),
+    ("pretrain", ["--save_steps", "0"], "--save_steps 0: expected at least 1"),
+    ("pretrain", ["--logging_steps", "0"], "--logging_steps 0: expected at least 1"),
+    ("pretrain", ["--output_dir", f"{W}/a_file"], "--output_dir {w}/a_file: exists and is a file"),
     ("eda", ["--min-count", "-1"], "--min-count must be at least 2"),
     ("eda", [f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("eda", [f"{W}/corrupt.npz"], "corrupt.npz: could not read arrays, the file is damaged"),
@@ -206,6 +224,8 @@ def call(kind: str, argv: list[str], w: Path, tmp: Path) -> int:
         pos = [a for a in argv if a.endswith(".npz")] or [str(w / "good.npz")]
         rest = [a for a in argv if not a.endswith(".npz")]
         return eda_main([*pos, *(rest if "--out" in rest else [*rest, "--out", str(out)])])
+    if kind == "pretrain":
+        return pretrain_main(["--output_dir", str(out), "--tiny", *argv])
     if kind == "push":
         return push_main([argv[0], "--repo_id", "user/x", "--dry_run"])
     if kind == "push-repo":
@@ -240,8 +260,9 @@ def test_every_checked_flag_has_a_case():
     root = Path(__file__).resolve().parents[1]
     for kind, source, pattern in (("train", "mars_segformer/training/checks.py", r"--([a-z_]+)"),
                                   ("train", "mars_segformer/training/ranges.py", r"--([a-z_]+)"),
-                                  ("predict", "mars_segformer/predict.py", r'PredictError\(f?"--([a-z_-]+)')):
+                                  ("predict", "mars_segformer/predict.py", r'PredictError\(f?"--([a-z_-]+)'),
+                                  ("pretrain", "mars_segformer/training/pretraining.py", r'\("([a-z_]+)", ')):
         named = set(re.findall(pattern, (root / source).read_text()))
         covered = {a[2:] for k, argv, _ in CASES if k == kind for a in argv if a.startswith("--")}
         assert named and named <= covered, f"{kind}: no case for {sorted(named - covered)}"
-    assert {k.split("-")[0] for k, _, _ in CASES} == {"train", "predict", "eda", "push"}
+    assert {k.split("-")[0] for k, _, _ in CASES} == {"train", "predict", "eda", "push", "pretrain"}
