@@ -145,19 +145,19 @@ def test_channels_last_computes_what_the_plain_layout_computes():
 
 def test_channels_last_run_saves_an_ordinary_model(tmp_path):
     """A CPU UperNet run takes channels-last weights by default and says so; its saved model loads in plain
-    transformers with contiguous tensors, and scores as the plain layout's run (3 steps, same seed)."""
+    transformers with contiguous tensors and gives the run's own validation score."""
     from transformers import AutoModelForSemanticSegmentation
 
-    runs = {}
-    for flag in ("auto", "false"):
-        out = tmp_path / flag
-        proc = launch(["--model", "upernet-r18", "--max_steps", "3", "--eval_strategy", "steps", "--eval_steps", "3",
-                       "--save_strategy", "steps", "--save_steps", "3", "--report_to", "none", "--channels_last", flag], out)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert ("channels-last weights" in proc.stdout) == (flag == "auto")
-        runs[flag] = json.loads((out / "metrics.json").read_text())
-        assert runs[flag]["channels_last"] is (flag == "auto")
-    assert runs["auto"]["validation"]["task_mean_iou"] == pytest.approx(runs["false"]["validation"]["task_mean_iou"],
-                                                                         abs=0.02)
-    model = AutoModelForSemanticSegmentation.from_pretrained(tmp_path / "auto")
+    from tests.training.test_train import independent_task_iou
+
+    out = tmp_path / "run"
+    proc = launch(["--model", "upernet-r18", "--max_steps", "3", "--eval_strategy", "steps", "--eval_steps", "3",
+                   "--save_strategy", "steps", "--save_steps", "3", "--report_to", "none"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "channels-last weights" in proc.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["channels_last"] is True
+    model = AutoModelForSemanticSegmentation.from_pretrained(out)
     assert all(t.is_contiguous() for t in model.state_dict().values())
+    # the saved (plain-layout) model scores what the channels-last one scored in training (argmax ties aside)
+    assert independent_task_iou(out) == pytest.approx(m["validation"]["task_mean_iou"], abs=2e-3)
