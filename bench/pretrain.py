@@ -65,6 +65,8 @@ def main():
     p.add_argument("--eval_every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--arms", nargs="+", default=["scratch", "pretrained"], choices=sorted(ARMS))
+    p.add_argument("--name", default="pretrain", help="results name: bench/results/NAME.json and docs/NAME.md "
+                   "(e.g. for an extra arm measured on its own)")
     p.add_argument("--recipe", default="7_upernet_r18", choices=sorted(CONFIGS),
                    help="bench/ablation.py config every arm trains with (its --model is replaced)")
     args = p.parse_args()
@@ -91,7 +93,7 @@ def main():
             result["rows"].append(row)
             print(f"[pretrain-bench] seed {seed}, {fraction:.0%} of the labels: " + ", ".join(
                 f"{n} {row[n]['task_mean_iou']:.4f}" for n in args.arms), flush=True)
-            atomic_write_json(RESULTS / "pretrain.json", result)
+            atomic_write_json(RESULTS / f"{args.name}.json", result)
             write_table(result, args)
 
 
@@ -99,8 +101,8 @@ def write_table(result: dict, args) -> None:
     m = result["machine"]
     arms = [a for a in args.arms]
     lines = [f"`python bench/pretrain.py --seeds {' '.join(map(str, args.seeds))} --pretrain_steps {args.pretrain_steps} "
-             f"--steps {args.steps} --threads {args.threads}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
-             f"no GPU), `bench/results/pretrain.json`. Pretraining: DenseCL, {args.pretrain_steps} steps x "
+             f"--steps {args.steps} --threads {args.threads} --arms {' '.join(args.arms)}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
+             f"no GPU), `bench/results/{args.name}.json`. Pretraining: DenseCL, {args.pretrain_steps} steps x "
              f"{args.pretrain_batch} tiles (two views each) on the split's allowed images; fine-tuning: the default "
              f"model (`{args.recipe}`), {args.steps} steps x 32 on the first F of the seed's training frames, "
              "validation task mIoU on the seed's frame-grouped validation tiles (same for every arm).", "",
@@ -118,7 +120,7 @@ def write_table(result: dict, args) -> None:
         lines.append(f"| {seed} | {d['labelled_tiles']} + {d['unlabelled_tiles']} | {d['validation_tiles_excluded']} + "
                      f"{d['unlabelled_tiles_excluded']} | {pr['steps']} x {result['pretrain_batch']} | {pr['seconds']:.0f} | "
                      f"{pr['images_per_s']:.1f} | {pr['loss_first']:.3f} -> {pr['loss_last']:.3f} |")
-    (ROOT / "docs" / "pretrain.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "docs" / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
