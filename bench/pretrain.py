@@ -99,20 +99,20 @@ def main():
 
 def write_table(result: dict, args) -> None:
     m = result["machine"]
-    arms = [a for a in args.arms]
+    arms = list(args.arms)
+    header = ["seed", "labels (share of training frames)", *arms, *(f"{a} - {arms[0]}" for a in arms[1:]),
+              "big rock " + " / ".join(arms)]
     lines = [f"`python bench/pretrain.py --seeds {' '.join(map(str, args.seeds))} --pretrain_steps {args.pretrain_steps} "
              f"--steps {args.steps} --threads {args.threads} --arms {' '.join(args.arms)}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
              f"no GPU), `bench/results/{args.name}.json`. Pretraining: DenseCL, {args.pretrain_steps} steps x "
              f"{args.pretrain_batch} tiles (two views each) on the split's allowed images; fine-tuning: the default "
              f"model (`{args.recipe}`), {args.steps} steps x 32 on the first F of the seed's training frames, "
              "validation task mIoU on the seed's frame-grouped validation tiles (same for every arm).", "",
-             "| seed | labels (share of training frames) | " + " | ".join(arms) + " | " +
-             " | ".join(f"{a} - {arms[0]}" for a in arms[1:]) + " | big rock " + " / ".join(arms) + " |",
-             "|---" * (3 + 2 * len(arms) - 1) + "|"]
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for r in result["rows"]:
-        lines.append(f"| {r['seed']} | {r['fraction']:.0%} | " + " | ".join(f"{r[a]['task_mean_iou']:.4f}" for a in arms)
-                     + " | " + " | ".join(f"{r[a]['gain']:+.4f}" for a in arms[1:]) + " | "
-                     + " / ".join(f"{r[a]['big_rock']:.3f}" for a in arms) + " |")
+        cells = [str(r["seed"]), f"{r['fraction']:.0%}", *(f"{r[a]['task_mean_iou']:.4f}" for a in arms),
+                 *(f"{r[a]['gain']:+.4f}" for a in arms[1:]), " / ".join(f"{r[a]['big_rock']:.3f}" for a in arms)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| seed | pretraining images (labelled + unlabelled) | kept out (validation tiles) | steps x batch | "
               "seconds | images/s | loss first -> last |", "|---|---|---|---|---|---|---|"]
     for seed, pr in result["pretraining"].items():
