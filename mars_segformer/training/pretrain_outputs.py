@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from ..hub.backbone_card import BACKBONE_FILES, RECORD  # noqa: F401  (what a finished folder holds)
+from ..hub.backbone_card import RECORD
 from ..outputs import atomic_path, atomic_write_json
 
 #: the resumable state of an unfinished run, inside its output folder
