@@ -21,9 +21,6 @@ from .outputs import OutputPathError, check_output_folder
 from .training.errors import RunError
 from .training.pretraining import PRETRAINABLE, PretrainConfig
 
-#: the exit code of a run stopped by a signal (the shell's 128 + SIGTERM), as train's
-STOPPED_EXIT_CODE = 143
-
 
 def parser() -> ArgumentParser:
     d = PretrainConfig()
@@ -103,7 +100,7 @@ def main(argv=None) -> int:
 def _run(images, out: Path, config: PretrainConfig, record: dict, threads: int | None) -> int:
     import torch
 
-    from .training.faults import GracefulStop, RunLock, RunLocked
+    from .training.faults import STOPPED_EXIT_CODE, GracefulStop, RunLock, RunLocked
     from .training.pretraining import pretrain
 
     if threads:

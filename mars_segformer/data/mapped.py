@@ -130,7 +130,7 @@ def _extract(path: Path, folder: Path) -> None:
                 raise MarsDataError(f"{path}: missing key 'training_set' (keys found: "
                                     f"{sorted(n[:-4] for n in names)})")
             _extract_training(z, path, tmp)
-            _extract_test(z, path, tmp, "test_set.npy" in names)
+            _extract_test(z, path, tmp, "test_set.npy" in names, np.load(tmp / "train_images.npy", mmap_mode="r").shape[1:])
             for key in ("training_frame_ids", "test_frame_ids"):
                 if f"{key}.npy" in names:
                     with z.open(f"{key}.npy") as f:
@@ -163,10 +163,10 @@ def _extract_training(z, path: Path, tmp: Path) -> None:
     del images, masks
 
 
-def _extract_test(z, path: Path, tmp: Path, present: bool) -> None:
+def _extract_test(z, path: Path, tmp: Path, present: bool, tile_shape: tuple[int, int]) -> None:
     where = f"{path}: key 'test_set'"
-    if not present:
-        np.save(tmp / "test_images.npy", np.zeros((0, 64, 128), np.uint8))
+    if not present:  # no unlabelled tiles: an empty stack of the training tiles' shape
+        np.save(tmp / "test_images.npy", np.zeros((0, *tile_shape), np.uint8))
         return
     value_range = _image_range(z, "test_set.npy")
     f, shape, dtype = _member_header(z, "test_set.npy")
