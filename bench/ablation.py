@@ -187,6 +187,43 @@ def summarize(out_root: Path, names, steps) -> dict:
     return {"steps": steps, "batch_size": 32, "samples_seen": steps * 32, "machine": machine(), "rows": rows}
 
 
+def merge_rows(earlier: dict | None, new: dict | None) -> dict:
+    """One table row from a row stored by an earlier checkout and this checkout's runs of the same config.
+
+    Run folders are not kept in git, so an earlier row survives only as its JSON aggregates. Runs of
+    other seeds are added to it exactly: the mean and the sample std of the union follow from each
+    part's count, mean and std (sufficient statistics), and the per-class, precision/recall and
+    runtime means are count-weighted. Runs of a seed the stored row already has replace the row.
+    """
+    if earlier is None or new is None:
+        return new or earlier
+    if set(earlier["seeds"]) & set(new["seeds"]):
+        return new
+    n1, n2 = earlier["n"], new["n"]
+    n = n1 + n2
+
+    def mean(a, b):
+        return (n1 * a + n2 * b) / n
+
+    # sum of squares of each part: (n - 1) std^2 + n mean^2 (std None for one run)
+    sq = sum((r["n"] - 1) * (r["task_mean_iou_std"] or 0.0) ** 2 + r["n"] * r["task_mean_iou"] ** 2
+             for r in (earlier, new))
+    m = mean(earlier["task_mean_iou"], new["task_mean_iou"])
+    row = {**new, "seeds": sorted(earlier["seeds"] + new["seeds"]), "n": n, "task_mean_iou": m,
+           "task_mean_iou_std": float(np.sqrt(max(sq - n * m * m, 0.0) / (n - 1))),
+           "per_class": {c: mean(earlier["per_class"][c], new["per_class"][c]) for c in new["per_class"]},
+           "train_runtime_s": mean(earlier["train_runtime_s"], new["train_runtime_s"]),
+           "measured_on": f"{earlier.get('measured_on', 'earlier machine')} (seeds {earlier['seeds']}); "
+                          f"{new['measured_on']} (seeds {new['seeds']})"}
+    if "big_rock_precision" in earlier:
+        for k in ("big_rock_precision", "big_rock_recall"):
+            row[k] = mean(earlier[k], new[k])
+    else:  # the earlier seeds did not record them: the new seeds' values only would mislead as a mean
+        row.pop("big_rock_precision", None)
+        row.pop("big_rock_recall", None)
+    return row
+
+
 def _pr(row: dict) -> str:
     if "big_rock_precision" not in row:  # rows measured before precision/recall were recorded
         return "-"
@@ -287,11 +324,11 @@ def main():
     # the table covers every config with finished runs at this budget, not only the ones run now
     summary = summarize(out_root, list(CONFIGS), args.steps)
     # run folders are not kept in git: rows measured in an earlier checkout stay in the table from its
-    # JSON unless this checkout has runs of that config (then its own runs replace the row)
+    # JSON, and this checkout's runs of other seeds are merged into them (merge_rows)
     stored = RESULTS / f"ablation_{args.steps}_steps.json"
     if stored.exists():
         earlier = json.loads(stored.read_text())["rows"]
-        summary["rows"] = {n: summary["rows"].get(n) or earlier[n] for n in CONFIGS
+        summary["rows"] = {n: merge_rows(earlier.get(n), summary["rows"].get(n)) for n in CONFIGS
                            if n in summary["rows"] or n in earlier}
     tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
