@@ -25,7 +25,8 @@ from .training.pretraining import PRETRAINABLE, PretrainConfig
 def parser() -> ArgumentParser:
     d = PretrainConfig()
     p = ArgumentParser(prog="python -m mars_segformer.pretrain", description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=None, help="a tile file or folder, or a Hub dataset (default: the embedded sample)")
+    p.add_argument("--data", default=None, help="a tile file (course layout, or unlabelled tiles alone: test_set only) "
+                   "or folder, or a Hub dataset (default: the embedded sample)")
     p.add_argument("--output_dir", required=True, help="where the backbone checkpoint is written")
     p.add_argument("--model", default=d.model, choices=PRETRAINABLE, help="the preset whose backbone is pretrained")
     p.add_argument("--tiny", action="store_true", help="tiny widths of the preset (tests, smoke runs)")
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
         from .data.sources import load_arrays
         from .data.views import pretraining_images
 
-        arrays = load_arrays(args.data)
+        arrays = load_arrays(args.data, images_only=True)  # pretraining needs no labels
         images, record = pretraining_images(arrays, DataConfig(val_fraction=config.val_fraction, seed=config.seed))
         record["source"] = str(arrays.source)
         return _run(images, out, config, record, args.torch_threads)

@@ -39,6 +39,8 @@ def world(tmp_path_factory):
     (w / "corrupt.npz").write_bytes(bytes(damaged))
     (w / "truncated.npz").write_bytes(good[: len(good) // 2])
     (w / "text.npz").write_text("not an archive\n")
+    np.savez(w / "unlabelled.npz", test_set=train[:6, 0])  # unlabelled tiles alone: pretraining only
+    np.savez(w / "unlabelled_4d.npz", test_set=train[:6])  # ... but given with masks
     (w / "a_file").write_text("I am a file\n")
     torch.manual_seed(0)
     model_dir = w / "model"
@@ -97,6 +99,7 @@ CASES = [
     ("train", ["--train_frames", "0.5"], "--train_frames must be 'START:STOP'"),
     ("train", ["--train_frames", "0.6:0.2"], "--train_frames needs 0 <= START < STOP <= 1"),
     ("train", ["--cutmix_p", "2"], "--cutmix_p is a probability in [0, 1]"),
+    ("train", ["--data", f"{W}/unlabelled.npz"], "unlabelled.npz: missing key 'training_set' (keys found: ['test_set'])"),
     ("train", ["--oversample_big_rock", "-3"], "--oversample_big_rock is a number of copies"),
     ("train", ["--outlier_min_count", "1"], "--outlier_min_count must be at least 2"),
     ("train", ["--num_preview", "-1"], "--num_preview must be >= 0"),
@@ -177,6 +180,7 @@ CASES = [
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("pretrain", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("pretrain", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
+    ("pretrain", ["--data", f"{W}/unlabelled_4d.npz"], "unlabelled_4d.npz: key 'test_set' must have shape (M, H, W)"),
     ("pretrain", ["--model", "segformer-b0"], "--model: invalid choice: 'segformer-b0'"),
     ("pretrain", ["--batch_size", "1"], "--batch_size 1: expected at least 2"),
     ("pretrain", ["--queue_size", "10"], "--queue_size 10: expected at least --batch_size (64)"),

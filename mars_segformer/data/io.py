@@ -188,8 +188,13 @@ def arrays_from_course_layout(
     )
 
 
-def load_npz(path: str | os.PathLike) -> MarsArrays:
+def load_npz(path: str | os.PathLike, images_only: bool = False) -> MarsArrays:
     """Load a course-layout ``.npz`` (``training_set``, ``test_set``, optional frame ids).
+
+    Args:
+        images_only: also take a file of unlabelled tiles alone (``test_set`` and optional ``test_frame_ids``,
+            no ``training_set``): the arrays then hold 0 labelled tiles. For uses that need no labels
+            (self-supervised pretraining); training refuses such arrays.
 
     Raises:
         MarsDataError: missing file, not an npz archive, missing key, wrong shapes or values.
@@ -207,8 +212,11 @@ def load_npz(path: str | os.PathLike) -> MarsArrays:
         raise MarsDataError(f"{path}: holds a single array, not an .npz archive with key 'training_set'")
     with archive:
         keys = set(archive.files)
+        if "training_set" not in keys and images_only and "test_set" in keys:
+            return _unlabelled_arrays(archive, keys, path)
         if "training_set" not in keys:
-            raise MarsDataError(f"{path}: missing key 'training_set' (keys found: {sorted(keys)})")
+            also = " or, with images only, 'test_set'" if images_only else ""
+            raise MarsDataError(f"{path}: missing key 'training_set'{also} (keys found: {sorted(keys)})")
         try:
             return arrays_from_course_layout(
                 archive["training_set"],
@@ -221,6 +229,25 @@ def load_npz(path: str | os.PathLike) -> MarsArrays:
             if isinstance(err, MarsDataError):
                 raise
             raise MarsDataError(f"{path}: could not read arrays, the file is damaged ({type(err).__name__}: {err})") from err
+
+
+def _unlabelled_arrays(archive, keys: set, path: Path) -> MarsArrays:
+    """Arrays of 0 labelled tiles and the archive's ``test_set`` (checked as in the course layout)."""
+    where = f"{path}: key 'test_set'"
+    try:
+        test = np.asarray(archive["test_set"])
+        ids = archive["test_frame_ids"] if "test_frame_ids" in keys else None
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
+        raise MarsDataError(f"{path}: could not read arrays, the file is damaged ({type(err).__name__}: {err})") from err
+    if test.ndim != 3:
+        raise MarsDataError(f"{where} must have shape (M, H, W) (images only), got {test.shape}")
+    if len(test) == 0:
+        raise MarsDataError(f"{where} is empty (0 tiles) and there is no 'training_set'")
+    images = to_uint8_images(test, where)
+    _check_image_stack(images, where)
+    empty = np.zeros((0,) + images.shape[1:], np.uint8)
+    return MarsArrays(empty, empty.copy(), images, None, _check_ids(ids, len(images), f"{path}: key 'test_frame_ids'"),
+                      str(path))
 
 
 def save_npz(arrays: MarsArrays, path: str | os.PathLike) -> None:

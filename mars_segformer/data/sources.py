@@ -34,10 +34,11 @@ def model_source_kind(spec: str, presets) -> str:
 
 
 def load_arrays(path: str | os.PathLike | None = None, revision: str | None = None,
-                token: str | None = None) -> MarsArrays:
+                token: str | None = None, images_only: bool = False) -> MarsArrays:
     """Load an ``.npz`` file (course layout; memory-mapped above a size, see ``data/mapped.py``), an AI4Mars
     folder, a Hub dataset ``owner/name`` (when no such local path exists; ``revision`` for a branch, tag or
-    commit), or with None the embedded sample."""
+    commit), or with None the embedded sample. ``images_only``: an ``.npz`` of unlabelled tiles alone is
+    taken too (see ``io.load_npz``; read into memory, not mapped)."""
     if path is None:
         return load_npz(sample_path())
     p = Path(path)
@@ -49,4 +50,18 @@ def load_arrays(path: str | os.PathLike | None = None, revision: str | None = No
         return load_ai4mars_folder(p)
     from .mapped import load_npz_mapped, should_map
 
+    if images_only and _lacks_training_set(p):
+        return load_npz(p, images_only=True)
     return load_npz_mapped(p) if should_map(p) else load_npz(p)  # a file larger than memory is memory-mapped
+
+
+def _lacks_training_set(path: Path) -> bool:
+    """An ``.npz`` whose member list has no ``training_set`` (unreadable files answer False and fail later
+    with their own message)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "training_set.npy" not in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False

@@ -15,7 +15,7 @@ import torch
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
-from mars_segformer.data import MarsArrays, arrays_from_course_layout
+from mars_segformer.data import MarsArrays, MarsDataError, arrays_from_course_layout, load_arrays
 from mars_segformer.data.dataset import DataConfig
 from mars_segformer.data.split import train_val_split
 from mars_segformer.data.views import pretraining_images
@@ -59,6 +59,27 @@ def test_pretraining_images_are_every_tile_outside_the_validation_frames():
     assert sorted(stamp(images)) == expected
     assert record["validation_tiles_excluded"] == len(va) > 0
     assert record["unlabelled_tiles_excluded"] == sum(f in val_frames for f in arrays.test_frame_ids.tolist()) > 0
+
+
+def test_a_file_of_unlabelled_tiles_alone_pretrains_on_every_tile(tmp_path):
+    """An .npz holding only ``test_set`` (no labels at all): pretraining reads every tile of it, in memory,
+    while training still refuses the file (it has nothing to learn from)."""
+    arrays = stamped_arrays(n=2, m=30)
+    path = tmp_path / "unlabelled.npz"
+    np.savez(path, test_set=arrays.test_images, test_frame_ids=arrays.test_frame_ids)
+    loaded = load_arrays(path, images_only=True)
+    images, record = pretraining_images(loaded, DataConfig(val_fraction=0.25, seed=5))
+    assert sorted(stamp(images)) == [1000 + k for k in range(30)]
+    assert record["labelled_tiles"] == 0 and record["unlabelled_tiles"] == 30
+    assert run_pretrain(tmp_path / "out", "--max_steps", "2", "--save_steps", "2", data=path) == 0
+    used = json.loads((tmp_path / "out" / "pretrain.json").read_text())["data"]
+    assert used["labelled_tiles"] == 0 and used["unlabelled_tiles"] == 30
+    with pytest.raises(MarsDataError, match="missing key 'training_set'"):
+        load_arrays(path)
+    bad = tmp_path / "masks_only.npz"
+    np.savez(bad, test_set=np.zeros((3, 2, 64, 128), np.uint8))
+    with pytest.raises(MarsDataError, match=r"key 'test_set' must have shape \(M, H, W\)"):
+        load_arrays(bad, images_only=True)
 
 
 def run_pretrain(out, *extra, data=None):
