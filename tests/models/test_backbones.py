@@ -80,22 +80,53 @@ class TimmCheckpoint:
 FAMILIES["timm test_resnet"] = (TimmCheckpoint, None, "_backbone.")
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(hub, tmp_path, family):  # noqa: F811
+#: one xdist worker runs this module (`--dist loadgroup`), so the fine-tuned runs below are made once
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
+@pytest.fixture(scope="module")
+def family_runs(hub, tmp_path_factory):  # noqa: F811
+    """Every family's checkpoint published and fine-tuned by repo id (each in its own fresh cache), then all
+    the run folders that trained run in ``pipeline`` in one fresh process (one start instead of one per family).
+
+    Returns:
+        family -> [source model, fine-tuning process, run folder, normalisation, fresh-process masks or None],
+        and the images the masks are of.
+    """
     state, url = hub
-    cls, config, prefix = FAMILIES[family]
-    torch.manual_seed(0)
-    source = cls(config)
-    folder = tmp_path / "ckpt"
-    source.save_pretrained(folder)
-    norm = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if family.startswith("timm") else (IMAGENET_MEAN, IMAGENET_STD)
-    if family == "convnext":  # a checkpoint with its own image processor: its statistics are the ones used
-        norm = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
-        ConvNextImageProcessor(image_mean=list(norm[0]), image_std=list(norm[1])).save_pretrained(folder)
+    base = tmp_path_factory.mktemp("families")
+    made = {}
+    for family in sorted(FAMILIES):
+        cls, config, _ = FAMILIES[family]
+        work, repo = base / family.replace(" ", "-"), f"someone/tiny-{family.replace(' ', '-')}"
+        torch.manual_seed(0)
+        source = cls(config)
+        source.save_pretrained(work / "ckpt")
+        norm = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if family.startswith("timm") else (IMAGENET_MEAN, IMAGENET_STD)
+        if family == "convnext":  # a checkpoint with its own image processor: its statistics are the ones used
+            norm = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+            ConvNextImageProcessor(image_mean=list(norm[0]), image_std=list(norm[1])).save_pretrained(work / "ckpt")
+        publish(url, work / "ckpt", repo)
+        made[family] = [source, fine_tune(work / "run", repo, env_for(url, work)), work / "run", norm, None]
+    # pipeline in a process without this package, over every run folder that trained
+    images = load_arrays().test_images[:2]
+    np.save(base / "images.npy", images)
+    trained = [str(m[2]) for m in made.values() if m[1].returncode == 0]
+    fresh = subprocess.run([sys.executable, str(FRESH), str(base / "images.npy"), *trained], capture_output=True,
+                           text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    masks = json.loads(fresh.stdout.split("RESULT", 1)[1])
+    for m in made.values():
+        m[4] = np.array(masks[str(m[2])]) if str(m[2]) in masks else None
+    return made, images
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(family_runs, family):
+    made, images = family_runs
+    source, proc, out, norm, masks = made[family]
+    prefix = FAMILIES[family][2]
     repo = f"someone/tiny-{family.replace(' ', '-')}"
-    publish(url, folder, repo)
-    out = tmp_path / "run"
-    proc = fine_tune(out, repo, env_for(url, tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"model: started from hub {repo} (the {family} backbone in a new UperNet" in proc.stdout
     tuned = AutoModelForSemanticSegmentation.from_pretrained(out)
@@ -125,13 +156,8 @@ def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(hub, tmp
     proc_cfg = json.loads((out / "preprocessor_config.json").read_text())
     np.testing.assert_allclose(proc_cfg["image_mean"], norm[0])
     np.testing.assert_allclose(proc_cfg["image_std"], norm[1])
-    # pipeline in a process without this package: the training path's masks, with the backbone's normalisation
-    images = load_arrays().test_images[:2]
-    np.save(tmp_path / "images.npy", images)
-    fresh = subprocess.run([sys.executable, str(FRESH), str(tmp_path / "images.npy"), str(out)], capture_output=True,
-                           text=True, timeout=300)
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    masks = np.array(json.loads(fresh.stdout.split("RESULT", 1)[1])[str(out)])
+    # pipeline in a fresh process (the fixture): the training path's masks, with the backbone's normalisation
+    assert masks is not None
     x = torch.from_numpy(images).float()[:, None] / 255
     x = ((x - torch.tensor(norm[0]).view(1, 3, 1, 1)) / torch.tensor(norm[1]).view(1, 3, 1, 1))  # the gray tile x 3
     with torch.no_grad():
