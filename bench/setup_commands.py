@@ -2,6 +2,7 @@
 
     python bench/setup_commands.py                 # both commands; about 3 + 8 minutes on 2 cores
     python bench/setup_commands.py --only main
+    python bench/setup_commands.py --out setup_commands_amd_avx2   # another machine's record beside the first
 
 Clones this checkout's HEAD into a temporary folder outside the repository (so there is no
 ``../shared``, as in a user's clone), then runs, each in that clone with ``bash -c``:
@@ -48,10 +49,11 @@ def run_in(clone: Path, command: str, log: Path) -> tuple[float, int, str]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=NAMES, nargs="+", default=list(NAMES))
+    p.add_argument("--out", default="setup_commands", help="results name (bench/results/NAME.json), e.g. per machine")
     args = p.parse_args()
     documented = readme_commands()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    stored = RESULTS / "setup_commands.json"
+    stored = RESULTS / f"{args.out}.json"
     result = json.loads(stored.read_text()) if stored.exists() else {}
     result.update(machine=machine(), commit=head)
     rows = result.setdefault("rows", {})
@@ -81,7 +83,7 @@ def main():
                 print(f"[setup] {name}: exit {code} in {seconds / 60:.1f} min", flush=True)
     finally:  # the editable install pointed into the deleted clone: point it back here
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)], check=False)
-    save("setup_commands", result)
+    save(args.out, result)
 
 
 if __name__ == "__main__":
