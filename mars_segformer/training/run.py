@@ -52,6 +52,7 @@ from .faults import (
     RunLock,
     RunLocked,
     RunStopped,
+    check_room_to_resume,
     disk_faults,
 )
 from .finetune import finetune_defaults
@@ -390,6 +391,7 @@ def _print_start(p: RunParts) -> None:
           f"{', channels-last weights' if p.channels_last else ''}, "
           f"{p.threads} torch thread(s) x {p.args.world_size} process(es){p.threads_note}", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
+        check_room_to_resume(Path(p.args.output_dir), Path(p.resume))
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
         print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
               flush=True)
