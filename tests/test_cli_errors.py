@@ -180,7 +180,7 @@ CASES = [
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("pretrain", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("pretrain", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),
-    ("pretrain", ["--data", f"{W}/unlabelled_4d.npz"], "unlabelled_4d.npz: key 'test_set' must have shape (M, H, W)"),
+    ("pretrain", ["--data", f"{W}/unlabelled_4d.npz"], "unlabelled_4d.npz: key 'test_set' has shape (6, 2, 64, 128): it holds masks; a test set is images only"),
     ("pretrain", ["--model", "segformer-b0"], "--model: invalid choice: 'segformer-b0'"),
     ("pretrain", ["--batch_size", "1"], "--batch_size 1: expected at least 2"),
     ("pretrain", ["--queue_size", "10"], "--queue_size 10: expected at least --batch_size (64)"),

@@ -166,14 +166,7 @@ def arrays_from_course_layout(
     if test_set is None:
         test = np.zeros((0,) + images.shape[1:], np.uint8)
     else:
-        test_set = np.asarray(test_set)
-        if test_set.ndim == 4 and test_set.shape[1] == 2:
-            raise MarsDataError(
-                f"{source}: key 'test_set' has shape {test_set.shape}: it holds masks; a test set is images only (M, H, W)"
-            )
-        if test_set.ndim != 3:
-            raise MarsDataError(f"{source}: key 'test_set' must have shape (M, H, W), got {test_set.shape}")
-        test = to_uint8_images(test_set, f"{source}: key 'test_set'")
+        test = _test_images(test_set, source)
         if len(test) and test.shape[1:] != images.shape[1:]:
             raise MarsDataError(
                 f"{source}: key 'test_set' tiles are {test.shape[1:]}, training tiles are {images.shape[1:]}"
@@ -186,6 +179,30 @@ def arrays_from_course_layout(
         _check_ids(test_frame_ids, len(test), f"{source}: key 'test_frame_ids'"),
         source,
     )
+
+
+def _test_images(test_set, source: str) -> np.ndarray:
+    """The ``test_set`` key: (M, H, W) images only, as uint8."""
+    test_set = np.asarray(test_set)
+    if test_set.ndim == 4 and test_set.shape[1] == 2:
+        raise MarsDataError(
+            f"{source}: key 'test_set' has shape {test_set.shape}: it holds masks; a test set is images only (M, H, W)"
+        )
+    if test_set.ndim != 3:
+        raise MarsDataError(f"{source}: key 'test_set' must have shape (M, H, W), got {test_set.shape}")
+    return to_uint8_images(test_set, f"{source}: key 'test_set'")
+
+
+def _unlabelled_arrays(test_set, test_frame_ids=None, source: str = "<memory>") -> MarsArrays:
+    """Arrays of 0 labelled tiles and the unlabelled ``test_set`` (checked as in the course layout), for uses
+    that need no labels."""
+    images = _test_images(test_set, source)
+    if len(images) == 0:
+        raise MarsDataError(f"{source}: key 'test_set' is empty (0 tiles) and there is no 'training_set'")
+    _check_image_stack(images, f"{source}: key 'test_set'")
+    empty = np.zeros((0,) + images.shape[1:], np.uint8)
+    return MarsArrays(empty, empty.copy(), images, None,
+                      _check_ids(test_frame_ids, len(images), f"{source}: key 'test_frame_ids'"), source)
 
 
 def load_npz(path: str | os.PathLike, images_only: bool = False) -> MarsArrays:
@@ -212,12 +229,14 @@ def load_npz(path: str | os.PathLike, images_only: bool = False) -> MarsArrays:
         raise MarsDataError(f"{path}: holds a single array, not an .npz archive with key 'training_set'")
     with archive:
         keys = set(archive.files)
-        if "training_set" not in keys and images_only and "test_set" in keys:
-            return _unlabelled_arrays(archive, keys, path)
-        if "training_set" not in keys:
+        unlabelled = images_only and "training_set" not in keys and "test_set" in keys
+        if "training_set" not in keys and not unlabelled:
             also = " or, with images only, 'test_set'" if images_only else ""
             raise MarsDataError(f"{path}: missing key 'training_set'{also} (keys found: {sorted(keys)})")
         try:
+            if unlabelled:
+                return _unlabelled_arrays(archive["test_set"], archive["test_frame_ids"] if "test_frame_ids" in keys
+                                          else None, source=str(path))
             return arrays_from_course_layout(
                 archive["training_set"],
                 archive["test_set"] if "test_set" in keys else None,
@@ -229,25 +248,6 @@ def load_npz(path: str | os.PathLike, images_only: bool = False) -> MarsArrays:
             if isinstance(err, MarsDataError):
                 raise
             raise MarsDataError(f"{path}: could not read arrays, the file is damaged ({type(err).__name__}: {err})") from err
-
-
-def _unlabelled_arrays(archive, keys: set, path: Path) -> MarsArrays:
-    """Arrays of 0 labelled tiles and the archive's ``test_set`` (checked as in the course layout)."""
-    where = f"{path}: key 'test_set'"
-    try:
-        test = np.asarray(archive["test_set"])
-        ids = archive["test_frame_ids"] if "test_frame_ids" in keys else None
-    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
-        raise MarsDataError(f"{path}: could not read arrays, the file is damaged ({type(err).__name__}: {err})") from err
-    if test.ndim != 3:
-        raise MarsDataError(f"{where} must have shape (M, H, W) (images only), got {test.shape}")
-    if len(test) == 0:
-        raise MarsDataError(f"{where} is empty (0 tiles) and there is no 'training_set'")
-    images = to_uint8_images(test, where)
-    _check_image_stack(images, where)
-    empty = np.zeros((0,) + images.shape[1:], np.uint8)
-    return MarsArrays(empty, empty.copy(), images, None, _check_ids(ids, len(images), f"{path}: key 'test_frame_ids'"),
-                      str(path))
 
 
 def save_npz(arrays: MarsArrays, path: str | os.PathLike) -> None:

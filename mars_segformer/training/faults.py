@@ -143,18 +143,15 @@ class RunLock:
             self.fd = None
 
 
-def check_room_to_resume(out: Path, checkpoint: Path) -> None:
+def check_room_to_resume(out: Path, need: int) -> None:
     """Refuse a resume that could not save its next checkpoint: the free space of ``out``'s disk must hold
-    one more checkpoint of the size of ``checkpoint``. Checked before anything is trained or written, so a
-    resume on a disk still full changes nothing (without it, the resumed steps re-drew plots before the
-    checkpoint write failed).
+    ``need`` bytes (one more checkpoint of the last one's size). Checked before anything is built, trained or
+    written, so a resume on a disk still full changes nothing (without it, the resumed steps re-drew plots
+    before the checkpoint write failed).
 
     Raises:
         RunFault: too little free space.
     """
-    import shutil
-
-    need = sum(f.stat().st_size for f in Path(checkpoint).rglob("*") if f.is_file())
     free = shutil.disk_usage(out).free
     if free < need:
         raise RunFault(f"{out}: no space left on device for the next checkpoint ({need / 1e6:.1f} MB needed, "

@@ -391,7 +391,6 @@ def _print_start(p: RunParts) -> None:
           f"{', channels-last weights' if p.channels_last else ''}, "
           f"{p.threads} torch thread(s) x {p.args.world_size} process(es){p.threads_note}", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
-        check_room_to_resume(Path(p.args.output_dir), Path(p.resume))
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
         print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
               flush=True)
@@ -552,6 +551,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     p = RunParts(model_args, data_args, loss_args, args)
     kind = _check_start(p)
     p.resume = _resume_target(args)
+    if p.resume:
+        check_room_to_resume(Path(args.output_dir), folder_size(Path(p.resume)))
     p.threads, p.threads_note = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     _build_data_and_model(p, kind)

@@ -78,7 +78,7 @@ def test_a_file_of_unlabelled_tiles_alone_pretrains_on_every_tile(tmp_path):
         load_arrays(path)
     bad = tmp_path / "masks_only.npz"
     np.savez(bad, test_set=np.zeros((3, 2, 64, 128), np.uint8))
-    with pytest.raises(MarsDataError, match=r"key 'test_set' must have shape \(M, H, W\)"):
+    with pytest.raises(MarsDataError, match=r"key 'test_set' has shape \(3, 2, 64, 128\): it holds masks; a test set is images only"):
         load_arrays(bad, images_only=True)
 
 
