@@ -117,7 +117,7 @@ PARENT = {
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
-DEFAULT_CONFIG = "7_upernet_r18"
+DEFAULT_CONFIG = "9_combo"
 
 
 def _in_default(name: str) -> bool:

@@ -32,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 from bench.ablation import BIG_ROCK, IGNORE, OVERSAMPLE, _with  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 
-#: recipe name -> train_hf.py flags; the big-rock candidates of bench/ablation.py by their name without
+#: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
+#: the default until issue 19 made "combo" (bench/ablation.py's 9_combo) train_hf.py's default; the name
+#: stays so that the stored runs keep theirs. The big-rock candidates of bench/ablation.py by their name without
 #: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``); their --model is replaced by the run's MODEL
 RECIPES = {"default": IGNORE, "reference": OVERSAMPLE,
            **{name.split("_", 1)[1]: flags for name, (_, flags) in BIG_ROCK.items()}}

@@ -48,8 +48,9 @@ class DataArguments:
         "1-3 big-rock instances (connected components with their pixels, scale-jittered) into half the training reads"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
-    repeat_factor_threshold: float = field(default=0.0, metadata={"help": "LVIS repeat-factor sampling: a tile is "
-        "repeated max(1, sqrt(t / f)) times for the rarest class it holds, f = that class's share of tiles (0: off)"})
+    repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "
+        "repeated max(1, sqrt(t / f)) times for the rarest class it holds, f = that class's share of tiles (0: off; "
+        "off by default when --oversample_big_rock is given)"})
     train_frames: str = field(default="0:1", metadata={"help": "share of training frames used, 'START:STOP' of a "
                               "seeded frame order, e.g. '0:0.5' and '0.5:1' for disjoint halves (validation unchanged)"})
     extra_data: str | None = field(default=None, metadata={"help": "extra labelled tiles (e.g. pseudo-labels from "
@@ -63,7 +64,7 @@ class DataArguments:
 
 @dataclass
 class LossArguments:
-    loss: str = field(default="focal", metadata={"help": "'ce', 'focal', 'dice', 'jaccard', 'lovasz' (Lovász-softmax), 'ohem' (cross-entropy of the hardest pixels), weighted sums ('focal:1,dice:0.5'), or 'model' (the architecture's own cross-entropy)"})
+    loss: str = field(default="focal:1,lovasz:1", metadata={"help": "'ce', 'focal', 'dice', 'jaccard', 'lovasz' (Lovász-softmax), 'ohem' (cross-entropy of the hardest pixels), weighted sums ('focal:1,dice:0.5'), or 'model' (the architecture's own cross-entropy)"})
     focal_gamma: float = field(default=2.0)
     ohem_keep: float = field(default=0.25, metadata={"help": "share of the counted pixels (the hardest) the 'ohem' loss keeps"})
     class_weights: str = field(default="auto", metadata={"help": "'auto' (pixel frequency^-0.5), 'auto:P' (frequency^-P), 'none', or 5 comma-separated numbers"})
@@ -105,7 +106,7 @@ class MarsTrainingArguments(TrainingArguments):
     keep_optimizer_state: bool = field(default=False, metadata={"help": "keep optimizer.pt / scheduler.pt in the "
                                        "checkpoints once training has ended (needed only to extend the run later "
                                        "with the same optimizer state)"})
-    weight_averaging: str = field(default="none", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
+    weight_averaging: str = field(default="ema:0.999", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
                                   "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
                                   "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})
     channels_last: str = field(default="auto", metadata={"help": "convolution weights in channels-last memory format: "

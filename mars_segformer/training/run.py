@@ -57,6 +57,7 @@ from .faults import (
 )
 from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
+from .sampling import sampling_defaults
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
@@ -73,6 +74,11 @@ SAFE_ON_RESUME = {
 }
 #: never written to any file of the run folder
 SECRET_FLAGS = {"hub_token"}
+#: the recipe flags whose defaults a release may change (issue 19 changed all three): run_args.json holds
+#: the run's values of them, so that a resume trains on with the recipe it started with
+RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging")
+#: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default
+RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none"}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
@@ -101,9 +107,9 @@ def _value(parsed, name: str):
 
 
 def implied_flags(argv: list[str]) -> list[str]:
-    """Defaults that depend on the machine (GPU) and on the start (a checkpoint ``--model``), as flags to put
-    before the user's, which win; worked out again on a resume, never saved in ``run_args.json``."""
-    return [*device_defaults(argv), *finetune_defaults(argv, PRESETS)]
+    """Defaults that depend on the machine (GPU), on the start (a checkpoint ``--model``) and on the sampling
+    flags given, as flags to put before the user's, which win; worked out again on a resume, never saved in ``run_args.json``."""
+    return [*device_defaults(argv), *finetune_defaults(argv, PRESETS), *sampling_defaults(argv)]
 
 
 def parse_args(argv=None):
@@ -128,7 +134,7 @@ def parse_command_line(argv=None):
     if not args.resume_from_checkpoint or not saved_file.is_file():
         return argv, parsed
     try:
-        saved_argv = json.loads(saved_file.read_text())["argv"]
+        saved_argv = _with_recipe_of_its_time(json.loads(saved_file.read_text())["argv"])
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise RunError(f"{saved_file}: not a run-arguments file ({err}); resume needs every original flag") from None
     saved = _parse([*implied_flags(saved_argv), *saved_argv])
@@ -140,9 +146,29 @@ def parse_command_line(argv=None):
     return [*saved_argv, *argv], merged
 
 
-def save_run_args(out: Path, argv: list[str]) -> None:
-    """Write the run's arguments (secrets left out) to ``out/run_args.json``, atomically."""
-    keep, skip = [], False
+def recipe_flags(data_args: DataArguments, loss_args: LossArguments, args: MarsTrainingArguments) -> list[str]:
+    """The run's values of :data:`RECIPE_FLAGS`, as flags (saved before the user's in ``run_args.json``)."""
+    values = {"loss": loss_args.loss, "repeat_factor_threshold": data_args.repeat_factor_threshold,
+              "weight_averaging": args.weight_averaging}
+    return [a for name in RECIPE_FLAGS for a in (f"--{name}", str(values[name]))]
+
+
+def _with_recipe_of_its_time(saved_argv: list[str]) -> list[str]:
+    """A saved command line with the recipe defaults of the release that wrote it: one written before the
+    recipe flags were saved lacks some of them, and its run trained with :data:`RECIPE_BEFORE_ISSUE19`'s."""
+    given = given_flags(saved_argv)
+    old = [a for name in RECIPE_FLAGS if name not in given for a in (f"--{name}", RECIPE_BEFORE_ISSUE19[name])]
+    return [*old, *saved_argv]
+
+
+def save_run_args(out: Path, argv: list[str], recipe: list[str] = ()) -> None:
+    """Write the run's arguments (secrets left out) to ``out/run_args.json``, atomically.
+
+    Args:
+        recipe: :func:`recipe_flags`, saved first (the user's own flags follow and win), so that a resume
+            trains with the recipe the run started with even after a release changes its defaults.
+    """
+    keep, skip = list(recipe), False
     for a in argv:
         if skip:
             skip = False
@@ -457,7 +483,7 @@ def _train(p: RunParts, argv: list[str] | None):
     if not p.resume and args.process_index == 0:
         _check_output_dir(args)  # again, by the lock's holder: another run may have started meanwhile
     if argv is not None and args.process_index == 0 and not (p.resume and (out / RUN_ARGS).is_file()):
-        save_run_args(out, argv)  # a resume keeps the file as the run started
+        save_run_args(out, argv, recipe_flags(p.data_args, p.loss_args, args))  # a resume keeps the file as the run started
     if args.process_index == 0 and not (out / SPLIT_FILE).is_file():
         # predict --split validation, self-train and the bench scripts read the split from here
         atomic_write_json(out / SPLIT_FILE, split_record(p.dcfg, p.data.arrays, p.data.val_indices))

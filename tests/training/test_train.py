@@ -56,7 +56,7 @@ def test_train_script_produces_a_complete_run(tmp_path):
                  "plots/predictions_step000003.png", "plots/confusion_matrix_step000006.png"):
         assert (out / name).exists(), name
     m = json.loads((out / "metrics.json").read_text())
-    assert m["global_step"] == 6 and m["loss"] == "focal" and m["class_weights"][0] == 0.0
+    assert m["global_step"] == 6 and m["loss"] == "focal:1,lovasz:1" and m["class_weights"][0] == 0.0
     assert np.array(m["confusion_matrix"]).shape == (5, 5)
     # the reported score is the saved (best) model's score on the validation split
     assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
