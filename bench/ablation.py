@@ -182,6 +182,7 @@ def summarize(out_root: Path, names, steps) -> dict:
             "per_class": {c: float(v.mean()) for c, v in per.items()},
             "big_rock_precision": float(pr[:, 0].mean()), "big_rock_recall": float(pr[:, 1].mean()),
             "train_runtime_s": float(np.mean([r["train_runtime_s"] or 0 for r in runs])),
+            "seed_scores": {str(r["seed"]): float(r["validation"]["task_mean_iou"]) for r in runs},
             "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"steps": steps, "batch_size": 32, "samples_seen": steps * 32, "machine": machine(), "rows": rows}
@@ -193,12 +194,18 @@ def merge_rows(earlier: dict | None, new: dict | None) -> dict:
     Run folders are not kept in git, so an earlier row survives only as its JSON aggregates. Runs of
     other seeds are added to it exactly: the mean and the sample std of the union follow from each
     part's count, mean and std (sufficient statistics), and the per-class, precision/recall and
-    runtime means are count-weighted. Runs of a seed the stored row already has replace the row.
+    runtime means are count-weighted. Runs the stored row already holds (their seeds among its seeds,
+    their scores as it recorded them, or not recorded) leave it as it is, so rendering again changes
+    nothing; a seed run again with another score replaces the row.
     """
     if earlier is None or new is None:
         return new or earlier
-    if set(earlier["seeds"]) & set(new["seeds"]):
-        return new
+    overlap = set(earlier["seeds"]) & set(new["seeds"])
+    if overlap:
+        known = earlier.get("seed_scores", {})
+        same = all(abs(known.get(str(s), score) - score) < 1e-12 for s, score in
+                   ((int(k), v) for k, v in new.get("seed_scores", {}).items()))
+        return earlier if set(new["seeds"]) <= set(earlier["seeds"]) and same else new
     n1, n2 = earlier["n"], new["n"]
     n = n1 + n2
 
@@ -213,6 +220,7 @@ def merge_rows(earlier: dict | None, new: dict | None) -> dict:
            "task_mean_iou_std": float(np.sqrt(max(sq - n * m * m, 0.0) / (n - 1))),
            "per_class": {c: mean(earlier["per_class"][c], new["per_class"][c]) for c in new["per_class"]},
            "train_runtime_s": mean(earlier["train_runtime_s"], new["train_runtime_s"]),
+           "seed_scores": {**earlier.get("seed_scores", {}), **new.get("seed_scores", {})},
            "measured_on": f"{earlier.get('measured_on', 'earlier machine')} (seeds {earlier['seeds']}); "
                           f"{new['measured_on']} (seeds {new['seeds']})"}
     if "big_rock_precision" in earlier:
