@@ -7,8 +7,10 @@ training frames (``--train_frames 0:0.5``); then, on the other half (``0.5:1``),
 is trained from scratch and fine-tuned from that checkpoint (``--model FOLDER``), with equal steps and
 the same recipe, evaluated on the same validation tiles every ``--eval_every`` steps. Reports the final
 validation task mIoU of both arms, the gain, and the steps the warm start needed to reach the scratch
-model's final score. Runs live in ``bench/results/warm_start/`` (finished ones are reused);
-results: ``bench/results/warm_start.json`` and ``docs/warm_start.md``.
+model's final score. Runs live in ``bench/results/warm_start/RECIPE/`` (finished ones are reused, so
+seeds run apart, side by side, are tabled together by a last call with every seed); results:
+``bench/results/NAME.json`` and ``docs/NAME.md`` (``--name``, default ``warm_start``). The recipe is
+``bench/ablation.py``'s default unless ``--recipe`` says otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import CONFIGS  # noqa: E402
+from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
@@ -86,10 +88,12 @@ def main():
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--eval_every", type=int, default=25)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--recipe", default="7_upernet_r18", choices=sorted(CONFIGS),
+    p.add_argument("--recipe", default=DEFAULT_CONFIG, choices=sorted(CONFIGS),
                    help="bench/ablation.py config every arm trains with (its --model is replaced)")
+    p.add_argument("--name", default="warm_start",
+                   help="bench/results/NAME.json and docs/NAME.md (runs under bench/results/warm_start/RECIPE/)")
     args = p.parse_args()
-    root = RESULTS / "warm_start"
+    root = RESULTS / "warm_start" / args.recipe  # the runs of one recipe; seeds run apart share the folder
     root.mkdir(parents=True, exist_ok=True)
     n = args.steps // args.eval_every  # the log's last evaluation repeats the final one
     rows = []
@@ -118,7 +122,7 @@ def main():
               f"(first eval {arms['warm_old_settings']['curve'][0]:.4f})", flush=True)
     result = {"model": args.model, "recipe": args.recipe, "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
               "eval_every": args.eval_every, "old_settings": OLD_SETTINGS, "machine": machine(), "rows": rows}
-    atomic_write_json(RESULTS / "warm_start.json", result)
+    atomic_write_json(RESULTS / f"{args.name}.json", result)
     write_table(result, args)
 
 
@@ -139,7 +143,7 @@ def write_table(result: dict, args) -> None:
                      f"{w['curve'][0]:.4f} / {w['task_mean_iou']:.4f} | {o['curve'][0]:.4f} / {o['task_mean_iou']:.4f} | "
                      f"{'yes' if w['never_below_checkpoint'] else 'no'} | {r['scratch']['big_rock']:.3f} / "
                      f"{w['big_rock']:.3f} / {o['big_rock']:.3f} |")
-    (ROOT / "docs" / "warm_start.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "docs" / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
