@@ -75,6 +75,9 @@ def main():
     p.add_argument("--steps", type=int, default=8, help="timed steps per config (after one warm-up step)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--name", default="recipe_cost", help="results file name under bench/results/")
+    p.add_argument("--baseline", default="7_upernet_r18",
+                   help="the config costs are relative to (issue 19's bar: UperNet-R18's plain recipe); the first "
+                        "config when it is not among --configs")
     args = p.parse_args()
     unknown = sorted(set(args.configs) - set(CONFIGS))
     if unknown:
@@ -88,7 +91,7 @@ def main():
     for _ in range(args.steps):
         for n, s in steppers.items():
             times[n].append(s.step())
-    base = DEFAULT_CONFIG if DEFAULT_CONFIG in times else args.configs[0]
+    base = args.baseline if args.baseline in times else args.configs[0]
     base_s = float(np.median(times[base]))
     rows = {}
     for n, t in times.items():
