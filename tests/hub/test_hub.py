@@ -87,6 +87,10 @@ def test_card_metadata_parses_and_validates_shape(runs):
     weights = re.search(r"\| class weights \| ([^|]+) \|", text).group(1).strip().split(", ")
     assert [float(w) for w in weights] == pytest.approx(m["class_weights"], rel=5e-3)
     assert all(len(w.replace(".", "").lstrip("0")) <= 3 for w in weights)
+    # the recipe the run trained with, as its metrics.json records it (the defaults average and resample)
+    for row, key in (("loss", "loss"), ("weight averaging", "weight_averaging"),
+                     ("repeat-factor sampling threshold", "repeat_factor_threshold")):
+        assert re.search(rf"\| {row} \| ([^|]+) \|", text).group(1).strip() == str(m[key]), row
     # the metadata passes the YAML check the Hub runs on a push (the test server's, built on huggingface_hub)
     assert validate_card_yaml(text) == []
     broken = text.replace("metrics:\n    - name:", "metrics:\n    - nom:", 1).replace("type: mean_iou\n      value:", "value:", 1)
