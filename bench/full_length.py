@@ -175,7 +175,8 @@ def render(summary: dict, docs: Path) -> None:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
-    p.add_argument("--runs", nargs="+", default=["upernet-r18:default"], help="MODEL:RECIPE, trained in this order")
+    p.add_argument("--runs", nargs="+", default=["upernet-r18:combo"],
+                   help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe, named combo here)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--patience", type=int, default=10)
