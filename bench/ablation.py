@@ -167,10 +167,22 @@ def big_rock_precision_recall(cm) -> tuple[float, float]:
     return (float(hit / cm[:, 4].sum()) if cm[:, 4].sum() else 0.0, float(hit / cm[4].sum()) if cm[4].sum() else 0.0)
 
 
-def summarize(out_root: Path, names, steps) -> dict:
+def already_held(row: dict | None, run: dict) -> bool:
+    """The stored ``row`` already counts this finished run: its seed is among the row's seeds with the same
+    score (or a score the row did not record, as rows merged before scores were kept)."""
+    if row is None or run["seed"] not in row["seeds"]:
+        return False
+    score = run["validation"]["task_mean_iou"]
+    return abs(row.get("seed_scores", {}).get(str(run["seed"]), score) - score) < 1e-12
+
+
+def summarize(out_root: Path, names, steps, stored: dict | None = None) -> dict:
+    """Rows from the finished runs under ``out_root``, leaving out runs a ``stored`` row already holds
+    (:func:`already_held`), so that what is left merges into it exactly (:func:`merge_rows`)."""
     rows = {}
     for name in names:
         runs = [json.loads(p.read_text()) for p in sorted(out_root.glob(f"{name}_s*/metrics.json"))]
+        runs = [r for r in runs if not already_held((stored or {}).get(name), r)]
         if not runs:
             continue
         score = np.array([r["validation"]["task_mean_iou"] for r in runs])
@@ -194,18 +206,13 @@ def merge_rows(earlier: dict | None, new: dict | None) -> dict:
     Run folders are not kept in git, so an earlier row survives only as its JSON aggregates. Runs of
     other seeds are added to it exactly: the mean and the sample std of the union follow from each
     part's count, mean and std (sufficient statistics), and the per-class, precision/recall and
-    runtime means are count-weighted. Runs the stored row already holds (their seeds among its seeds,
-    their scores as it recorded them, or not recorded) leave it as it is, so rendering again changes
-    nothing; a seed run again with another score replaces the row.
+    runtime means are count-weighted. ``new`` should leave out the runs ``earlier`` already holds
+    (:func:`summarize` with ``stored``); a seed of ``earlier`` run again with another score replaces the row.
     """
     if earlier is None or new is None:
         return new or earlier
-    overlap = set(earlier["seeds"]) & set(new["seeds"])
-    if overlap:
-        known = earlier.get("seed_scores", {})
-        same = all(abs(known.get(str(s), score) - score) < 1e-12 for s, score in
-                   ((int(k), v) for k, v in new.get("seed_scores", {}).items()))
-        return earlier if set(new["seeds"]) <= set(earlier["seeds"]) and same else new
+    if set(earlier["seeds"]) & set(new["seeds"]):
+        return new
     n1, n2 = earlier["n"], new["n"]
     n = n1 + n2
 
@@ -330,14 +337,13 @@ def main():
             for name in args.configs:
                 run_one(name, seed, args, out_root)
     # the table covers every config with finished runs at this budget, not only the ones run now
-    summary = summarize(out_root, list(CONFIGS), args.steps)
     # run folders are not kept in git: rows measured in an earlier checkout stay in the table from its
-    # JSON, and this checkout's runs of other seeds are merged into them (merge_rows)
+    # JSON, and this checkout's runs they do not hold yet are merged into them (merge_rows)
     stored = RESULTS / f"ablation_{args.steps}_steps.json"
-    if stored.exists():
-        earlier = json.loads(stored.read_text())["rows"]
-        summary["rows"] = {n: merge_rows(earlier.get(n), summary["rows"].get(n)) for n in CONFIGS
-                           if n in summary["rows"] or n in earlier}
+    earlier = json.loads(stored.read_text())["rows"] if stored.exists() else {}
+    summary = summarize(out_root, list(CONFIGS), args.steps, stored=earlier)
+    summary["rows"] = {n: merge_rows(earlier.get(n), summary["rows"].get(n)) for n in CONFIGS
+                       if n in summary["rows"] or n in earlier}
     tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from bench.ablation import merge_rows
+from bench.ablation import merge_rows, summarize
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
 
@@ -44,16 +46,40 @@ def test_a_seed_run_again_replaces_the_stored_row_and_missing_sides_pass_through
     assert merge_rows(None, b) is b and merge_rows(a, None) is a
 
 
-def test_merging_again_the_runs_a_row_already_holds_changes_nothing():
-    # render-only after a merge: the run folders of seeds 2-4 are read again beside the stored 5-seed row
+def write_run(root, name, seed, score, per_class, pr, runtime):
+    """A finished ablation run folder (metrics.json) with a confusion matrix of the given big-rock precision/recall."""
+    hit = 100.0
+    cm = np.zeros((5, 5))
+    cm[4, 4], cm[1, 4], cm[4, 1] = hit, hit / pr[0] - hit, hit / pr[1] - hit  # column 4: precision, row 4: recall
+    v = {"task_mean_iou": float(score), **{f"iou_{c}": float(per_class[i]) for i, c in enumerate(CLASSES)}}
+    folder = root / f"{name}_s{seed}"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"seed": seed, "validation": v, "confusion_matrix": cm.tolist(),
+                                                     "train_runtime_s": float(runtime)}))
+
+
+def test_new_seeds_beside_runs_a_stored_row_holds_merge_into_it_once(tmp_path):
+    # the stored row holds seeds 0-4 (0-1 measured elsewhere, 2-4 here); this checkout adds seeds 5 and 6:
+    # rendering must give the row of all seven runs, and rendering again must change nothing
     rng = np.random.default_rng(7)
-    scores, per_class, pr, runtime = rng.random(5), rng.random((5, 4)), rng.random((5, 2)), rng.random(5) * 100
-    earlier = row(range(2), scores[:2], per_class[:2], pr[:2], runtime[:2])  # stored before seeds were recorded
-    new = row(range(2, 5), scores[2:], per_class[2:], pr[2:], runtime[2:])
-    new["seed_scores"] = {str(s): float(scores[s]) for s in range(2, 5)}
-    merged = merge_rows(earlier, new)
-    assert merge_rows(merged, new) == merged
-    assert merge_rows(merged, new)["task_mean_iou_std"] == pytest.approx(scores.std(ddof=1), abs=1e-12)
-    # a seed of the merged row rerun with another score is a new measurement: it replaces the row
-    rerun = {**new, "seed_scores": {**new["seed_scores"], "3": float(scores[3]) + 0.01}}
-    assert merge_rows(merged, rerun) is rerun
+    scores, per_class, pr = rng.random(7), rng.random((7, 4)), 0.1 + 0.8 * rng.random((7, 2))
+    runtime = rng.random(7) * 100
+    stored = merge_rows(row(range(2), scores[:2], per_class[:2], pr[:2], runtime[:2]),
+                        row(range(2, 5), scores[2:5], per_class[2:5], pr[2:5], runtime[2:5]))
+    for seed in range(2, 7):
+        write_run(tmp_path, "9_combo", seed, scores[seed], per_class[seed], pr[seed], runtime[seed])
+    new = summarize(tmp_path, ["9_combo"], 200, stored={"9_combo": stored})["rows"]["9_combo"]
+    assert new["seeds"] == [5, 6]
+    merged = merge_rows(stored, new)
+    assert merged["seeds"] == list(range(7))
+    assert merged["task_mean_iou"] == pytest.approx(scores.mean(), abs=1e-12)
+    assert merged["task_mean_iou_std"] == pytest.approx(scores.std(ddof=1), abs=1e-12)
+    assert merged["big_rock_recall"] == pytest.approx(pr[:, 1].mean(), abs=1e-9)
+    # again, now that the row holds seeds 5 and 6 with their scores: nothing left to merge
+    assert summarize(tmp_path, ["9_combo"], 200, stored={"9_combo": merged})["rows"] == {}
+    # a seed the row holds, run again with another score, is a new measurement: it replaces the stored row
+    (tmp_path / "9_combo_s6" / "metrics.json").unlink()
+    (tmp_path / "9_combo_s6").rmdir()
+    write_run(tmp_path, "9_combo", 6, scores[6] + 0.01, per_class[6], pr[6], runtime[6])
+    rerun = summarize(tmp_path, ["9_combo"], 200, stored={"9_combo": merged})["rows"]["9_combo"]
+    assert rerun["seeds"] == [6] and merge_rows(merged, rerun) is rerun
