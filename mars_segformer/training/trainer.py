@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from transformers import Trainer
+from transformers.trainer_utils import has_length
 
 from ..metrics import StreamingMeanIoU
 from .averaging import WeightAverager
@@ -29,6 +30,20 @@ class MarsTrainer(Trainer):
         #: {id(param): learning-rate factor}; the encoder at encoder_lr_scale unless given per parameter
         #: (``--layer_lr_decay`` times ``--encoder_lr_scale``); absent parameters run at the full rate
         self.lr_scales = dict(lr_scales) if lr_scales else {id(p): encoder_lr_scale for p in (encoder_params or [])}
+
+    def get_train_dataloader(self):
+        """The Trainer's training loader, dropping an epoch's last batch when it would hold one tile per
+        process: BatchNorm cannot train on one value per channel (UperNet's pooled 1x1 maps raise), and a
+        training split of 32k + 1 rows is a matter of the seed's split. Any other tail is kept."""
+        world = max(1, self.args.world_size)
+        tail = len(self.train_dataset) % (self._train_batch_size * world) if has_length(self.train_dataset) else 0
+        if self.args.dataloader_drop_last or not 0 < tail <= world:
+            return super().get_train_dataloader()
+        self.args.dataloader_drop_last = True
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.args.dataloader_drop_last = False
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer, with each parameter group split by learning-rate factor (the encoder's
