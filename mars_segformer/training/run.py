@@ -146,11 +146,10 @@ def parse_command_line(argv=None):
     return [*saved_argv, *argv], merged
 
 
-def recipe_flags(data_args: DataArguments, loss_args: LossArguments, args: MarsTrainingArguments) -> list[str]:
-    """The run's values of :data:`RECIPE_FLAGS`, as flags (saved before the user's in ``run_args.json``)."""
-    values = {"loss": loss_args.loss, "repeat_factor_threshold": data_args.repeat_factor_threshold,
-              "weight_averaging": args.weight_averaging}
-    return [a for name in RECIPE_FLAGS for a in (f"--{name}", str(values[name]))]
+def recipe_flags(*parsed) -> list[str]:
+    """The run's values of :data:`RECIPE_FLAGS` in its argument dataclasses, as flags (saved before the
+    user's in ``run_args.json``)."""
+    return [a for name in RECIPE_FLAGS for a in (f"--{name}", str(_value(parsed, name)))]
 
 
 def _with_recipe_of_its_time(saved_argv: list[str]) -> list[str]:
