@@ -7,7 +7,8 @@ Variants (each a fresh UperNet-R18, batch 32, 64x128, fwd + focal loss + bwd + A
 interleaved round-robin so load changes hit every variant alike; median step time): the default
 (all cores, oneDNN on), ``channels_last`` (weights and batch, or the weights only), one thread, oneDNN off, and ``torch.compile``. The FLOPs of
 one training step come from ``torch.utils.flop_counter``; the peak is cores x clock x FLOPs per cycle
-of the vector units torch reports (AVX-512: 2 FMA x 16 fp32 x 2; AVX2: 2 FMA x 8 x 2). Saves
+of the vector units torch reports (AVX-512: 2 FMA x 16 fp32 x 2; AVX2: 2 FMA x 8 x 2); the bf16 rows (autocast as
+``--bf16`` runs it, on AMX tiles where the CPU has them) have no fraction, that peak being fp32's. Saves
 ``bench/results/cpu_speed.json``.
 """
 
@@ -42,10 +43,11 @@ def clock_ghz() -> float | None:
 
 
 class Variant:
-    def __init__(self, name: str, batch: int, threads: int, channels_last=False, mkldnn=True, compile_=False):
+    def __init__(self, name: str, batch: int, threads: int, channels_last=False, mkldnn=True, compile_=False,
+                 bf16=False, model="upernet-r18"):
         torch.manual_seed(0)
-        self.name, self.threads, self.mkldnn = name, threads, mkldnn
-        self.model = create_model("upernet-r18").train()
+        self.name, self.threads, self.mkldnn, self.bf16 = name, threads, mkldnn, bf16
+        self.model = create_model(model).train()
         self.channels_last = channels_last
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -53,7 +55,9 @@ class Variant:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.loss = build_loss("focal", class_weights=[0, 1, 1, 2, 8])
         g = torch.Generator().manual_seed(0)
-        self.x = torch.randn(batch, 3, 64, 128, generator=g)
+        config = self.model.config
+        channels = getattr(getattr(config, "backbone_config", None), "num_channels", None) or config.num_channels
+        self.x = torch.randn(batch, channels, 64, 128, generator=g)
         if channels_last is True:  # "model": the weights only, the batch as the data path gives it (NCHW)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = torch.randint(0, 5, (batch, 64, 128), generator=g)
@@ -63,16 +67,18 @@ class Variant:
         ctx = contextlib.nullcontext() if self.mkldnn else torch.backends.mkldnn.flags(enabled=False)
         t0 = time.perf_counter()
         with ctx:
-            self.loss(self.fn(pixel_values=self.x).logits, self.y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):  # as Trainer's --bf16 does
+                logits = self.fn(pixel_values=self.x).logits
+            self.loss(logits, self.y).backward()  # the loss casts the logits to float32
             self.opt.step()
             self.opt.zero_grad()
         return time.perf_counter() - t0
 
 
-def step_flops(batch: int) -> float:
+def step_flops(batch: int, model: str) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    v = Variant("count", batch, torch.get_num_threads())
+    v = Variant("count", batch, torch.get_num_threads(), model=model)
     with FlopCounterMode(display=False) as counter:
         v.loss(v.model(pixel_values=v.x).logits, v.y).backward()
     return float(counter.get_total_flops())
@@ -82,25 +88,28 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--model", default="upernet-r18", help="a registry model (the default model by default)")
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out (slow first step)")
     p.add_argument("--out", default="cpu_speed", help="results name (bench/results/NAME.json), e.g. for a run "
                    "under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (an AVX2-only machine's kernels)")
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))
-    variants = [Variant("default (all cores, oneDNN)", args.batch, cores),
-                Variant("channels_last", args.batch, cores, channels_last=True),
-                Variant("channels_last, model only", args.batch, cores, channels_last="model"),
-                Variant("1 thread", args.batch, 1),
-                Variant("oneDNN off", args.batch, cores, mkldnn=False)]
+    variants = [Variant("default (all cores, oneDNN)", args.batch, cores, model=args.model),
+                Variant("channels_last", args.batch, cores, channels_last=True, model=args.model),
+                Variant("channels_last, model only", args.batch, cores, channels_last="model", model=args.model),
+                Variant("1 thread", args.batch, 1, model=args.model),
+                Variant("oneDNN off", args.batch, cores, mkldnn=False, model=args.model),
+                Variant("bf16 autocast", args.batch, cores, bf16=True, model=args.model),
+                Variant("bf16 autocast, channels_last", args.batch, cores, channels_last="model", bf16=True, model=args.model)]
     if not args.no_compile:
-        variants.append(Variant("torch.compile", args.batch, cores, compile_=True))
+        variants.append(Variant("torch.compile", args.batch, cores, compile_=True, model=args.model))
     for v in variants:
         v.step()  # warm-up (and compilation)
     times = {v.name: [] for v in variants}
     for _ in range(args.steps):
         for v in variants:
             times[v.name].append(v.step())
-    flops = step_flops(args.batch)
+    flops = step_flops(args.batch, args.model)
     cap = torch.backends.cpu.get_cpu_capability()
     ghz = clock_ghz()
     peak = cores * ghz * 1e9 * FLOPS_PER_CYCLE.get(cap, 8) if ghz else None
@@ -110,11 +119,14 @@ def main():
         med = float(np.median(t))
         rows[name] = {"median_step_s": round(med, 4), "images_per_s": round(args.batch / med, 2),
                       "speed_vs_default": round(base / med, 3),
-                      "fraction_of_peak": round(flops / med / peak, 4) if peak else None}
-        print(f"{name:<28} {args.batch / med:7.1f} img/s  {base / med:5.2f}x default"
-              + (f"  {flops / med / 1e9:6.1f} GFLOP/s = {flops / med / peak:.1%} of peak" if peak else ""), flush=True)
+                      "fraction_of_peak": round(flops / med / peak, 4) if peak and "bf16" not in name else None}
+        print(f"{name:<30} {args.batch / med:7.1f} img/s  {base / med:5.2f}x default"
+              + (f"  {flops / med / 1e9:6.1f} GFLOP/s = {flops / med / peak:.1%} of peak"
+                 if rows[name]["fraction_of_peak"] else ""), flush=True)
     save(args.out, {"machine": machine(), "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
-                    "batch": args.batch, "steps": args.steps, "cores": cores,
+                    "model": args.model, "batch": args.batch, "steps": args.steps, "cores": cores,
+                    "amx_bf16": bool(torch.cpu._is_amx_tile_supported()),
+                    "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
                        "flops_per_training_step": flops, "flops_per_sample": flops / args.batch,
                        "clock_ghz": ghz, "flops_per_cycle_per_core": FLOPS_PER_CYCLE.get(cap, 8),
                        "peak_flops": peak, "rows": rows})
