@@ -3,7 +3,7 @@ it is from the machine's peak.
 
     python bench/cpu_speed.py --steps 6
 
-Variants (each a fresh UperNet-R18, batch 32, 64x128, fwd + focal loss + bwd + AdamW step; steps
+Variants (each a fresh model, UperNet-R18 unless ``--model``, batch 32, 64x128, fwd + focal loss + bwd + AdamW step; steps
 interleaved round-robin so load changes hit every variant alike; median step time): the default
 (all cores, oneDNN on), ``channels_last`` (weights and batch, or the weights only), one thread, oneDNN off, and ``torch.compile``. The FLOPs of
 one training step come from ``torch.utils.flop_counter``; the peak is cores x clock x FLOPs per cycle
@@ -27,8 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
-from mars_segformer import create_model  # noqa: E402
+from mars_segformer import PRESETS, create_model  # noqa: E402
 from mars_segformer.losses import build_loss  # noqa: E402
+from mars_segformer.models.pretrained import input_channels  # noqa: E402
 
 FLOPS_PER_CYCLE = {"AVX512": 64, "AVX2": 32, "DEFAULT": 8}
 
@@ -55,9 +56,7 @@ class Variant:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.loss = build_loss("focal", class_weights=[0, 1, 1, 2, 8])
         g = torch.Generator().manual_seed(0)
-        config = self.model.config
-        channels = getattr(getattr(config, "backbone_config", None), "num_channels", None) or config.num_channels
-        self.x = torch.randn(batch, channels, 64, 128, generator=g)
+        self.x = torch.randn(batch, input_channels(self.model.config), 64, 128, generator=g)
         if channels_last is True:  # "model": the weights only, the batch as the data path gives it (NCHW)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = torch.randint(0, 5, (batch, 64, 128), generator=g)
@@ -88,21 +87,25 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--model", default="upernet-r18", help="a registry model (the default model by default)")
+    p.add_argument("--model", default="upernet-r18", choices=sorted(PRESETS), help="a registry model")
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out (slow first step)")
     p.add_argument("--out", default="cpu_speed", help="results name (bench/results/NAME.json), e.g. for a run "
                    "under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (an AVX2-only machine's kernels)")
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))
-    variants = [Variant("default (all cores, oneDNN)", args.batch, cores, model=args.model),
-                Variant("channels_last", args.batch, cores, channels_last=True, model=args.model),
-                Variant("channels_last, model only", args.batch, cores, channels_last="model", model=args.model),
-                Variant("1 thread", args.batch, 1, model=args.model),
-                Variant("oneDNN off", args.batch, cores, mkldnn=False, model=args.model),
-                Variant("bf16 autocast", args.batch, cores, bf16=True, model=args.model),
-                Variant("bf16 autocast, channels_last", args.batch, cores, channels_last="model", bf16=True, model=args.model)]
+
+    def variant(name, threads=cores, **kw):
+        return Variant(name, args.batch, threads, model=args.model, **kw)
+
+    variants = [variant("default (all cores, oneDNN)"),
+                variant("channels_last", channels_last=True),
+                variant("channels_last, model only", channels_last="model"),
+                variant("1 thread", 1),
+                variant("oneDNN off", mkldnn=False),
+                variant("bf16 autocast", bf16=True),
+                variant("bf16 autocast, channels_last", channels_last="model", bf16=True)]
     if not args.no_compile:
-        variants.append(Variant("torch.compile", args.batch, cores, compile_=True, model=args.model))
+        variants.append(variant("torch.compile", compile_=True))
     for v in variants:
         v.step()  # warm-up (and compilation)
     times = {v.name: [] for v in variants}
@@ -115,14 +118,15 @@ def main():
     peak = cores * ghz * 1e9 * FLOPS_PER_CYCLE.get(cap, 8) if ghz else None
     base = float(np.median(times[variants[0].name]))
     rows = {}
-    for name, t in times.items():
-        med = float(np.median(t))
-        rows[name] = {"median_step_s": round(med, 4), "images_per_s": round(args.batch / med, 2),
-                      "speed_vs_default": round(base / med, 3),
-                      "fraction_of_peak": round(flops / med / peak, 4) if peak and "bf16" not in name else None}
-        print(f"{name:<30} {args.batch / med:7.1f} img/s  {base / med:5.2f}x default"
-              + (f"  {flops / med / 1e9:6.1f} GFLOP/s = {flops / med / peak:.1%} of peak"
-                 if rows[name]["fraction_of_peak"] else ""), flush=True)
+    for v in variants:
+        med = float(np.median(times[v.name]))
+        fraction = flops / med / peak if peak and not v.bf16 else None  # the peak is fp32's
+        rows[v.name] = {"median_step_s": round(med, 4), "images_per_s": round(args.batch / med, 2),
+                        "speed_vs_default": round(base / med, 3),
+                        "fraction_of_peak": round(fraction, 4) if fraction is not None else None}
+        print(f"{v.name:<30} {args.batch / med:7.1f} img/s  {base / med:5.2f}x default"
+              + (f"  {flops / med / 1e9:6.1f} GFLOP/s = {fraction:.1%} of peak" if fraction is not None else ""),
+              flush=True)
     save(args.out, {"machine": machine(), "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
                     "model": args.model, "batch": args.batch, "steps": args.steps, "cores": cores,
                     "amx_bf16": bool(torch.cpu._is_amx_tile_supported()),

@@ -87,7 +87,8 @@ def source_kind(spec: str) -> str:
         raise StartError(str(err)) from None
 
 
-def _channels(config: PretrainedConfig) -> int | None:
+def input_channels(config: PretrainedConfig) -> int | None:
+    """The channels a model's first layer takes: its backbone's where it has one, else its own."""
     backbone = getattr(config, "backbone_config", None)
     return getattr(backbone if backbone is not None else config, "num_channels", None)
 
@@ -204,7 +205,7 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     channel_keys = [k for k, (a, b) in mismatched.items()
                     if len(a) == 4 and a[0] == b[0] and a[2:] == b[2:] and a[1] != b[1]]
     if channel_keys:  # read the checkpoint's first layer as it was, then adapt it
-        original = _with_mars_labels(config, _channels(config) or mismatched[channel_keys[0]][0][1])
+        original = _with_mars_labels(config, input_channels(config) or mismatched[channel_keys[0]][0][1])
         ref = cls.from_pretrained(spec, config=original, ignore_mismatched_sizes=True, **hub).state_dict()
         state = model.state_dict()
         with torch.no_grad():
