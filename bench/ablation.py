@@ -104,6 +104,15 @@ BIG_ROCK = {
               _with(UPERNET, weight_averaging="swa:0.75")),
 }
 CONFIGS.update(BIG_ROCK)
+#: the decode head's width (issue 23: on AVX2 CPUs UperNet's 128-channel head costs more than the ResNet-18
+#: backbone; a narrower head is the lever for the main job's time there), on the default recipe
+HEAD = {"10_combo_head64": ("the default (9_combo) with a 64-channel UperNet decode head (128 in the default)",
+                            _with(BIG_ROCK["9_combo"][1], model_overrides='{"hidden_size": 64}')),
+        # what the narrower head saves, spent on resolution for small objects (8_input_x2 raised big-rock
+        # precision and recall together at 4.2x the cost): tiles x1.5 (96x192), ~1.4x the default's cost
+        "11_head64_x1.5": ("10_combo_head64 on tiles upsampled x1.5 before the model (96x192)",
+                           _with(BIG_ROCK["9_combo"][1], model_overrides='{"hidden_size": 64}', input_scale=1.5))}
+CONFIGS.update(HEAD)
 #: the default in bfloat16 autocast: not a recipe change but a precision check (issue 23: CPUs with AMX run
 #: UperNet-R18 ~2x faster in bf16); its row says whether bf16 costs the default any quality
 PRECISION = {"10_combo_bf16": ("the default (9_combo) trained in bf16 autocast (the loss in float32)",
@@ -118,7 +127,8 @@ PARENT = {
     "7_unet_attention": "3_ignore_background", "7_deeplabv3plus": "3_ignore_background",
     "7_timm_segformer": "3_ignore_background", "7_upernet_r18": "3_ignore_background",
     "7_upernet_r34": "3_ignore_background", "7_segformer_b0_s2": "3_ignore_background",
-    **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo",
+    **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
+    "11_head64_x1.5": "10_combo_head64",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)

@@ -69,20 +69,33 @@ def save_sample_grid(images: np.ndarray, masks: np.ndarray, path, title: str = "
     return _save(fig, path)
 
 
+def _canvas(rows: list[list[np.ndarray]], gap: int = 4) -> tuple[np.ndarray, list[float]]:
+    """Panels (each (H, W) gray or (H, W, 3) RGB, all one size) laid out in rows on one white RGB canvas,
+    and the x centre of each column. One image in one axes renders in about half the time of a grid of
+    axes (a 6-row prediction grid: 1.1-1.4 s -> 0.5-0.6 s, AMD EPYC AVX2, beside two busy jobs); training
+    draws one per evaluation."""
+    h, w = rows[0][0].shape[:2]
+    cols = max(len(r) for r in rows)
+    canvas = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
+    for r, panels in enumerate(rows):
+        for c, panel in enumerate(panels):
+            rgb = panel if panel.ndim == 3 else np.repeat(panel[..., None], 3, axis=-1)
+            canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = rgb
+    return canvas, [c * (w + gap) + w / 2 for c in range(cols)]
+
+
 def save_prediction_grid(images, truths, preds, path, title: str = "") -> Path:
     """Rows of image / ground truth / prediction, like mid-training figures."""
     n = len(images)
-    fig, axes = plt.subplots(n, 3, figsize=(9, 1.3 * n + 0.8), squeeze=False)
-    for k in range(n):
-        # nearest: class colours are never blended into colours of no class (and it draws ~15 % faster)
-        axes[k, 0].imshow(images[k], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        axes[k, 1].imshow(colorize(truths[k]) if truths is not None else np.zeros((*images[k].shape, 3), np.uint8),
-                          interpolation="nearest")
-        axes[k, 2].imshow(colorize(preds[k]), interpolation="nearest")
-        for ax in axes[k]:
-            ax.axis("off")
-    for ax, name in zip(axes[0], ("image", "truth", "prediction"), strict=True):
-        ax.set_title(name)
+    rows = [[images[k], colorize(truths[k]) if truths is not None else np.zeros((*images[k].shape, 3), np.uint8),
+             colorize(preds[k])] for k in range(n)]
+    canvas, centres = _canvas(rows)
+    fig, ax = plt.subplots(figsize=(9, 1.3 * n + 0.8))
+    # nearest: class colours are never blended into colours of no class
+    ax.imshow(canvas, interpolation="nearest")
+    ax.axis("off")
+    for x, name in zip(centres, ("image", "truth", "prediction"), strict=True):
+        ax.text(x, -4, name, ha="center", va="bottom", fontsize=12)
     fig.suptitle(title)
     _legend(fig)
     return _save(fig, path)

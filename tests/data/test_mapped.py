@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
@@ -18,6 +17,7 @@ from mars_segformer.data.dataset import DataConfig, build_dataset_dict
 from mars_segformer.data.errors import MarsDataError
 from mars_segformer.data.io import load_npz
 from mars_segformer.data.sources import load_arrays
+from tests import forked
 from tests.conftest import make_course_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def test_training_on_a_mapped_file_equals_the_in_memory_run(tmp_path):
     results = {}
     for name, env in (("memory", {mapped.MAP_ENV: str(1 << 30)}), ("mapped", {mapped.MAP_ENV: "0"})):
         out = tmp_path / name
-        proc = subprocess.run(
+        proc = forked.run(
             [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", str(path), "--tiny",
              "--max_steps", "2", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
              "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", "--report_to", "none",

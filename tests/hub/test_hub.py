@@ -13,6 +13,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoModelForSemanticSegmentation
 
 from mars_segformer.hub import files_to_upload, render_card
+from tests import forked
 from tests.hub_server import start_server, validate_card_yaml
 from tests.models.test_models import predict
 
@@ -43,7 +44,7 @@ def train(out, model, extra=(), env=None):
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--model", model, "--tiny",
            "--max_steps", "2", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
            "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    proc = forked.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -55,8 +56,8 @@ def runs(tmp_path_factory):
 
 
 def push(run_dir, repo_id, env, *extra):
-    return subprocess.run([sys.executable, str(ROOT / "push_to_hub.py"), str(run_dir), "--repo_id", repo_id, *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    return forked.run([sys.executable, str(ROOT / "push_to_hub.py"), str(run_dir), "--repo_id", repo_id, *extra],
+                      cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
 
 
 def fresh_pipeline(env, images_path, *models):

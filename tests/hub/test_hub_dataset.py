@@ -2,12 +2,12 @@
 
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import forked
 from tests.hub.test_hub import env_for
 from tests.hub_server import start_server
 
@@ -25,7 +25,7 @@ def hub():
 
 
 def run(args, env, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return forked.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def fingerprint(images, masks, frames):

@@ -34,6 +34,7 @@ from mars_segformer.models.pretrained import (
 )
 from mars_segformer.models.registry import TINY_OVERRIDES
 from mars_segformer.training import main as train_main
+from tests import forked
 from tests.hub.test_hub import TOKEN, env_for
 from tests.hub_server import start_server
 from tests.models.test_models import predict
@@ -227,7 +228,7 @@ def fine_tune(out, model, env, *extra):
            "--per_device_train_batch_size", "4", "--eval_strategy", "no", "--save_strategy", "no",
            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--learning_rate", "1e-12",
            "--lr_scheduler_type", "constant", "--weight_decay", "0", *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return forked.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_fine_tune_from_hub_repos(hub, checkpoints, tmp_path, sample_arrays):

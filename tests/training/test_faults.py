@@ -20,6 +20,7 @@ from mars_segformer.inference.frames import read_gray
 from mars_segformer.predict import main as predict_main
 from mars_segformer.self_train import main as self_train_main
 from mars_segformer.training import main as train_main
+from tests import forked
 from tests.training.test_train import ROOT, TINY
 
 LONG = ["--max_steps", "400", "--eval_strategy", "steps", "--eval_steps", "400", "--save_strategy", "steps",
@@ -28,8 +29,8 @@ LONG = ["--max_steps", "400", "--eval_strategy", "steps", "--eval_steps", "400",
 
 def start(out, *args, env=None):
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    return forked.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
 def wait_for(pred, timeout=120, proc=None):

@@ -15,6 +15,7 @@ from transformers import AutoModelForSemanticSegmentation, pipeline
 
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
 from mars_segformer.training import main
+from tests import forked
 from tests.models.test_models import predict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +25,8 @@ TINY = ["--model", "unet", "--tiny", "--per_device_train_batch_size", "8", "--pe
 
 def launch(args, out, *, launcher=(sys.executable,), timeout=300, env=None):
     cmd = [*launcher, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    return forked.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                      env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
 def independent_task_iou(folder, seed=3):
@@ -116,7 +117,7 @@ def test_resume_after_kill(tmp_path):
               "--load_best_model_at_end", "false", "--save_total_limit", "3"]
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *common,
            "--hub_token", "hf_do_not_store_me"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = forked.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 240
     while time.time() < deadline and not (out / "checkpoint-8" / "trainer_state.json").exists():
@@ -138,9 +139,9 @@ def test_resume_after_kill(tmp_path):
     assert main(["--output_dir", str(out), "--resume_from_checkpoint", "true", "--model", "deeplabv3plus"]) == 2
     assert snapshot(out) == before
     # the run folder alone says how to continue: no other flag is repeated
-    proc2 = subprocess.run([sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out),
-                            "--resume_from_checkpoint", "true"], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc2 = forked.run([sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out),
+                        "--resume_from_checkpoint", "true"], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     assert "model: unet (MarsUNetForSemanticSegmentation" in proc2.stdout  # the run's own tiny UNet, not the default
     assert f"{partial.name} skipped" in proc2.stdout and f"resuming from checkpoint-{last}" in proc2.stdout

@@ -1,0 +1,73 @@
+"""The suite's forked runner (tests/forked.py) shows what a real subprocess shows: its own pid, exit code,
+stdout and stderr, working directory and environment, the Hub a test points it at, and signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import forked
+
+PROBE = "-m tests.forked_probe"
+
+
+def _probe(argv):
+    import datasets.config
+    import huggingface_hub.hf_api as hf_api
+    from huggingface_hub import constants
+
+    print(json.dumps({"pid": os.getpid(), "cwd": os.getcwd(), "argv": argv, "marker": os.environ.get("PROBE_MARKER"),
+                      "endpoint": constants.ENDPOINT, "hf_home": constants.HF_HOME,
+                      "datasets_endpoint": datasets.config.HF_ENDPOINT, "api_endpoint": hf_api.api.endpoint}))
+    print("to stderr", file=sys.stderr)
+    if argv and argv[0] == "sleep":
+        time.sleep(60)
+    return 3
+
+
+@pytest.fixture
+def probe(monkeypatch):
+    if not forked.can_fork([sys.executable, str(forked.ROOT / "train_hf.py")]):
+        pytest.skip("this process runs more than one torch thread: commands run as subprocesses here")
+    monkeypatch.setitem(forked.ENTRY_POINTS, PROBE, "tests.test_forked:_probe")
+    return [sys.executable, "-m", "tests.forked_probe"]
+
+
+def test_a_forked_command_is_its_own_process_with_its_own_streams_code_cwd_and_env(probe, tmp_path):
+    env = {**os.environ, "PROBE_MARKER": "child"}
+    proc = forked.run([*probe, "a", "b"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    seen = json.loads(proc.stdout)
+    assert proc.returncode == 3 and proc.stderr.strip() == "to stderr"
+    assert seen["pid"] != os.getpid() and seen["cwd"] == str(tmp_path) and seen["argv"] == ["a", "b"]
+    assert seen["marker"] == "child" and "PROBE_MARKER" not in os.environ  # the parent is untouched
+
+
+def test_a_forked_child_reads_the_hub_the_test_points_it_at(probe, tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}
+    proc = forked.run(probe, capture_output=True, text=True, env=env, timeout=60)
+    seen = json.loads(proc.stdout)
+    assert seen["endpoint"] == seen["datasets_endpoint"] == seen["api_endpoint"] == "http://127.0.0.1:9"
+    assert seen["hf_home"] == str(tmp_path / "hf")
+    from huggingface_hub import constants
+
+    assert constants.ENDPOINT != "http://127.0.0.1:9"  # the parent's settings are its own
+
+
+def test_a_signal_reaches_the_forked_child(probe):
+    proc = forked.Popen([*probe, "sleep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+def test_other_commands_and_import_time_settings_run_as_real_subprocesses():
+    assert not forked.can_fork([sys.executable, "-c", "pass"])
+    assert not forked.can_fork([sys.executable, str(forked.ROOT / "train_hf.py")],
+                               env={**os.environ, "OMP_NUM_THREADS": "7"})
+    proc = forked.run([sys.executable, "-c", "import sys; print('real'); sys.exit(4)"], capture_output=True, text=True)
+    assert proc.returncode == 4 and proc.stdout.strip() == "real"
