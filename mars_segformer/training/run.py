@@ -20,6 +20,7 @@ from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
 from ..models import PRESETS, create_model, make_image_processor
+from ..models.logit_adjustment import fold_logit_adjustment
 from ..models.pretrained import (
     StartError,
     StartReport,
@@ -355,6 +356,8 @@ class RunParts:
     averaging: object = None
     averager: WeightAverager | None = None
     trainer: MarsTrainer | None = None
+    logit_shift: list | None = None
+    before_adjustment: dict | None = None
 
     @property
     def out(self) -> Path:
@@ -516,7 +519,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "augmentations": dcfg.augmentations, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
         "repeat_factor_threshold": dcfg.repeat_factor_threshold,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
-        "ignore_background": loss.ignore_background, "weight_averaging": str(p.averaging),
+        "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
+        "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
         "weight_averaging_updates": None if p.averager is None else p.averager.count,
         "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
         "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": state.epoch,
@@ -526,6 +530,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads, "channels_last": p.channels_last,
         "best_checkpoint": state.best_model_checkpoint,
         "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
+        "validation_before_logit_adjustment": None if p.before_adjustment is None else
+        {k.removeprefix("eval_"): v for k, v in p.before_adjustment.items()},
         "confusion_matrix": None if p.metrics.last_matrix is None else p.metrics.last_matrix.tolist(),
         "class_names": list(CLASS_NAMES),
     }
@@ -535,6 +541,10 @@ def _write_run_folder(p: RunParts, train_result) -> dict:
     """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
     trainer, out = p.trainer, p.out
     final = trainer.evaluate()
+    if p.loss_args.logit_adjustment > 0:  # every process folds it: evaluation is collective
+        p.logit_shift = fold_logit_adjustment(trainer.accelerator.unwrap_model(trainer.model), p.weights,
+                                              p.loss_args.logit_adjustment)
+        p.before_adjustment, final = final, trainer.evaluate()
     if not trainer.is_world_process_zero():
         return final
     trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor

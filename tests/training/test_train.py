@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import AutoModelForSemanticSegmentation, pipeline
 
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays
@@ -240,3 +241,25 @@ def test_an_epoch_ending_in_one_tile_trains_without_a_batch_of_one(tmp_path):
                    "--save_strategy", "no", "--load_best_model_at_end", "false"], out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["global_step"] == n // batch  # the lone tile's batch dropped
+
+
+def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_reported(tmp_path):
+    out = tmp_path / "run"
+    proc = launch(["--max_steps", "3", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end",
+                   "false", "--logit_adjustment", "1"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    w = np.array(m["class_weights"])
+    shift = np.where(w > 0, -np.log(np.where(w > 0, w, 1)), 0.0)
+    np.testing.assert_allclose(m["logit_shift"], shift, rtol=1e-6)
+    # the saved model is the adjusted one: its own predictions give the reported score
+    assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
+    # taking the shift back off the saved classifier's bias gives the score reported before the adjustment
+    from mars_segformer.models.logit_adjustment import classifier_layer
+
+    model = AutoModelForSemanticSegmentation.from_pretrained(out)
+    with torch.no_grad():
+        classifier_layer(model).bias.sub_(torch.tensor(shift, dtype=torch.float32))
+    model.save_pretrained(tmp_path / "unadjusted")
+    before = m["validation_before_logit_adjustment"]["task_mean_iou"]
+    assert before == pytest.approx(independent_task_iou(tmp_path / "unadjusted"), abs=1e-6)

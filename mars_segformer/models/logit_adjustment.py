@@ -1,0 +1,50 @@
+"""Post-hoc logit adjustment folded into a model's classifier bias.
+
+A loss weighted per class (``--class_weights``) trains the model as if the rare classes were more
+common, so it over-predicts them. Adding ``-tau * log(w_c)`` to class ``c``'s logit undoes that tilt
+(tau = 1: Menon et al., *Long-tail learning via logit adjustment*, ICLR 2021). The shift is one
+constant per class, and every architecture here ends in a convolution whose outputs are the class
+logits (upsampled bilinearly afterwards, which keeps a constant), so it is added to that
+convolution's bias: the saved model, in ``pipeline`` or anywhere else, predicts the adjusted classes
+with no code of this package.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def classifier_layer(model: nn.Module) -> nn.Conv2d:
+    """The convolution that outputs the class logits: the one ``Conv2d`` with ``num_labels`` output
+    channels and a bias, outside an auxiliary head.
+
+    Raises:
+        ValueError: the model has none, or more than one.
+    """
+    k = model.config.num_labels
+    found = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, nn.Conv2d) and m.out_channels == k and m.bias is not None and "auxiliary" not in name]
+    if len(found) != 1:
+        names = [n for n, _ in found] or "none"
+        raise ValueError(f"{type(model).__name__}: expected one classifier convolution with {k} outputs and a bias, "
+                         f"found {names}")
+    return found[0][1]
+
+
+def logit_shift(weights, tau: float) -> list[float]:
+    """``-tau * log(w_c)`` per class; 0 for a class of weight 0 (not trained, e.g. an ignored background)."""
+    return [-tau * math.log(w) if w > 0 else 0.0 for w in weights]
+
+
+@torch.no_grad()
+def fold_logit_adjustment(model: nn.Module, weights, tau: float) -> list[float]:
+    """Add :func:`logit_shift` of ``weights`` to the classifier's bias (in place); returns the shift."""
+    layer = classifier_layer(model)
+    shift = logit_shift(weights, tau)
+    if len(shift) != layer.out_channels:
+        raise ValueError(f"{len(shift)} class weights for a classifier of {layer.out_channels} classes")
+    layer.bias.add_(torch.tensor(shift, dtype=layer.bias.dtype, device=layer.bias.device))
+    return shift

@@ -1,0 +1,37 @@
+"""Logit adjustment folded into the classifier bias: every architecture's logits move by exactly
+-tau * log(w) per class, computed here independently, and nothing else changes."""
+
+import numpy as np
+import pytest
+import torch
+
+from mars_segformer.models import PRESETS, create_model
+from mars_segformer.models.logit_adjustment import classifier_layer, fold_logit_adjustment
+from mars_segformer.models.pretrained import input_channels
+
+WEIGHTS = [0.0, 0.5, 1.0, 2.0, 8.0]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_folding_shifts_every_logit_by_minus_tau_log_w(name):
+    torch.manual_seed(0)
+    model = create_model(name, tiny=True).eval()
+    x = torch.randn(2, input_channels(model.config) or 3, 64, 128)
+    with torch.no_grad():
+        before = model(pixel_values=x).logits.double().numpy()
+    others = {k: v.clone() for k, v in model.state_dict().items()}
+    fold_logit_adjustment(model, WEIGHTS, 0.5)
+    with torch.no_grad():
+        after = model(pixel_values=x).logits.double().numpy()
+    expected = np.array([0.0, -0.5 * np.log(0.5), 0.0, -0.5 * np.log(2.0), -0.5 * np.log(8.0)])
+    np.testing.assert_allclose(after - before, np.broadcast_to(expected[None, :, None, None], before.shape), atol=2e-5)
+    bias = next(k for k, v in model.state_dict().items() if v.data_ptr() == classifier_layer(model).bias.data_ptr())
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, others[k])]
+    assert changed == [bias]
+
+
+def test_a_model_without_one_classifier_is_refused():
+    model = create_model("unet", tiny=True)
+    model.extra = torch.nn.Conv2d(4, model.config.num_labels, 1)  # a second candidate
+    with pytest.raises(ValueError, match="expected one classifier convolution"):
+        fold_logit_adjustment(model, WEIGHTS, 1.0)
