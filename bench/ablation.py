@@ -113,6 +113,11 @@ HEAD = {"10_combo_head64": ("the default (9_combo) with a 64-channel UperNet dec
         "11_head64_x1.5": ("10_combo_head64 on tiles upsampled x1.5 before the model (96x192)",
                            _with(BIG_ROCK["9_combo"][1], model_overrides='{"hidden_size": 64}', input_scale=1.5))}
 CONFIGS.update(HEAD)
+#: post-hoc logit adjustment (the default's big-rock recall is ~4x its precision: class weights tilt the
+#: prior); the shift is folded into the saved classifier's bias, training itself is unchanged
+ADJUST = {"10_combo_logit_adj": ("the default (9_combo) with its logits adjusted by -log(class weight) after "
+                                 "training (--logit_adjustment 1)", _with(BIG_ROCK["9_combo"][1], logit_adjustment=1))}
+CONFIGS.update(ADJUST)
 #: the default in bfloat16 autocast: not a recipe change but a precision check (issue 23: CPUs with AMX run
 #: UperNet-R18 ~2x faster in bf16); its row says whether bf16 costs the default any quality
 PRECISION = {"10_combo_bf16": ("the default (9_combo) trained in bf16 autocast (the loss in float32)",
@@ -128,7 +133,7 @@ PARENT = {
     "7_timm_segformer": "3_ignore_background", "7_upernet_r18": "3_ignore_background",
     "7_upernet_r34": "3_ignore_background", "7_segformer_b0_s2": "3_ignore_background",
     **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
-    "11_head64_x1.5": "10_combo_head64",
+    "11_head64_x1.5": "10_combo_head64", "10_combo_logit_adj": "9_combo",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
