@@ -115,8 +115,9 @@ HEAD = {"10_combo_head64": ("the default (9_combo) with a 64-channel UperNet dec
 CONFIGS.update(HEAD)
 #: post-hoc logit adjustment (the default's big-rock recall is ~4x its precision: class weights tilt the
 #: prior); the shift is folded into the saved classifier's bias, training itself is unchanged
-ADJUST = {"10_combo_logit_adj": ("the default (9_combo) with its logits adjusted by -log(class weight) after "
-                                 "training (--logit_adjustment 1)", _with(BIG_ROCK["9_combo"][1], logit_adjustment=1))}
+ADJUST = {"10_combo_logit_adj": ("the default (9_combo) with its logits adjusted by -tau*log(class weight) after "
+                                 "training, tau picked on training tiles (--logit_adjustment auto)",
+                                 _with(BIG_ROCK["9_combo"][1], logit_adjustment="auto"))}
 CONFIGS.update(ADJUST)
 #: the default in bfloat16 autocast: not a recipe change but a precision check (issue 23: CPUs with AMX run
 #: UperNet-R18 ~2x faster in bf16); its row says whether bf16 costs the default any quality

@@ -71,11 +71,25 @@ def check_values(model_args, data_args, loss_args, args) -> None:
           f"--input_scale is the factor tiles are resized by, in [0.25, 4], got {model_args.input_scale}")
     need(finite(loss_args.ohem_keep) and 0 < loss_args.ohem_keep <= 1,
           f"--ohem_keep is the share of pixels the 'ohem' loss keeps, in (0, 1], got {loss_args.ohem_keep}")
-    need(finite(loss_args.logit_adjustment) and 0 <= loss_args.logit_adjustment <= 2,
-          f"--logit_adjustment is the share of log(class weight) taken off each logit, in [0, 2], "
-          f"got {loss_args.logit_adjustment}")
-    need(loss_args.logit_adjustment == 0 or loss_args.class_weights != "none",
-          "--logit_adjustment undoes the class weights; with --class_weights none there is nothing to undo")
+    try:
+        tau = parse_logit_adjustment(loss_args.logit_adjustment)
+    except ValueError:
+        tau = None
+    need(tau is not None, "--logit_adjustment is 'auto' or the share of log(class weight) taken off each logit, "
+                          f"a number in [0, 2], got {loss_args.logit_adjustment!r}")
+    need(tau == 0 or loss_args.class_weights != "none",
+         "--logit_adjustment undoes the class weights; with --class_weights none there is nothing to undo")
+
+
+def parse_logit_adjustment(text) -> float | str:
+    """``--logit_adjustment``: ``auto``, or a number tau in [0, 2] (0: off). Raises ValueError."""
+    text = str(text).strip()
+    if text == "auto":
+        return "auto"
+    tau = float(text)  # ValueError for text that is not a number
+    if not (math.isfinite(tau) and 0 <= tau <= 2):
+        raise ValueError(f"tau must lie in [0, 2], got {tau}")
+    return tau
 
 
 def parse_augmentations(text: str, names) -> list[str]:

@@ -16,6 +16,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
+from ..data.dataset import model_pixels
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -32,6 +33,7 @@ from ..models.pretrained import (
 )
 from ..outputs import OutputPathError, atomic_write_json, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
+from .adjustment import search_tau, training_sample
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .averaging import WeightAverager, WeightAveragingCallback
 from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
@@ -58,6 +60,7 @@ from .faults import (
 )
 from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
+from .ranges import parse_logit_adjustment
 from .sampling import sampling_defaults
 from .threads import apply_threads
 from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
@@ -77,9 +80,11 @@ SAFE_ON_RESUME = {
 SECRET_FLAGS = {"hub_token"}
 #: the recipe flags whose defaults a release may change (issue 19 changed all three): run_args.json holds
 #: the run's values of them, so that a resume trains on with the recipe it started with
-RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging")
-#: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default
-RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none"}
+RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment")
+#: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default (logit
+#: adjustment came later, off until then)
+RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none",
+                         "logit_adjustment": "0"}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
@@ -356,6 +361,8 @@ class RunParts:
     averaging: object = None
     averager: WeightAverager | None = None
     trainer: MarsTrainer | None = None
+    tau: float | str = 0.0
+    tau_search: dict | None = None
     logit_shift: list | None = None
     before_adjustment: dict | None = None
 
@@ -520,7 +527,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "repeat_factor_threshold": dcfg.repeat_factor_threshold,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
-        "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
+        "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
         "weight_averaging_updates": None if p.averager is None else p.averager.count,
         "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
         "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": state.epoch,
@@ -537,13 +544,32 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
     }
 
 
+def _search_tau(p: RunParts, model) -> tuple[float, dict]:
+    """``--logit_adjustment auto``: the tau that scores best on a seeded sample of the training tiles
+    (un-augmented, as validation reads them); the validation split takes no part."""
+    from ..inference.predictor import _upsampled_logits
+
+    device = next(model.parameters()).device
+    model.eval()
+    pick = np.asarray(p.data.train_indices)[training_sample(len(p.data.train_indices), p.args.seed)]
+    images, masks = p.data.arrays.train_images[pick], p.data.arrays.train_masks[pick]
+    tau, scores = search_tau(lambda x: _upsampled_logits(model, model_pixels(x, model.config).to(device), x.shape[-2:]),
+                             images, masks, p.weights)
+    return tau, {"tiles": int(len(pick)), "scores": scores}
+
+
 def _write_run_folder(p: RunParts, train_result) -> dict:
     """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
     trainer, out = p.trainer, p.out
     final = trainer.evaluate()
-    if p.loss_args.logit_adjustment > 0:  # every process folds it: evaluation is collective
-        p.logit_shift = fold_logit_adjustment(trainer.accelerator.unwrap_model(trainer.model), p.weights,
-                                              p.loss_args.logit_adjustment)
+    p.tau = parse_logit_adjustment(p.loss_args.logit_adjustment)
+    if p.tau != 0:  # every process folds it: evaluation is collective
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if p.tau == "auto":
+            p.tau, p.tau_search = _search_tau(p, model)
+            print(f"logit adjustment: tau {p.tau} (task mIoU on {p.tau_search['tiles']} training tiles: "
+                  + ", ".join(f"{t} {v:.3f}" for t, v in p.tau_search["scores"].items()) + ")")
+        p.logit_shift = fold_logit_adjustment(model, p.weights, p.tau)
         p.before_adjustment, final = final, trainer.evaluate()
     if not trainer.is_world_process_zero():
         return final

@@ -35,3 +35,33 @@ def test_a_model_without_one_classifier_is_refused():
     model.extra = torch.nn.Conv2d(4, model.config.num_labels, 1)  # a second candidate
     with pytest.raises(ValueError, match="expected one classifier convolution"):
         fold_logit_adjustment(model, WEIGHTS, 1.0)
+
+
+def test_auto_search_scores_every_tau_as_an_independent_count_and_picks_the_best():
+    from mars_segformer.training.adjustment import search_tau
+
+    rng = np.random.default_rng(0)
+    masks = rng.integers(0, 5, (12, 8, 16)).astype(np.uint8)
+    logits = rng.normal(size=(12, 5, 8, 16)).astype(np.float32)
+    logits[:, 4] += 1.5  # a model tilted toward class 4
+    weights = [0.0, 1.0, 1.0, 1.5, 12.0]
+    taus = (0.0, 0.25, 0.5, 1.0)
+
+    def task_iou(pred, truth):  # the score, counted directly
+        keep = truth != 0
+        ious = []
+        for c in range(1, 5):
+            union = np.sum(((pred == c) | (truth == c)) & keep)
+            if union:
+                ious.append(np.sum((pred == c) & (truth == c) & keep) / union)
+        return float(np.mean(ious))
+
+    expected = {}
+    for tau in taus:
+        shift = np.array([0.0] + [-tau * np.log(w) for w in weights[1:]])
+        expected[str(tau)] = task_iou(np.argmax(logits + shift[None, :, None, None], axis=1), masks)
+    chosen, table = search_tau(lambda x: torch.from_numpy(logits[x[:, 0, 0].astype(int)]),
+                               np.arange(12, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 16), np.uint8), masks,
+                               weights, taus, batch=5)
+    assert table == pytest.approx(expected, abs=1e-9)
+    assert chosen == float(max(taus, key=lambda t: expected[str(t)])) and chosen > 0

@@ -243,14 +243,23 @@ def test_an_epoch_ending_in_one_tile_trains_without_a_batch_of_one(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["global_step"] == n // batch  # the lone tile's batch dropped
 
 
-def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_reported(tmp_path):
+@pytest.mark.parametrize("spec", ["1", "auto"])
+def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_reported(tmp_path, spec):
     out = tmp_path / "run"
     proc = launch(["--max_steps", "3", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end",
-                   "false", "--logit_adjustment", "1"], out)
+                   "false", "--logit_adjustment", spec], out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((out / "metrics.json").read_text())
+    tau = m["logit_adjustment_tau"]
+    if spec == "auto":  # the best of the grid on the training tiles, the smallest of equals
+        scores = m["logit_adjustment_search"]["scores"]
+        assert len(scores) == 11 and scores[str(tau)] == max(scores.values())
+        assert all(float(t) >= tau for t, v in scores.items() if v == scores[str(tau)])
+        assert f"logit adjustment: tau {tau}" in proc.stdout
+    else:
+        assert tau == 1.0
     w = np.array(m["class_weights"])
-    shift = np.where(w > 0, -np.log(np.where(w > 0, w, 1)), 0.0)
+    shift = np.where(w > 0, -tau * np.log(np.where(w > 0, w, 1)), 0.0)
     np.testing.assert_allclose(m["logit_shift"], shift, rtol=1e-6)
     # the saved model is the adjusted one: its own predictions give the reported score
     assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
@@ -261,5 +270,5 @@ def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_rep
     with torch.no_grad():
         classifier_layer(model).bias.sub_(torch.tensor(shift, dtype=torch.float32))
     model.save_pretrained(tmp_path / "unadjusted")
-    before = m["validation_before_logit_adjustment"]["task_mean_iou"]
+    before = (m["validation_before_logit_adjustment"] or m["validation"])["task_mean_iou"]  # tau 0: no adjustment
     assert before == pytest.approx(independent_task_iou(tmp_path / "unadjusted"), abs=1e-6)
