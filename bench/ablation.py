@@ -138,7 +138,7 @@ PARENT = {
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
-DEFAULT_CONFIG = "9_combo"
+DEFAULT_CONFIG = "10_combo_logit_adj"
 
 
 def _in_default(name: str) -> bool:

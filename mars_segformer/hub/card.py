@@ -92,6 +92,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         "LR schedule": _scheduler(m.get("lr_scheduler_type")),
         "epochs run": "n/a" if m.get("epochs_run") is None else f"{float(m['epochs_run']):.2f}",
         "steps": m.get("global_step"), "weight averaging": m.get("weight_averaging", "none"),
+        "logit adjustment (tau)": m.get("logit_adjustment_tau", 0),
         "tiles resized before the model": f"x{m.get('input_scale') or 1:g}",
         "seed": m.get("seed"), "train tiles (after oversampling)": f"{m.get('train_tiles')} ({m.get('train_rows_after_oversampling')})",
         "outlier tiles dropped": m.get("outliers_dropped"),

@@ -69,7 +69,7 @@ class LossArguments:
     ohem_keep: float = field(default=0.25, metadata={"help": "share of the counted pixels (the hardest) the 'ohem' loss keeps"})
     class_weights: str = field(default="auto", metadata={"help": "'auto' (pixel frequency^-0.5), 'auto:P' (frequency^-P), 'none', or 5 comma-separated numbers"})
     ignore_background: bool = field(default=True, metadata={"help": "leave background (0) pixels out of the loss"})
-    logit_adjustment: str = field(default="0", metadata={"help": "after training, shift each class's logit by "
+    logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "
                                   "-TAU*log(its class weight), folded into the saved classifier's bias (takes back the "
                                   "over-prediction class weights cause): a number TAU in [0, 2] (0: off), or 'auto' (the "
                                   "TAU of 0, 0.05, ..., 0.5 scoring best on up to 1024 training tiles, never validation)"})

@@ -77,8 +77,9 @@ def check_values(model_args, data_args, loss_args, args) -> None:
         tau = None
     need(tau is not None, "--logit_adjustment is 'auto' or the share of log(class weight) taken off each logit, "
                           f"a number in [0, 2], got {loss_args.logit_adjustment!r}")
-    need(tau == 0 or loss_args.class_weights != "none",
-         "--logit_adjustment undoes the class weights; with --class_weights none there is nothing to undo")
+    need(tau in (0, "auto") or loss_args.class_weights != "none",
+         "--logit_adjustment undoes the class weights; with --class_weights none there is nothing to undo "
+         "(give 0, or 'auto', which then adjusts nothing)")
 
 
 def parse_logit_adjustment(text) -> float | str:

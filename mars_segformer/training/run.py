@@ -563,6 +563,8 @@ def _write_run_folder(p: RunParts, train_result) -> dict:
     trainer, out = p.trainer, p.out
     final = trainer.evaluate()
     p.tau = parse_logit_adjustment(p.loss_args.logit_adjustment)
+    if p.weights is None:  # no class weights ('auto' with --class_weights none): no tilt to take back
+        p.tau = 0.0
     if p.tau != 0:  # every process folds it: evaluation is collective
         model = trainer.accelerator.unwrap_model(trainer.model)
         if p.tau == "auto":

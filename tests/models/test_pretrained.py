@@ -227,7 +227,9 @@ def fine_tune(out, model, env, *extra):
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--model", model, "--max_steps", "1",
            "--per_device_train_batch_size", "4", "--eval_strategy", "no", "--save_strategy", "no",
            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--learning_rate", "1e-12",
-           "--lr_scheduler_type", "constant", "--weight_decay", "0", *extra]
+           "--lr_scheduler_type", "constant", "--weight_decay", "0",
+           "--logit_adjustment", "0",  # the classifier bias stays as loaded: only training could move a tensor
+           *extra]
     return forked.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 

@@ -74,11 +74,15 @@ def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
             torch.testing.assert_close(raw[k], ref[k], msg=k)
         saved = load_file(str(ema / f"checkpoint-{step}" / "model.safetensors"))
         assert any(not torch.equal(saved[k], raw[k]) for k in raw if raw[k].is_floating_point())
-    # without best-model loading the run's model is the final average, which is checkpoint-6's model
-    final, ck6 = load_file(str(ema / "model.safetensors")), load_file(str(ema / "checkpoint-6" / "model.safetensors"))
-    for k in ck6:
-        torch.testing.assert_close(final[k], ck6[k], msg=k)
+    # without best-model loading the run's model is the final average, which is checkpoint-6's model, with the
+    # logit adjustment (on by default) added to the classifier's bias and nothing else
     m = json.loads((ema / "metrics.json").read_text())
+    final, ck6 = load_file(str(ema / "model.safetensors")), load_file(str(ema / "checkpoint-6" / "model.safetensors"))
+    w = np.array(m["class_weights"])
+    shift = np.where(w > 0, -m["logit_adjustment_tau"] * np.log(np.where(w > 0, w, 1)), 0.0)
+    for k in ck6:
+        expected = ck6[k] + torch.tensor(shift, dtype=ck6[k].dtype) if k == "classifier.bias" else ck6[k]
+        torch.testing.assert_close(final[k], expected, msg=k)
     assert m["weight_averaging"] == "ema:0.5" and m["weight_averaging_updates"] == 6
 
 
