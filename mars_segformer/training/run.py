@@ -558,21 +558,29 @@ def _search_tau(p: RunParts, model) -> tuple[float, dict]:
     return tau, {"tiles": int(len(pick)), "scores": scores}
 
 
-def _write_run_folder(p: RunParts, train_result) -> dict:
-    """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
-    trainer, out = p.trainer, p.out
-    final = trainer.evaluate()
+def _adjust_logits(p: RunParts, final: dict) -> dict:
+    """``--logit_adjustment``: fold the shift into the final model's classifier bias and evaluate again;
+    returns the metrics of the model that will be saved (``p`` keeps the ones before)."""
+    trainer = p.trainer
     p.tau = parse_logit_adjustment(p.loss_args.logit_adjustment)
     if p.weights is None:  # no class weights ('auto' with --class_weights none): no tilt to take back
         p.tau = 0.0
-    if p.tau != 0:  # every process folds it: evaluation is collective
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if p.tau == "auto":
-            p.tau, p.tau_search = _search_tau(p, model)
-            print(f"logit adjustment: tau {p.tau} (task mIoU on {p.tau_search['tiles']} training tiles: "
-                  + ", ".join(f"{t} {v:.3f}" for t, v in p.tau_search["scores"].items()) + ")")
-        p.logit_shift = fold_logit_adjustment(model, p.weights, p.tau)
-        p.before_adjustment, final = final, trainer.evaluate()
+    if p.tau == 0:
+        return final
+    model = trainer.accelerator.unwrap_model(trainer.model)  # every process folds it: evaluation is collective
+    if p.tau == "auto":
+        p.tau, p.tau_search = _search_tau(p, model)
+        print(f"logit adjustment: tau {p.tau} (task mIoU on {p.tau_search['tiles']} training tiles: "
+              + ", ".join(f"{t} {v:.3f}" for t, v in p.tau_search["scores"].items()) + ")")
+    p.logit_shift = fold_logit_adjustment(model, p.weights, p.tau)
+    p.before_adjustment = final
+    return trainer.evaluate()
+
+
+def _write_run_folder(p: RunParts, train_result) -> dict:
+    """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
+    trainer, out = p.trainer, p.out
+    final = _adjust_logits(p, trainer.evaluate())
     if not trainer.is_world_process_zero():
         return final
     trainer.save_model(str(out))  # best model (load_best_model_at_end), config, image processor
