@@ -29,26 +29,19 @@ from bench.tta import score, validation_tiles  # noqa: E402
 
 def logits_of(model, images, batch=128):
     """(N, C, H, W) float32 logits at the tile size (the plain prediction path, no TTA)."""
-    import torch
+    from mars_segformer.inference import tile_logits
 
-    from mars_segformer.data.dataset import model_pixels
-    from mars_segformer.inference.predictor import _upsampled_logits
-
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            chunk = images[i:i + batch]
-            out.append(_upsampled_logits(model, model_pixels(chunk, model.config), chunk.shape[-2:]).float().numpy())
-    return np.concatenate(out)
+    return np.concatenate([tile_logits(model, images[i:i + batch]).cpu().numpy() for i in range(0, len(images), batch)])
 
 
 def adjusted_scores(logits, truths, weights, taus) -> dict:
-    """Task IoU per tau of argmax(logits - tau * log w) over the scored classes (weight > 0)."""
-    w = np.asarray(weights, np.float64)
-    shift = np.where(w > 0, -np.log(np.where(w > 0, w, 1.0)), 0.0)
+    """Scores per tau of argmax(logits + the folded shift, models.logit_adjustment.logit_shift)."""
+    from mars_segformer.models.logit_adjustment import logit_shift
+
     out = {}
     for tau in taus:
-        preds = np.argmax(logits + (tau * shift)[None, :, None, None], axis=1).astype(np.uint8)
+        shift = np.asarray(logit_shift(weights, tau), np.float64)
+        preds = np.argmax(logits + shift[None, :, None, None], axis=1).astype(np.uint8)
         res = score(preds, truths)
         scored = truths != 0
         res["big_rock_predicted_to_true"] = float(((preds == 4) & scored).sum() / max((truths == 4).sum(), 1))

@@ -189,9 +189,6 @@ class Popen:
                 finally:
                     os._exit(code & 0xFF if code >= 0 else 1)
         self.pid = pid
-        self.returncode = None
-        self._wanted = {"stdout": stdout not in (None, subprocess.DEVNULL),
-                        "stderr": stderr not in (None, subprocess.DEVNULL)}
         self.stdout = self.stderr = None
 
     def poll(self):
@@ -228,7 +225,7 @@ class Popen:
         self.send_signal(signal.SIGKILL)
 
     def _read(self, name):
-        if not self._wanted[name]:
+        if self._paths[name] == os.devnull:  # not captured (None or DEVNULL)
             return None
         data = Path(self._paths[name]).read_bytes() if os.path.exists(self._paths[name]) else b""
         return data.decode(errors="replace") if self.text else data

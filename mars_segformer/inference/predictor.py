@@ -38,6 +38,13 @@ def _upsampled_logits(model, x: torch.Tensor, size) -> torch.Tensor:
 
 
 @torch.no_grad()
+def tile_logits(model, images: np.ndarray) -> torch.Tensor:
+    """(B, H, W) uint8 tiles -> (B, C, H, W) float logits at the tiles' size (no TTA), on the model's device."""
+    device = next(model.parameters()).device
+    return _upsampled_logits(model, model_pixels(images, model.config).to(device), images.shape[-2:])
+
+
+@torch.no_grad()
 def predict_probs(model, images: np.ndarray, tta: str = "none", scales=(1.0,)) -> torch.Tensor:
     """(B, H, W) uint8 tiles -> (B, C, H, W) class probabilities at the tile size, averaged over the
     flips of ``tta`` at every scale of ``scales`` (each a factor on top of the model's ``input_scale``)."""
@@ -65,11 +72,10 @@ def predict_masks(model, images: np.ndarray, batch_size: int = 64, tta: str = "n
         raise PredictError(f"expected images of shape (N, H, W), got {images.shape}")
     scales = check_scales(scales)
     out = np.empty(images.shape, np.uint8)
-    device = next(model.parameters()).device
     for i in tqdm(range(0, len(images), batch_size), desc="predict", unit="batch", disable=not progress):
         chunk = images[i:i + batch_size]
         if tta == "none" and scales == (1.0,):  # argmax of logits, exactly what post_process_semantic_segmentation does
-            scores = _upsampled_logits(model, model_pixels(chunk, model.config).to(device), chunk.shape[-2:])
+            scores = tile_logits(model, chunk)
         else:
             scores = predict_probs(model, chunk, tta, scales)
         out[i:i + batch_size] = scores.argmax(1).to(torch.uint8).cpu().numpy()

@@ -16,7 +16,6 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.dataset import model_pixels
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -547,14 +546,12 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
 def _search_tau(p: RunParts, model) -> tuple[float, dict]:
     """``--logit_adjustment auto``: the tau that scores best on a seeded sample of the training tiles
     (un-augmented, as validation reads them); the validation split takes no part."""
-    from ..inference.predictor import _upsampled_logits
+    from ..inference.predictor import tile_logits
 
-    device = next(model.parameters()).device
     model.eval()
     pick = np.asarray(p.data.train_indices)[training_sample(len(p.data.train_indices), p.args.seed)]
     images, masks = p.data.arrays.train_images[pick], p.data.arrays.train_masks[pick]
-    tau, scores = search_tau(lambda x: _upsampled_logits(model, model_pixels(x, model.config).to(device), x.shape[-2:]),
-                             images, masks, p.weights)
+    tau, scores = search_tau(lambda x: tile_logits(model, x), images, masks, p.weights)
     return tau, {"tiles": int(len(pick)), "scores": scores}
 
 

@@ -8,6 +8,7 @@ import torch
 from mars_segformer.models import PRESETS, create_model
 from mars_segformer.models.logit_adjustment import classifier_layer, fold_logit_adjustment
 from mars_segformer.models.pretrained import input_channels
+from tests.training.test_train import counted_task_iou
 
 WEIGHTS = [0.0, 0.5, 1.0, 2.0, 8.0]
 
@@ -47,19 +48,10 @@ def test_auto_search_scores_every_tau_as_an_independent_count_and_picks_the_best
     weights = [0.0, 1.0, 1.0, 1.5, 12.0]
     taus = (0.0, 0.25, 0.5, 1.0)
 
-    def task_iou(pred, truth):  # the score, counted directly
-        keep = truth != 0
-        ious = []
-        for c in range(1, 5):
-            union = np.sum(((pred == c) | (truth == c)) & keep)
-            if union:
-                ious.append(np.sum((pred == c) & (truth == c) & keep) / union)
-        return float(np.mean(ious))
-
     expected = {}
     for tau in taus:
         shift = np.array([0.0] + [-tau * np.log(w) for w in weights[1:]])
-        expected[str(tau)] = task_iou(np.argmax(logits + shift[None, :, None, None], axis=1), masks)
+        expected[str(tau)] = counted_task_iou(np.argmax(logits + shift[None, :, None, None], axis=1), masks)
     chosen, table = search_tau(lambda x: torch.from_numpy(logits[x[:, 0, 0].astype(int)]),
                                np.arange(12, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 16), np.uint8), masks,
                                weights, taus, batch=5)
