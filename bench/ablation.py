@@ -29,7 +29,7 @@ from bench.common import RESULTS, machine  # noqa: E402
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
          "--augmentations", "hflip", "--cutmix_p", "0", "--oversample_big_rock", "1",
          "--learning_rate", "6e-4", "--lr_scheduler_type", "polynomial", "--warmup_steps", "0",
-         "--repeat_factor_threshold", "0", "--weight_averaging", "none"]
+         "--repeat_factor_threshold", "0", "--weight_averaging", "none", "--logit_adjustment", "0"]
 
 
 def _with(base, **kw):

@@ -29,15 +29,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import BIG_ROCK, IGNORE, OVERSAMPLE, PRECISION, _with  # noqa: E402
+from bench.ablation import ADJUST, BIG_ROCK, IGNORE, OVERSAMPLE, PRECISION, _with  # noqa: E402
 from bench.common import RESULTS, machine  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
 #: the default until issue 19 made "combo" (bench/ablation.py's 9_combo) train_hf.py's default; the name
 #: stays so that the stored runs keep theirs. The big-rock candidates of bench/ablation.py by their name without
-#: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``), and the default in bf16 autocast as ``combo_bf16``; their --model is replaced by the run's MODEL
+#: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``), and the default in bf16 autocast as ``combo_bf16``, train_hf.py's default (9_combo + logit adjustment auto) as
+#: ``combo_logit_adj``; their --model is replaced by the run's MODEL
 RECIPES = {"default": IGNORE, "reference": OVERSAMPLE,
-           **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION}.items()}}
+           **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST}.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
     "upernet-r18": {}, "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
@@ -175,8 +176,8 @@ def render(summary: dict, docs: Path) -> None:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
-    p.add_argument("--runs", nargs="+", default=["upernet-r18:combo"],
-                   help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe, named combo here)")
+    p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj"],
+                   help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--patience", type=int, default=10)
