@@ -19,10 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import RESULTS, machine, save  # noqa: E402
 
 DURATION = re.compile(r"^([0-9.]+)s (call|setup|teardown)\s+(\S+)")
-SUMMARY = re.compile(r"^=*\s*(\d+ passed.*) in ([0-9.]+)s")
+SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+, )*\d+ passed.*) in ([0-9.]+)s")
 
 
 def parse(log: str) -> dict:
@@ -53,6 +53,7 @@ def main():
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--durations=0",
                                "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
         log = proc.stdout + proc.stderr
+        (RESULTS / f"{args.out}.log").write_text(log)  # kept beside the JSON: failures and warnings are read there
     result = parse(log)
     if result["wall_s"] is None:
         raise SystemExit("no pytest summary line with a time found in the log")

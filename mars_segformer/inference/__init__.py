@@ -4,6 +4,6 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
     "options": ["TTA_MODES", "PredictError", "check_scales"],
-    "predictor": ["load_model", "predict_masks", "predict_probs", "tile_logits"],
+    "predictor": ["class_ids", "load_model", "predict_masks", "predict_probs", "tile_logits"],
     "submission": ["read_submission", "write_submission"],
 })

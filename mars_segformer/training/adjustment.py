@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
 from ..models.logit_adjustment import logit_shift
 
@@ -47,7 +48,7 @@ def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=A
     for i in range(0, len(images), batch):
         logits = logits_of(images[i:i + batch]).float().cpu()
         for tau in taus:
-            streams[tau].update(torch.argmax(logits + shifts[tau], dim=1).numpy(), masks[i:i + batch])
+            streams[tau].update(class_ids(logits + shifts[tau]).numpy(), masks[i:i + batch])
     scores = {tau: float(s.compute()["task_mean_iou"]) for tau, s in streams.items()}
     table = {str(tau): v if np.isfinite(v) else 0.0 for tau, v in scores.items()}  # NaN: no scored pixel
     best = max(taus, key=lambda t: (table[str(t)], -t))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from ..data.dataset import model_pixels
+from ..inference.predictor import class_ids
 from ..visualization import save_confusion_matrix, save_prediction_grid
 
 
@@ -47,7 +48,7 @@ class PredictionPlotCallback(TrainerCallback):
             logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
         if was_training:
             model.train()
-        return logits.argmax(1).cpu().numpy()
+        return class_ids(logits).cpu().numpy()
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if args.process_index != 0 or model is None or not len(self.images):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 from transformers.trainer_utils import has_length
 
+from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
 from .averaging import WeightAverager
 
@@ -116,7 +117,7 @@ def argmax_at_label_size(logits, labels):
         logits = logits[0]
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-    return logits.argmax(dim=1)
+    return class_ids(logits)
 
 
 class StreamingMetrics:

@@ -9,6 +9,7 @@ from mars_segformer import PRESETS, create_model, make_image_processor
 from mars_segformer.data import save_npz
 from mars_segformer.inference import (
     PredictError,
+    class_ids,
     load_model,
     predict_masks,
     predict_probs,
@@ -181,3 +182,13 @@ def test_multiscale_tta_averages_the_scales_probabilities(tmp_path, sample_array
     torch.testing.assert_close(predict_probs(model, images, "none", scales=(0.75, 1.25)), sum(per_scale) / 2)
     with pytest.raises(PredictError, match="TTA scales"):
         predict_probs(model, images, "none", scales=(0.1,))
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_class_ids_are_numpys_argmax_over_the_class_axis_ties_included(memory_format):
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 3, (3, 5, 7, 9), generator=gen).float()  # few values: many ties
+    scores = scores.contiguous(memory_format=memory_format)
+    got = class_ids(scores)
+    assert got.shape == (3, 7, 9) and scores.is_contiguous(memory_format=memory_format)  # input left as it was
+    np.testing.assert_array_equal(got.numpy(), np.argmax(scores.numpy(), axis=1))  # numpy: first maximum wins
