@@ -118,6 +118,10 @@ CONFIGS.update(HEAD)
 ADJUST = {"10_combo_logit_adj": ("the default (9_combo) with its logits adjusted by -tau*log(class weight) after "
                                  "training, tau picked on training tiles (--logit_adjustment auto)",
                                  _with(BIG_ROCK["9_combo"][1], logit_adjustment="auto"))}
+#: the default on tiles x2 (8_input_x2 raised big-rock precision and recall together at 4.2x the CPU cost): a
+#: contender where compute is cheap (bench/gpu_sweep.py), not a CPU default
+ADJUST["11_combo_logit_adj_x2"] = ("the default (10_combo_logit_adj) on tiles upsampled x2 before the model "
+                                   "(128x256, ~4x the compute)", _with(ADJUST["10_combo_logit_adj"][1], input_scale=2))
 CONFIGS.update(ADJUST)
 #: the default in bfloat16 autocast: not a recipe change but a precision check (issue 23: CPUs with AMX run
 #: UperNet-R18 ~2x faster in bf16); its row says whether bf16 costs the default any quality
@@ -135,6 +139,7 @@ PARENT = {
     "7_upernet_r34": "3_ignore_background", "7_segformer_b0_s2": "3_ignore_background",
     **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
     "11_head64_x1.5": "10_combo_head64", "10_combo_logit_adj": "9_combo",
+    "11_combo_logit_adj_x2": "10_combo_logit_adj",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)

@@ -11,14 +11,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
     out = tmp_path / "sweep"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
-                           "--runs", "upernet-r18:default", "upernet-r18:combo", "segformer-b0:default",
+                           "--runs", "upernet-r18:combo_logit_adj", "upernet-r18:default", "segformer-b0:default",
                            "--budget_s", "240"], capture_output=True, text=True, timeout=900, cwd=ROOT,
                           env={"OMP_NUM_THREADS": "1", **{k: v for k, v in __import__("os").environ.items()}})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((out / "gpu_sweep.json").read_text())
     rows = {r["run"]: r for r in report["rows"]}
     # --smoke keeps the first two runs, 2 epochs, one seed
-    assert set(rows) == {"upernet-r18__default", "upernet-r18__combo"}
+    assert set(rows) == {"upernet-r18__combo_logit_adj", "upernet-r18__default"}
     for name, r in rows.items():
         assert r["state"] == "finished" and r["epochs"] == 2, r
         metrics = json.loads((out / f"{name}_s0" / "metrics.json").read_text())
@@ -27,9 +27,10 @@ def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
         evals = [e["eval_task_mean_iou"] for e in state["log_history"] if "eval_task_mean_iou" in e]
         assert r["best"]["task_mean_iou"] == max(evals)
         assert r["train_samples_per_s"] == metrics["train_samples_per_s"] > 0
-    assert json.loads((out / "upernet-r18__combo_s0" / "metrics.json").read_text())["weight_averaging"] == "ema:0.999"
+    default = json.loads((out / "upernet-r18__combo_logit_adj_s0" / "metrics.json").read_text())
+    assert default["weight_averaging"] == "ema:0.999" and default["logit_adjustment"] == "auto"
     md = (out / "gpu_sweep.md").read_text()
-    assert "upernet-r18__combo" in md and "no GPU" in md
+    assert "upernet-r18__combo_logit_adj" in md and "no GPU" in md
 
 
 def test_a_run_past_the_budget_is_stopped_and_reported(tmp_path):
