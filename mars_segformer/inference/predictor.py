@@ -29,7 +29,8 @@ def load_model(name_or_path: str, device: str | None = None, trust_remote_code: 
 
 
 def class_ids(scores: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) logits or probabilities -> (B, H, W) class ids (argmax over C, ties to the lower id).
+    """(B, C, H, W) logits or probabilities -> (B, H, W) class ids (argmax over C, ties to the lower id);
+    (N, C) scores of N pixels -> (N,).
 
     On the CPU, eager ``argmax`` over dim 1 of a plain (NCHW-contiguous) tensor is ~8x slower than over a
     channels-last copy, where the classes of a pixel are adjacent (pytorch/pytorch#140000; measured in

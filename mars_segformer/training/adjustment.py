@@ -43,12 +43,16 @@ def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=A
     Returns:
         The chosen ``tau`` (the smallest of equal scores) and each ``tau``'s score.
     """
-    streams = {tau: StreamingMeanIoU(len(weights), ignore_index=0) for tau in taus}
-    shifts = {tau: torch.tensor(logit_shift(weights, tau), dtype=torch.float32).view(1, -1, 1, 1) for tau in taus}
+    k = len(weights)
+    streams = {tau: StreamingMeanIoU(k, ignore_index=0) for tau in taus}
+    shifts = {tau: torch.tensor(logit_shift(weights, tau), dtype=torch.float32) for tau in taus}
     for i in range(0, len(images), batch):
+        ref = torch.from_numpy(np.asarray(masks[i:i + batch], dtype=np.int64))
+        keep = (ref > 0) & (ref < k)  # only scored pixels count (0 is ignored): argmax over those alone
         logits = logits_of(images[i:i + batch]).float().cpu()
+        scored, truth = logits.permute(0, 2, 3, 1)[keep], ref[keep]  # (N, C) logits of the N scored pixels, (N,)
         for tau in taus:
-            streams[tau].update(class_ids(logits + shifts[tau]).numpy(), masks[i:i + batch])
+            streams[tau].update(class_ids(scored + shifts[tau]), truth)
     scores = {tau: float(s.compute()["task_mean_iou"]) for tau, s in streams.items()}
     table = {str(tau): v if np.isfinite(v) else 0.0 for tau, v in scores.items()}  # NaN: no scored pixel
     best = max(taus, key=lambda t: (table[str(t)], -t))

@@ -37,6 +37,9 @@ class PredictionPlotCallback(TrainerCallback):
         self._best = float("-inf")
         #: the Trainer's TensorBoardCallback, when TensorBoard reporting is on: the grid goes there too
         self.tensorboard = None
+        #: off for the run's closing evaluations: the run folder's own figures show the final model, and a
+        #: closing evaluation of the best model would otherwise overwrite the last step's plots with it
+        self.drawing = True
 
     def predict(self, model) -> np.ndarray:
         """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
@@ -51,7 +54,7 @@ class PredictionPlotCallback(TrainerCallback):
         return class_ids(logits).cpu().numpy()
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if args.process_index != 0 or model is None or not len(self.images):
+        if not self.drawing or args.process_index != 0 or model is None or not len(self.images):
             return
         metric = f"eval_{args.metric_for_best_model or 'task_mean_iou'}".replace("eval_eval_", "eval_")
         score = float((kwargs.get("metrics") or {}).get(metric, float("-inf")))

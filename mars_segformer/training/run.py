@@ -577,6 +577,7 @@ def _adjust_logits(p: RunParts, final: dict) -> dict:
 def _write_run_folder(p: RunParts, train_result) -> dict:
     """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
     trainer, out = p.trainer, p.out
+    p.preview.drawing = False  # the closing evaluations draw nothing into plots/: the figures below show the model
     final = _adjust_logits(p, trainer.evaluate())
     if not trainer.is_world_process_zero():
         return final

@@ -20,8 +20,10 @@ from tests import forked
 from tests.models.test_models import predict
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the default's tau search (a pass over up to 1,024 training tiles) runs in the tests that name it: the complete
+#: run, data parallel and the logit-adjustment tests below; the others test other things and skip it
 TINY = ["--model", "unet", "--tiny", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-        "--disable_tqdm", "true", "--logging_steps", "2", "--seed", "3"]
+        "--disable_tqdm", "true", "--logging_steps", "2", "--seed", "3", "--logit_adjustment", "0"]
 
 
 def launch(args, out, *, launcher=(sys.executable,), timeout=300, env=None):
@@ -55,7 +57,7 @@ def counted_task_iou(preds, refs):
 def test_train_script_produces_a_complete_run(tmp_path):
     out = tmp_path / "run"
     proc = launch(["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps",
-                   "--save_steps", "3"], out)
+                   "--save_steps", "3", "--logit_adjustment", "auto"], out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "validation task mean IoU" in proc.stdout
     for name in ("model.safetensors", "config.json", "preprocessor_config.json", "metrics.json",
@@ -64,6 +66,7 @@ def test_train_script_produces_a_complete_run(tmp_path):
         assert (out / name).exists(), name
     m = json.loads((out / "metrics.json").read_text())
     assert m["global_step"] == 6 and m["loss"] == "focal:1,lovasz:1" and m["class_weights"][0] == 0.0
+    assert m["logit_adjustment"] == "auto" and m["logit_adjustment_search"]["tiles"] > 0
     assert np.array(m["confusion_matrix"]).shape == (5, 5)
     # the reported score is the saved (best) model's score on the validation split
     assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
@@ -108,7 +111,8 @@ def test_two_process_data_parallel_metric_is_global(tmp_path):
     out = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561"]
     proc = launch(["--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy", "steps",
-                   "--save_steps", "4", "--per_device_eval_batch_size", "7"], out, launcher=torchrun, timeout=400)
+                   "--save_steps", "4", "--per_device_eval_batch_size", "7", "--logit_adjustment", "auto"], out,
+                  launcher=torchrun, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Aborted" not in proc.stderr and "core dumped" not in proc.stderr
     m = json.loads((out / "metrics.json").read_text())
