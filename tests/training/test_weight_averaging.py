@@ -62,7 +62,7 @@ STEPS = ["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "-
 
 def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
     plain, ema = tmp_path / "plain", tmp_path / "ema"
-    for out, extra in ((plain, ["--weight_averaging", "none"]), (ema, ["--weight_averaging", "ema:0.5"])):
+    for out, extra in ((plain, ["--weight_averaging", "none"]), (ema, ["--weight_averaging", "ema:0.5", "--logit_adjustment", "1"])):
         proc = launch([*STEPS, "--load_best_model_at_end", "false", *extra], out)
         assert proc.returncode == 0, proc.stderr[-3000:]
     for step in (3, 6):
@@ -75,7 +75,8 @@ def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
         saved = load_file(str(ema / f"checkpoint-{step}" / "model.safetensors"))
         assert any(not torch.equal(saved[k], raw[k]) for k in raw if raw[k].is_floating_point())
     # without best-model loading the run's model is the final average, which is checkpoint-6's model, with the
-    # logit adjustment (on by default) added to the classifier's bias and nothing else
+    # logit adjustment (tau 1: applied after training, so the raw weights above still match) added to the
+    # classifier's bias and nothing else
     m = json.loads((ema / "metrics.json").read_text())
     final, ck6 = load_file(str(ema / "model.safetensors")), load_file(str(ema / "checkpoint-6" / "model.safetensors"))
     w = np.array(m["class_weights"])
@@ -83,7 +84,7 @@ def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
     for k in ck6:
         expected = ck6[k] + torch.tensor(shift, dtype=ck6[k].dtype) if k == "classifier.bias" else ck6[k]
         torch.testing.assert_close(final[k], expected, msg=k)
-    assert m["weight_averaging"] == "ema:0.5" and m["weight_averaging_updates"] == 6
+    assert m["weight_averaging"] == "ema:0.5" and m["weight_averaging_updates"] == 6 and m["logit_adjustment_tau"] == 1
 
 
 def test_resume_with_ema_continues_the_same_run(tmp_path):
