@@ -148,7 +148,7 @@ def test_shared_file_test_frames_are_disjoint_from_training_frames():
 def test_rounds_run_resume_and_refuse_bad_input(tmp_path, capsys):
     teacher = tmp_path / "teacher"
     base = ["--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
-            "--load_best_model_at_end", "false", "--disable_tqdm", "true"]
+            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--logit_adjustment", "0"]
     assert train_main(["--output_dir", str(teacher), "--model", "unet", "--tiny", "--max_steps", "3", *base]) == 0
     out = tmp_path / "rounds"
     assert self_train_main(["--teacher", str(teacher), "--out", str(out), "--rounds", "1", "--", "--max_steps", "2",
@@ -190,7 +190,7 @@ def test_self_train_guards_exactly_the_students_split(tmp_path):
     data = tmp_path / "mixed.npz"
     save_npz(MarsArrays(a.train_images, a.train_masks, a.test_images[pick], a.train_frame_ids, test_ids, "mixed"), data)
     base = ["--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
-            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--report_to", "none"]
+            "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--report_to", "none", "--logit_adjustment", "0"]
     teacher = tmp_path / "teacher"
     assert train_main(["--output_dir", str(teacher), "--data", str(data), "--model", "unet", "--tiny", "--max_steps", "1",
                        *base]) == 0
