@@ -49,11 +49,35 @@ def adjusted_scores(logits, truths, weights, taus) -> dict:
     return out
 
 
+def predicted_shares(logits, taus, weights) -> dict:
+    """Share of each task class (1-4) among the pixels predicted as one, per tau: no labels needed."""
+    from mars_segformer.models.logit_adjustment import logit_shift
+
+    out = {}
+    for tau in taus:
+        shift = np.asarray(logit_shift(weights, tau), np.float64)
+        preds = np.argmax(logits + shift[None, :, None, None], axis=1)
+        counts = np.bincount(preds.ravel(), minlength=5)[1:].astype(np.float64)
+        out[str(tau)] = (counts / max(counts.sum(), 1)).tolist()
+    return out
+
+
+def prior_match(shares: dict, prior) -> dict:
+    """Total-variation distance of each tau's predicted shares from the training labels' class shares, and
+    the tau that comes closest (a label-free choice: with the class weights' tilt taken back, a calibrated
+    model predicts each class about as often as the training labels hold it)."""
+    tv = {tau: 0.5 * float(np.abs(np.asarray(s) - np.asarray(prior)).sum()) for tau, s in shares.items()}
+    return {"total_variation": tv, "tau": float(min(tv, key=lambda t: (tv[t], float(t))))}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True)
     p.add_argument("--taus", nargs="+", type=float, default=[0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--train_tiles", type=int, default=1500, help="training tiles scored (a seeded sample)")
+    p.add_argument("--unlabelled_tiles", type=int, default=0,
+                   help="also pick tau by matching the predicted class shares on this many of the file's unlabelled "
+                        "tiles (and on the validation images, labels unused) to the training labels' shares")
     p.add_argument("--name", default="logit_adjustment")
     args = p.parse_args()
     from mars_segformer.data import DataConfig, load_arrays
@@ -66,14 +90,25 @@ def main():
         weights = metrics["class_weights"]
         images, truths, seed = validation_tiles(run, None, None)
         model = load_model(str(run), "cpu")
-        row = {"seed": seed, "class_weights": weights, "validation": adjusted_scores(logits_of(model, images), truths,
-                                                                                     weights, args.taus)}
+        val_logits = logits_of(model, images)
+        row = {"seed": seed, "class_weights": weights,
+               "validation": adjusted_scores(val_logits, truths, weights, args.taus)}
         data = metrics.get("data")
         arrays = load_arrays(None if data in (None, "embedded AI4Mars sample") else data)
         kept, _, tr, _ = clean_and_split(arrays, DataConfig(seed=seed))
         pick = np.random.default_rng(0).permutation(tr)[: args.train_tiles]
         row["train_sample"] = adjusted_scores(logits_of(model, kept.train_images[pick]), kept.train_masks[pick],
                                               weights, args.taus)
+        if args.unlabelled_tiles:
+            prior = np.bincount(kept.train_masks[tr].ravel(), minlength=5)[1:].astype(np.float64)
+            prior = (prior / prior.sum()).tolist()
+            unl = arrays.test_images[np.random.default_rng(0).permutation(len(arrays.test_images))[: args.unlabelled_tiles]]
+            row["prior"] = prior
+            row["prior_match_unlabelled"] = prior_match(predicted_shares(logits_of(model, unl), args.taus, weights), prior)
+            row["prior_match_validation_images"] = prior_match(
+                predicted_shares(val_logits, args.taus, weights), prior)
+            print(f"{run.name} prior-matching tau: unlabelled {row['prior_match_unlabelled']['tau']}, validation "
+                  f"images {row['prior_match_validation_images']['tau']}", flush=True)
         for split in ("validation", "train_sample"):
             for tau, r in row[split].items():
                 print(f"{run.name} {split:<12} tau {tau:<5} task mIoU {r['task_mean_iou']:.4f} "
