@@ -88,7 +88,8 @@ def test_accelerate_launch_trains_on_every_core(tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "train_hf.py"), "--output_dir", str(out),
            "--model", "unet", "--tiny", "--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
-           "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4", "--disable_tqdm", "true"]
+           "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4", "--disable_tqdm", "true",
+           "--logit_adjustment", "0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
