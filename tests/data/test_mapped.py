@@ -119,7 +119,7 @@ def test_training_on_a_mapped_file_equals_the_in_memory_run(tmp_path):
             [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", str(path), "--tiny",
              "--max_steps", "2", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
              "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", "--report_to", "none",
-             "--repeat_factor_threshold", "0.3"],
+             "--repeat_factor_threshold", "0.3", "--logit_adjustment", "0"],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
             env={**os.environ, **env, mapped.CACHE_ENV: str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -45,7 +45,8 @@ def _median_step(run, names, start):
 
 ONE_STEP = ["--max_steps", "1", "--learning_rate", "0.01", "--warmup_steps", "0", "--weight_decay", "0",
             "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
-            "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true"]
+            "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true",
+            "--logit_adjustment", "0"]
 
 
 def test_loaded_tensors_train_at_a_tenth_of_the_rate_unless_told(tmp_path, capsys):
@@ -73,6 +74,7 @@ def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
     run = tmp_path / "run"
     assert train_main(["--model", str(tmp_path / "resnet"), "--output_dir", str(run), "--max_steps", "1",
                        "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "no",
-                       "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true"]) == 0
+                       "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true",
+                       "--logit_adjustment", "0"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.1

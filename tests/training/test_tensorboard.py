@@ -15,7 +15,7 @@ def test_training_writes_tensorboard_events(tmp_path):
     assert main(["--output_dir", str(out), "--model", "unet", "--tiny", "--max_steps", "4",
                  "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
                  "--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1", "--report_to", "tensorboard",
-                 "--disable_tqdm", "true"]) == 0
+                 "--disable_tqdm", "true", "--logit_adjustment", "0"]) == 0
     logs = [p.parent for p in out.glob("runs/*/events.out.tfevents.*")]
     assert len(set(logs)) == 1, logs
     acc = EventAccumulator(str(logs[0]), size_guidance={"images": 0, "scalars": 0}).Reload()
