@@ -43,7 +43,7 @@ def env_for(url, tmp, token=TOKEN):
 def train(out, model, extra=(), env=None):
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--model", model, "--tiny",
            "--max_steps", "2", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "2",
-           "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", *extra]
+           "--save_strategy", "steps", "--save_steps", "2", "--disable_tqdm", "true", "--logit_adjustment", "0", *extra]
     proc = forked.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -52,7 +52,9 @@ def train(out, model, extra=(), env=None):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
-    return {m: train(base / m, m) and base / m for m in ("segformer-b0", "unet-attention")}
+    # the unet-attention run keeps the default tau search: its card's "logit adjustment (tau)" row is checked
+    auto = {"unet-attention": ["--logit_adjustment", "auto"]}
+    return {m: train(base / m, m, auto.get(m, ())) and base / m for m in ("segformer-b0", "unet-attention")}
 
 
 def push(run_dir, repo_id, env, *extra):
