@@ -34,14 +34,19 @@ def logits_of(model, images, batch=128):
     return np.concatenate([tile_logits(model, images[i:i + batch]).cpu().numpy() for i in range(0, len(images), batch)])
 
 
-def adjusted_scores(logits, truths, weights, taus) -> dict:
-    """Scores per tau of argmax(logits + the folded shift, models.logit_adjustment.logit_shift)."""
+def adjusted_predictions(logits, weights, tau) -> np.ndarray:
+    """(N, H, W) uint8 argmax of the logits plus the shift tau folds in (models.logit_adjustment.logit_shift)."""
     from mars_segformer.models.logit_adjustment import logit_shift
 
+    shift = np.asarray(logit_shift(weights, tau), np.float64)
+    return np.argmax(logits + shift[None, :, None, None], axis=1).astype(np.uint8)
+
+
+def adjusted_scores(logits, truths, weights, taus) -> dict:
+    """Scores per tau of :func:`adjusted_predictions`."""
     out = {}
     for tau in taus:
-        shift = np.asarray(logit_shift(weights, tau), np.float64)
-        preds = np.argmax(logits + shift[None, :, None, None], axis=1).astype(np.uint8)
+        preds = adjusted_predictions(logits, weights, tau)
         res = score(preds, truths)
         scored = truths != 0
         res["big_rock_predicted_to_true"] = float(((preds == 4) & scored).sum() / max((truths == 4).sum(), 1))
@@ -51,13 +56,9 @@ def adjusted_scores(logits, truths, weights, taus) -> dict:
 
 def predicted_shares(logits, taus, weights) -> dict:
     """Share of each task class (1-4) among the pixels predicted as one, per tau: no labels needed."""
-    from mars_segformer.models.logit_adjustment import logit_shift
-
     out = {}
     for tau in taus:
-        shift = np.asarray(logit_shift(weights, tau), np.float64)
-        preds = np.argmax(logits + shift[None, :, None, None], axis=1)
-        counts = np.bincount(preds.ravel(), minlength=5)[1:].astype(np.float64)
+        counts = np.bincount(adjusted_predictions(logits, weights, tau).ravel(), minlength=5)[1:].astype(np.float64)
         out[str(tau)] = (counts / max(counts.sum(), 1)).tolist()
     return out
 

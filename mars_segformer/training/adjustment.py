@@ -4,7 +4,7 @@ The shift itself (``-tau * log(w_c)`` folded into the classifier bias) is :mod:`
 How large ``tau`` should be depends on how far the loss tilted the model, which the class weights alone do
 not say (the focal and Lovász terms tilt it too): on the default recipe at 200 steps, tau = 1 removed
 every big-rock prediction while tau = 0.15-0.2 brought the predicted big-rock area to the true one
-(``bench/results/logit_adjustment_s0.json``). ``auto`` therefore picks ``tau`` from a grid by the task
+(``bench/results/logit_adjustment.json``). ``auto`` therefore picks ``tau`` from a grid by the task
 mean IoU on a seeded sample of the *training* tiles, un-augmented, so the validation split stays out of
 every choice the run makes.
 """

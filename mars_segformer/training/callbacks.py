@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from transformers import TrainerCallback
 
-from ..data.dataset import model_pixels
-from ..inference.predictor import class_ids
+from ..inference.predictor import class_ids, tile_logits
 from ..visualization import save_confusion_matrix, save_prediction_grid
 
 
@@ -45,10 +42,7 @@ class PredictionPlotCallback(TrainerCallback):
         """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
         was_training = model.training
         model.eval()
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            logits = model(pixel_values=model_pixels(self.images, model.config).to(device)).logits
-            logits = F.interpolate(logits, size=self.images.shape[-2:], mode="bilinear", align_corners=False)
+        logits = tile_logits(model, self.images)
         if was_training:
             model.train()
         return class_ids(logits).cpu().numpy()

@@ -571,7 +571,8 @@ def _adjust_logits(p: RunParts, final: dict) -> dict:
               + ", ".join(f"{t} {v:.3f}" for t, v in p.tau_search["scores"].items()) + ")")
     p.logit_shift = fold_logit_adjustment(model, p.weights, p.tau)
     p.before_adjustment = final
-    return trainer.evaluate()
+    # a search that kept tau 0 changed no weight: the model to save was evaluated already
+    return final if p.tau == 0 else trainer.evaluate()
 
 
 def _write_run_folder(p: RunParts, train_result) -> dict:

@@ -62,7 +62,8 @@ STEPS = ["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "-
 
 def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
     plain, ema = tmp_path / "plain", tmp_path / "ema"
-    for out, extra in ((plain, ["--weight_averaging", "none"]), (ema, ["--weight_averaging", "ema:0.5", "--logit_adjustment", "1"])):
+    for out, extra in ((plain, ["--weight_averaging", "none"]),
+                       (ema, ["--weight_averaging", "ema:0.5", "--logit_adjustment", "1"])):
         proc = launch([*STEPS, "--load_best_model_at_end", "false", *extra], out)
         assert proc.returncode == 0, proc.stderr[-3000:]
     for step in (3, 6):
