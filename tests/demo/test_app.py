@@ -1,5 +1,6 @@
 """The Gradio demo, started on a local port and called through gradio_client as a Space user would."""
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -16,8 +17,10 @@ from mars_segformer import create_model, make_image_processor
 #: one xdist worker runs this module (`--dist loadgroup`), so its module-scoped fixtures are built once
 pytestmark = pytest.mark.xdist_group(__name__)
 
-pytest.importorskip("gradio", reason="the demo is the optional extra [demo]")
-gradio_client = pytest.importorskip("gradio_client")
+# found, not imported: gradio takes seconds to import and every xdist worker collects this module, while only
+# the worker that runs it needs gradio_client (the demo itself runs in its own process)
+if importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client") is None:
+    pytest.skip("the demo is the optional extra [demo]", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +64,8 @@ def app(tmp_path_factory):
 
 def test_demo_segments_an_uploaded_frame(app, tmp_path):
     url, folder = app
+    import gradio_client
+
     client = gradio_client.Client(url, verbose=False)
     example = ROOT / "mars_segformer" / "data" / "sample" / "examples" / "frame_256.png"
     overlay_path, shares = client.predict(gradio_client.handle_file(str(example)),
