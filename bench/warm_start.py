@@ -72,11 +72,33 @@ def curve(out: Path) -> list[tuple[int, float]]:
 
 #: the fine-tuning settings before training/finetune.py: every tensor at the full rate from step 1
 OLD_SETTINGS = ["--loaded_lr_scale", "1", "--warmup_steps", "0"]
+#: what trains on the second half of the frames: from scratch, warm with the defaults, warm with OLD_SETTINGS
+ARMS = ("scratch", "warm", "warm_old_settings")
 
 
 def arm(run: Path, metrics: dict, n: int) -> dict:
     v = metrics["validation"]
     return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}, "curve": curve(run)[:n]}
+
+
+def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:
+    """One seed's row: the checkpoint's score, each arm, and for each warm arm how its first evaluation
+    compares with the checkpoint and (where scratch ran) how it compares with scratch."""
+    ckpt = checkpoint["validation"]["task_mean_iou"]
+    row = {"seed": seed, "checkpoint": {"task_mean_iou": ckpt, "big_rock": checkpoint["validation"]["iou_big_rock"]},
+           **arms}
+    scratch = arms.get("scratch")
+    for name in ("warm", "warm_old_settings"):
+        if name not in arms:
+            continue
+        c = arms[name]["curve"]
+        row[name].update(first_eval_minus_checkpoint=c[0] - ckpt, never_below_checkpoint=min(c) >= ckpt)
+        if scratch is not None:
+            row[name].update(
+                gain=arms[name]["task_mean_iou"] - scratch["task_mean_iou"],
+                steps_to_scratch_final=next(((i + 1) * eval_every for i, v in enumerate(c)
+                                             if v >= scratch["curve"][-1]), None))
+    return row
 
 
 def main():
@@ -90,9 +112,12 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--recipe", default=DEFAULT_CONFIG, choices=sorted(CONFIGS),
                    help="bench/ablation.py config every arm trains with (its --model is replaced)")
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
+                   help="which arms train on the second half (warm is always among them)")
     p.add_argument("--name", default="warm_start",
                    help="bench/results/NAME.json and docs/NAME.md (runs under bench/results/warm_start/RECIPE/)")
     args = p.parse_args()
+    args.arms = [a for a in ARMS if a in set(args.arms) | {"warm"}]
     root = RESULTS / "warm_start" / args.recipe  # the runs of one recipe; seeds run apart share the folder
     root.mkdir(parents=True, exist_ok=True)
     n = args.steps // args.eval_every  # the log's last evaluation repeats the final one
@@ -102,25 +127,15 @@ def main():
         checkpoint = train(pre, args, seed, args.model, "0:0.5", args.pretrain_steps)
         runs = {"scratch": (args.model, ()), "warm": (str(pre), ()), "warm_old_settings": (str(pre), OLD_SETTINGS)}
         arms = {}
-        for name, (model, extra) in runs.items():
+        for name in args.arms:
+            model, extra = runs[name]
             folder = root / f"{name}_B_s{seed}"
             arms[name] = arm(folder, train(folder, args, seed, model, "0.5:1", args.steps, extra), n)
-        target = arms["scratch"]["curve"][-1]
-        ckpt = checkpoint["validation"]["task_mean_iou"]
-        row = {"seed": seed, "checkpoint": {"task_mean_iou": ckpt, "big_rock": checkpoint["validation"]["iou_big_rock"]},
-               **arms}
-        for name in ("warm", "warm_old_settings"):
-            c = arms[name]["curve"]
-            row[name].update(
-                gain=arms[name]["task_mean_iou"] - arms["scratch"]["task_mean_iou"],
-                first_eval_minus_checkpoint=c[0] - ckpt, never_below_checkpoint=min(c) >= ckpt,
-                steps_to_scratch_final=next(((i + 1) * args.eval_every for i, v in enumerate(c) if v >= target), None))
-        rows.append(row)
-        print(f"[warm-start] seed {seed}: checkpoint {ckpt:.4f}, scratch {arms['scratch']['task_mean_iou']:.4f}, "
-              f"warm {arms['warm']['task_mean_iou']:.4f} (first eval {arms['warm']['curve'][0]:.4f}), "
-              f"old settings {arms['warm_old_settings']['task_mean_iou']:.4f} "
-              f"(first eval {arms['warm_old_settings']['curve'][0]:.4f})", flush=True)
-    result = {"model": args.model, "recipe": args.recipe, "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
+        rows.append(compare(seed, checkpoint, arms, args.eval_every))
+        print(f"[warm-start] seed {seed}: checkpoint {rows[-1]['checkpoint']['task_mean_iou']:.4f}, "
+              + ", ".join(f"{name} {a['task_mean_iou']:.4f} (first eval {a['curve'][0]:.4f})" for name, a in arms.items()),
+              flush=True)
+    result = {"model": args.model, "recipe": args.recipe, "arms": list(args.arms), "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
               "eval_every": args.eval_every, "old_settings": OLD_SETTINGS, "machine": machine(), "rows": rows}
     atomic_write_json(RESULTS / f"{args.name}.json", result)
     write_table(result, args)
@@ -137,12 +152,20 @@ def write_table(result: dict, args) -> None:
              f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
              "", "| seed | checkpoint | scratch | warm: first eval / final | old settings: first eval / final | "
              "warm never below the checkpoint | big rock scratch / warm / old |", "|---|---|---|---|---|---|---|"]
+    def score(a):
+        return "-" if a is None else f"{a['task_mean_iou']:.4f}"
+
+    def curve_ends(a):
+        return "-" if a is None else f"{a['curve'][0]:.4f} / {a['task_mean_iou']:.4f}"
+
+    def rock(a):
+        return "-" if a is None else f"{a['big_rock']:.3f}"
+
     for r in result["rows"]:
-        w, o = r["warm"], r["warm_old_settings"]
-        lines.append(f"| {r['seed']} | {r['checkpoint']['task_mean_iou']:.4f} | {r['scratch']['task_mean_iou']:.4f} | "
-                     f"{w['curve'][0]:.4f} / {w['task_mean_iou']:.4f} | {o['curve'][0]:.4f} / {o['task_mean_iou']:.4f} | "
-                     f"{'yes' if w['never_below_checkpoint'] else 'no'} | {r['scratch']['big_rock']:.3f} / "
-                     f"{w['big_rock']:.3f} / {o['big_rock']:.3f} |")
+        s, w, o = r.get("scratch"), r["warm"], r.get("warm_old_settings")
+        lines.append(f"| {r['seed']} | {r['checkpoint']['task_mean_iou']:.4f} | {score(s)} | {curve_ends(w)} | "
+                     f"{curve_ends(o)} | {'yes' if w['never_below_checkpoint'] else 'no'} | "
+                     f"{rock(s)} / {rock(w)} / {rock(o)} |")
     (ROOT / "docs" / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
