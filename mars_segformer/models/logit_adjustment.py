@@ -7,6 +7,9 @@ constant per class, and every architecture here ends in a convolution whose outp
 logits (upsampled bilinearly afterwards, which keeps a constant), so it is added to that
 convolution's bias: the saved model, in ``pipeline`` or anywhere else, predicts the adjusted classes
 with no code of this package.
+
+The folded shift is recorded in the config (:data:`SHIFT_ATTR`), so a run that fine-tunes the model can
+take it back off (:func:`unfold_logit_shift`) and train the logits the loss trained, not the adjusted ones.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import math
 
 import torch
 from torch import nn
+
+#: config attribute: the shift per class folded into the classifier's bias so far (summed over folds)
+SHIFT_ATTR = "logit_shift"
 
 
 def classifier_layer(model: nn.Module) -> nn.Conv2d:
@@ -47,4 +53,29 @@ def fold_logit_adjustment(model: nn.Module, weights, tau: float) -> list[float]:
     if len(shift) != layer.out_channels:
         raise ValueError(f"{len(shift)} class weights for a classifier of {layer.out_channels} classes")
     layer.bias.add_(torch.tensor(shift, dtype=layer.bias.dtype, device=layer.bias.device))
+    if any(shift):
+        before = recorded_shift(model) or [0.0] * len(shift)
+        setattr(model.config, SHIFT_ATTR, [a + b for a, b in zip(before, shift, strict=True)])
+    return shift
+
+
+def recorded_shift(model: nn.Module) -> list[float] | None:
+    """The shift folded into ``model``'s classifier bias, as its config records it (None: none recorded)."""
+    shift = getattr(model.config, SHIFT_ATTR, None)
+    return None if not shift or not any(shift) else [float(v) for v in shift]
+
+
+@torch.no_grad()
+def unfold_logit_shift(model: nn.Module) -> list[float] | None:
+    """Take the recorded shift back off the classifier's bias (in place) and clear the record; returns the
+    shift taken off, or None when the config records none."""
+    shift = recorded_shift(model)
+    if shift is None:
+        return None
+    layer = classifier_layer(model)
+    if len(shift) != layer.out_channels:
+        raise ValueError(f"the config records a logit shift of {len(shift)} classes for a classifier of "
+                         f"{layer.out_channels}")
+    layer.bias.sub_(torch.tensor(shift, dtype=layer.bias.dtype, device=layer.bias.device))
+    setattr(model.config, SHIFT_ATTR, None)
     return shift

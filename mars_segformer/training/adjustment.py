@@ -16,7 +16,8 @@ import torch
 
 from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
-from ..models.logit_adjustment import logit_shift
+from ..models.logit_adjustment import logit_shift, recorded_shift, unfold_logit_shift
+from .ranges import parse_logit_adjustment
 
 #: the grid ``auto`` searches (tau = 0 included: the adjustment never makes the training tiles' score worse)
 AUTO_TAUS = tuple(round(0.05 * i, 2) for i in range(11))
@@ -57,3 +58,17 @@ def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=A
     table = {str(tau): v if np.isfinite(v) else 0.0 for tau, v in scores.items()}  # NaN: no scored pixel
     best = max(taus, key=lambda t: (table[str(t)], -t))
     return float(best), table
+
+
+def inherited_shift(model, logit_adjustment: str, weights) -> torch.Tensor | None:
+    """A fine-tuning start whose checkpoint folded a logit adjustment into its classifier, in a run that
+    adjusts again at its end (``--logit_adjustment`` not 0, class weights on): the recorded shift comes off
+    the bias (in place), so training continues the logits the checkpoint's loss trained and the end folds the
+    run's own shift instead of adding a second one; it is returned, (C,), to be added to the logits of every
+    evaluation meanwhile, so that what is scored during training is what the checkpoint's users get.
+
+    Returns None, and changes nothing, where there is no recorded shift or the run will not adjust.
+    """
+    if weights is None or parse_logit_adjustment(logit_adjustment) == 0 or recorded_shift(model) is None:
+        return None
+    return torch.tensor(unfold_logit_shift(model), dtype=torch.float32)

@@ -37,6 +37,8 @@ class PredictionPlotCallback(TrainerCallback):
         #: off for the run's closing evaluations: the run folder's own figures show the final model, and a
         #: closing evaluation of the best model would otherwise overwrite the last step's plots with it
         self.drawing = True
+        #: (C,) added to the logits before the argmax (a fine-tuned model's inherited logit adjustment)
+        self.logit_shift = None
 
     def predict(self, model) -> np.ndarray:
         """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
@@ -45,6 +47,8 @@ class PredictionPlotCallback(TrainerCallback):
         logits = tile_logits(model, self.images)
         if was_training:
             model.train()
+        if self.logit_shift is not None:
+            logits = logits + self.logit_shift.to(logits.device, logits.dtype).view(1, -1, 1, 1)
         return class_ids(logits).cpu().numpy()
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):

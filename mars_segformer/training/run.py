@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from ..models.pretrained import (
 )
 from ..outputs import OutputPathError, atomic_write_json, check_output_folder
 from ..visualization import save_confusion_matrix, save_curves, save_prediction_grid
-from .adjustment import search_tau, training_sample
+from .adjustment import inherited_shift, search_tau, training_sample
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .averaging import WeightAverager, WeightAveragingCallback
 from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
@@ -364,6 +365,8 @@ class RunParts:
     tau_search: dict | None = None
     logit_shift: list | None = None
     before_adjustment: dict | None = None
+    #: the logit shift a fine-tuned checkpoint had folded in, taken off for training, added at evaluation
+    inherited_shift: torch.Tensor | None = None
 
     @property
     def out(self) -> Path:
@@ -471,13 +474,22 @@ def _build_trainer(p: RunParts) -> None:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+    p.inherited_shift = inherited_shift(p.model, p.loss_args.logit_adjustment, p.weights)
+    preprocess = argmax_at_label_size
+    if p.inherited_shift is not None:
+        preprocess = functools.partial(argmax_at_label_size, shift=p.inherited_shift)
+        p.preview.logit_shift = p.inherited_shift
+        if args.process_index == 0:
+            print("logit adjustment: the checkpoint's folded shift ("
+                  + ", ".join(f"{v:+.3f}" for v in p.inherited_shift.tolist()) + ") is taken off its classifier for "
+                  "training and added to the logits at each evaluation, until this run picks its own", flush=True)
     p.averaging = parse_weight_averaging(args.weight_averaging)
     p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging)
     if p.averager is not None:
         callbacks.append(WeightAveragingCallback(p.averager))
     p.trainer = MarsTrainer(
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
-        compute_metrics=p.metrics, preprocess_logits_for_metrics=argmax_at_label_size, callbacks=callbacks,
+        compute_metrics=p.metrics, preprocess_logits_for_metrics=preprocess, callbacks=callbacks,
         loss_fn=loss_fn, processing_class=p.processor, lr_scales=lr_scales, averager=p.averager,
     )
     p.preview.tensorboard = next((cb for cb in p.trainer.callback_handler.callbacks
@@ -579,6 +591,8 @@ def _write_run_folder(p: RunParts, train_result) -> dict:
     """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
     trainer, out = p.trainer, p.out
     p.preview.drawing = False  # the closing evaluations draw nothing into plots/: the figures below show the model
+    # the closing evaluations score the model as it will be saved: an inherited shift is no longer added
+    trainer.preprocess_logits_for_metrics, p.preview.logit_shift = argmax_at_label_size, None
     final = _adjust_logits(p, trainer.evaluate())
     if not trainer.is_world_process_zero():
         return final

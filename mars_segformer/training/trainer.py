@@ -110,11 +110,14 @@ class MarsTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def argmax_at_label_size(logits, labels):
+def argmax_at_label_size(logits, labels, shift=None):
     """``preprocess_logits_for_metrics``: (B, C, h, w) logits -> (B, H, W) predictions, so the Trainer
-    never holds full logits."""
+    never holds full logits. ``shift``: (C,) added to the logits first (a fine-tuned model's inherited
+    logit adjustment, see ``training.adjustment``)."""
     if isinstance(logits, (tuple, list)):
         logits = logits[0]
+    if shift is not None:
+        logits = logits + shift.to(logits.device, logits.dtype).view(1, -1, 1, 1)
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     return class_ids(logits)

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from mars_segformer.models import PRESETS, create_model
-from mars_segformer.models.logit_adjustment import classifier_layer, fold_logit_adjustment
+from mars_segformer.models.logit_adjustment import (
+    classifier_layer,
+    fold_logit_adjustment,
+    recorded_shift,
+    unfold_logit_shift,
+)
 from mars_segformer.models.pretrained import input_channels
 from tests.training.test_train import counted_task_iou
 
@@ -29,6 +34,27 @@ def test_folding_shifts_every_logit_by_minus_tau_log_w(name):
     bias = next(k for k, v in model.state_dict().items() if v.data_ptr() == classifier_layer(model).bias.data_ptr())
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, others[k])]
     assert changed == [bias]
+
+
+def test_folds_are_recorded_in_the_config_summed_and_unfolding_restores_the_bias(tmp_path):
+    from transformers import AutoModelForSemanticSegmentation
+
+    torch.manual_seed(0)
+    model = create_model("upernet-r18", tiny=True)
+    start = classifier_layer(model).bias.detach().clone()
+    assert recorded_shift(model) is None and unfold_logit_shift(model) is None  # nothing folded: nothing to undo
+    fold_logit_adjustment(model, WEIGHTS, 0.5)
+    fold_logit_adjustment(model, WEIGHTS, 0.25)
+    total = [0.0 if w == 0 else -0.75 * np.log(w) for w in WEIGHTS]
+    np.testing.assert_allclose(recorded_shift(model), total, rtol=1e-6)
+    model.save_pretrained(tmp_path / "m")  # the record travels with the saved config
+    reloaded = AutoModelForSemanticSegmentation.from_pretrained(tmp_path / "m")
+    np.testing.assert_allclose(recorded_shift(reloaded), total, rtol=1e-6)
+    np.testing.assert_allclose(unfold_logit_shift(reloaded), total, rtol=1e-6)
+    torch.testing.assert_close(classifier_layer(reloaded).bias.detach(), start, atol=1e-6, rtol=0)
+    assert recorded_shift(reloaded) is None
+    fold_logit_adjustment(reloaded, WEIGHTS, 0.0)  # tau 0 folds nothing and records nothing
+    assert recorded_shift(reloaded) is None
 
 
 def test_a_model_without_one_classifier_is_refused():

@@ -8,6 +8,7 @@ trained at, measured against the checkpoint file.
 import json
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import ResNetConfig, ResNetForImageClassification
@@ -78,3 +79,44 @@ def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
                        "--logit_adjustment", "0"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.1
+
+
+def _eval_scores(stdout: str) -> list[float]:
+    import ast
+
+    return [float(ast.literal_eval(line)["eval_task_mean_iou"]) for line in stdout.splitlines()
+            if line.startswith("{") and "'eval_task_mean_iou'" in line]
+
+
+def test_a_warm_start_takes_the_checkpoints_logit_shift_off_for_training_and_folds_its_own_once(tmp_path, capsys):
+    # a checkpoint with tau 1 folded in; fine-tuning it at a rate that cannot move a weight, tau 1 again
+    quiet = ["--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16", "--save_strategy", "no",
+             "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true", "--seed", "3",
+             "--weight_averaging", "none", "--logit_adjustment", "1"]
+    ckpt, run = tmp_path / "ckpt", tmp_path / "run"
+    assert train_main(["--model", "unet", "--tiny", "--output_dir", str(ckpt), "--max_steps", "2",
+                       "--eval_strategy", "no", *quiet]) == 0
+    capsys.readouterr()
+    assert train_main(["--model", str(ckpt), "--output_dir", str(run), "--max_steps", "1", "--learning_rate", "1e-10", "--lr_scheduler_type", "constant",
+                       "--eval_strategy", "steps", "--eval_steps", "1", *quiet]) == 0
+    out = capsys.readouterr().out
+    assert "the checkpoint's folded shift" in out
+    m_ckpt, m_run = (json.loads((f / "metrics.json").read_text()) for f in (ckpt, run))
+    shift_ckpt, shift_run = np.array(m_ckpt["logit_shift"]), np.array(m_run["logit_shift"])
+    assert np.abs(shift_ckpt).max() > 0.1
+    # each config records the shift folded into its own classifier, the run's once (not on top of the checkpoint's)
+    for folder, shift in ((ckpt, shift_ckpt), (run, shift_run)):
+        np.testing.assert_allclose(json.loads((folder / "config.json").read_text())["logit_shift"], shift, rtol=1e-6)
+    # the saved bias: the checkpoint's, less its shift, plus the run's (the same data, so the same class weights)
+    before, after = load_file(ckpt / "model.safetensors"), load_file(run / "model.safetensors")
+    from transformers import AutoModelForSemanticSegmentation
+
+    from mars_segformer.models.logit_adjustment import classifier_layer
+
+    model = AutoModelForSemanticSegmentation.from_pretrained(run)
+    layer = classifier_layer(model)
+    bias = next(f"{n}.bias" for n, mod in model.named_modules() if mod is layer)
+    np.testing.assert_allclose(after[bias].numpy(), before[bias].numpy() - shift_ckpt + shift_run, atol=1e-5)
+    # the evaluation during training (the shift added to the logits) scores what the saved model scores
+    during = _eval_scores(out)
+    assert during and during[0] == pytest.approx(m_run["validation"]["task_mean_iou"], abs=1e-3)

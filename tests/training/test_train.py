@@ -276,6 +276,8 @@ def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_rep
     from mars_segformer.models.logit_adjustment import classifier_layer
 
     model = AutoModelForSemanticSegmentation.from_pretrained(out)
+    if tau:  # the saved config records the folded shift (a fine-tuning run takes it back off)
+        np.testing.assert_allclose(model.config.logit_shift, shift, rtol=1e-6)
     with torch.no_grad():
         classifier_layer(model).bias.sub_(torch.tensor(shift, dtype=torch.float32))
     model.save_pretrained(tmp_path / "unadjusted")
