@@ -93,6 +93,19 @@ def _history(run: Path) -> tuple[list[dict], dict | None]:
     return evals, metrics
 
 
+def _adjustment(metrics: dict | None) -> dict | None:
+    """A finished run's logit adjustment: the tau it picked and the final model's scores before and after."""
+    if not metrics or not metrics.get("validation_before_logit_adjustment"):
+        return None
+
+    def scores(v):
+        return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}}
+
+    search = metrics.get("logit_adjustment_search") or {}
+    return {"tau": metrics["logit_adjustment_tau"], "search_scores": search.get("scores"),
+            "before": scores(metrics["validation_before_logit_adjustment"]), "after": scores(metrics["validation"])}
+
+
 def summarize(out_root: Path) -> dict:
     rows = {}
     for run in sorted(p for p in out_root.iterdir() if p.is_dir()):
@@ -110,6 +123,7 @@ def summarize(out_root: Path) -> dict:
             "curve": [[e["step"] * BATCH, e["eval_task_mean_iou"]] for e in evals],
             # the last training segment's speed (a resumed run reports the part after the resume)
             "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
+            "logit_adjustment": _adjustment(metrics),
             "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"batch_size": BATCH, "machine": machine(), "rows": rows}
