@@ -59,6 +59,14 @@ def fold_logit_adjustment(model: nn.Module, weights, tau: float) -> list[float]:
     return shift
 
 
+def add_shift(logits: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+    """(B, C, H, W) ``logits`` plus a (C,) ``shift`` per class (unchanged when ``shift`` is None): what the
+    folded bias does, for logits of a model whose shift is kept outside it."""
+    if shift is None:
+        return logits
+    return logits + shift.to(logits.device, logits.dtype).view(1, -1, 1, 1)
+
+
 def recorded_shift(model: nn.Module) -> list[float] | None:
     """The shift folded into ``model``'s classifier bias, as its config records it (None: none recorded)."""
     shift = getattr(model.config, SHIFT_ATTR, None)

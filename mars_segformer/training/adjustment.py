@@ -16,7 +16,7 @@ import torch
 
 from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
-from ..models.logit_adjustment import logit_shift, recorded_shift, unfold_logit_shift
+from ..models.logit_adjustment import logit_shift, unfold_logit_shift
 from .ranges import parse_logit_adjustment
 
 #: the grid ``auto`` searches (tau = 0 included: the adjustment never makes the training tiles' score worse)
@@ -69,6 +69,7 @@ def inherited_shift(model, logit_adjustment: str, weights) -> torch.Tensor | Non
 
     Returns None, and changes nothing, where there is no recorded shift or the run will not adjust.
     """
-    if weights is None or parse_logit_adjustment(logit_adjustment) == 0 or recorded_shift(model) is None:
+    if weights is None or parse_logit_adjustment(logit_adjustment) == 0:
         return None
-    return torch.tensor(unfold_logit_shift(model), dtype=torch.float32)
+    shift = unfold_logit_shift(model)
+    return None if shift is None else torch.tensor(shift, dtype=torch.float32)

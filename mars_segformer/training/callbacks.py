@@ -8,6 +8,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from ..inference.predictor import class_ids, tile_logits
+from ..models.logit_adjustment import add_shift
 from ..visualization import save_confusion_matrix, save_prediction_grid
 
 
@@ -47,9 +48,7 @@ class PredictionPlotCallback(TrainerCallback):
         logits = tile_logits(model, self.images)
         if was_training:
             model.train()
-        if self.logit_shift is not None:
-            logits = logits + self.logit_shift.to(logits.device, logits.dtype).view(1, -1, 1, 1)
-        return class_ids(logits).cpu().numpy()
+        return class_ids(add_shift(logits, self.logit_shift)).cpu().numpy()
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if not self.drawing or args.process_index != 0 or model is None or not len(self.images):

@@ -11,6 +11,7 @@ from transformers.trainer_utils import has_length
 
 from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
+from ..models.logit_adjustment import add_shift
 from .averaging import WeightAverager
 
 
@@ -116,8 +117,7 @@ def argmax_at_label_size(logits, labels, shift=None):
     logit adjustment, see ``training.adjustment``)."""
     if isinstance(logits, (tuple, list)):
         logits = logits[0]
-    if shift is not None:
-        logits = logits + shift.to(logits.device, logits.dtype).view(1, -1, 1, 1)
+    logits = add_shift(logits, shift)
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     return class_ids(logits)
