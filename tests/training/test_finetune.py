@@ -97,13 +97,17 @@ def test_a_warm_start_takes_the_checkpoints_logit_shift_off_for_training_and_fol
     assert train_main(["--model", "unet", "--tiny", "--output_dir", str(ckpt), "--max_steps", "2",
                        "--eval_strategy", "no", *quiet]) == 0
     capsys.readouterr()
-    assert train_main(["--model", str(ckpt), "--output_dir", str(run), "--max_steps", "1", "--learning_rate", "1e-10", "--lr_scheduler_type", "constant",
-                       "--eval_strategy", "steps", "--eval_steps", "1", *quiet]) == 0
+    assert train_main(["--model", str(ckpt), "--output_dir", str(run), "--max_steps", "1", "--learning_rate", "1e-10",
+                       "--lr_scheduler_type", "constant", "--eval_strategy", "steps", "--eval_steps", "1", *quiet]) == 0
     out = capsys.readouterr().out
     assert "the checkpoint's folded shift" in out
     m_ckpt, m_run = (json.loads((f / "metrics.json").read_text()) for f in (ckpt, run))
-    shift_ckpt, shift_run = np.array(m_ckpt["logit_shift"]), np.array(m_run["logit_shift"])
+    # tau 1: -log(w) per class of each run's class weights (0 for an untrained class), worked out here
+    shift_ckpt, shift_run = (np.array([-np.log(w) if w > 0 else 0.0 for w in m["class_weights"]])
+                             for m in (m_ckpt, m_run))
     assert np.abs(shift_ckpt).max() > 0.1
+    np.testing.assert_allclose(m_ckpt["logit_shift"], shift_ckpt, rtol=1e-6)
+    np.testing.assert_allclose(m_run["logit_shift"], shift_run, rtol=1e-6)
     # each config records the shift folded into its own classifier, the run's once (not on top of the checkpoint's)
     for folder, shift in ((ckpt, shift_ckpt), (run, shift_run)):
         np.testing.assert_allclose(json.loads((folder / "config.json").read_text())["logit_shift"], shift, rtol=1e-6)
@@ -118,5 +122,9 @@ def test_a_warm_start_takes_the_checkpoints_logit_shift_off_for_training_and_fol
     bias = next(f"{n}.bias" for n, mod in model.named_modules() if mod is layer)
     np.testing.assert_allclose(after[bias].numpy(), before[bias].numpy() - shift_ckpt + shift_run, atol=1e-5)
     # the evaluation during training (the shift added to the logits) scores what the saved model scores
-    during = _eval_scores(out)
-    assert during and during[0] == pytest.approx(m_run["validation"]["task_mean_iou"], abs=1e-3)
+    # (the saved model's own predictions, counted directly: tests/training/test_train.py)
+    from tests.training.test_train import independent_task_iou
+
+    counted, during = independent_task_iou(run, seed=3), _eval_scores(out)
+    assert during and during[0] == pytest.approx(counted, abs=1e-3)
+    assert m_run["validation"]["task_mean_iou"] == pytest.approx(counted, abs=1e-6)
