@@ -71,6 +71,17 @@ def prior_match(shares: dict, prior) -> dict:
     return {"total_variation": tv, "tau": float(min(tv, key=lambda t: (tv[t], float(t))))}
 
 
+def unfold_recorded(model, metrics: dict) -> list[float] | None:
+    """Take a shift the run folded into its classifier (``--logit_adjustment``) back off, so every tau here is
+    measured from the unadjusted model; returns it. Runs saved before the config recorded the shift
+    (``models.logit_adjustment.SHIFT_ATTR``) have it in their ``metrics.json`` only."""
+    from mars_segformer.models.logit_adjustment import SHIFT_ATTR, recorded_shift, unfold_logit_shift
+
+    if recorded_shift(model) is None and metrics.get("logit_shift"):
+        setattr(model.config, SHIFT_ATTR, metrics["logit_shift"])
+    return unfold_logit_shift(model)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True)
@@ -91,8 +102,9 @@ def main():
         weights = metrics["class_weights"]
         images, truths, seed = validation_tiles(run, None, None)
         model = load_model(str(run), "cpu")
+        taken_off = unfold_recorded(model, metrics)
         val_logits = logits_of(model, images)
-        row = {"seed": seed, "class_weights": weights,
+        row = {"seed": seed, "class_weights": weights, "shift_taken_off": taken_off,
                "validation": adjusted_scores(val_logits, truths, weights, args.taus)}
         data = metrics.get("data")
         arrays = load_arrays(None if data in (None, "embedded AI4Mars sample") else data)

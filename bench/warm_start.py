@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -114,10 +115,16 @@ def main():
                    help="bench/ablation.py config every arm trains with (its --model is replaced)")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
                    help="which arms train on the second half (warm is always among them)")
+    p.add_argument("--warm_flags", default="",
+                   help="train_hf.py flags added to the warm arm (e.g. '--warmup_steps 0.2'), to try other "
+                        "fine-tuning settings; its runs are kept apart under warm_TAG_B_sSEED")
+    p.add_argument("--tag", default="", help="names the warm arm's runs when --warm_flags is given")
     p.add_argument("--name", default="warm_start",
                    help="bench/results/NAME.json and docs/NAME.md (runs under bench/results/warm_start/RECIPE/)")
     args = p.parse_args()
     args.arms = [a for a in ARMS if a in set(args.arms) | {"warm"}]
+    if args.warm_flags and not args.tag:
+        p.error("--warm_flags needs --tag (a name for those runs' folders)")
     root = RESULTS / "warm_start" / args.recipe  # the runs of one recipe; seeds run apart share the folder
     root.mkdir(parents=True, exist_ok=True)
     n = args.steps // args.eval_every  # the log's last evaluation repeats the final one
@@ -125,18 +132,20 @@ def main():
     for seed in args.seeds:
         pre = root / f"pretrain_A_s{seed}"
         checkpoint = train(pre, args, seed, args.model, "0:0.5", args.pretrain_steps)
-        runs = {"scratch": (args.model, ()), "warm": (str(pre), ()), "warm_old_settings": (str(pre), OLD_SETTINGS)}
+        runs = {"scratch": (args.model, ()), "warm": (str(pre), shlex.split(args.warm_flags)),
+                "warm_old_settings": (str(pre), OLD_SETTINGS)}
         arms = {}
         for name in args.arms:
             model, extra = runs[name]
-            folder = root / f"{name}_B_s{seed}"
+            folder = root / (f"warm_{args.tag}_B_s{seed}" if name == "warm" and args.tag else f"{name}_B_s{seed}")
             arms[name] = arm(folder, train(folder, args, seed, model, "0.5:1", args.steps, extra), n)
         rows.append(compare(seed, checkpoint, arms, args.eval_every))
         print(f"[warm-start] seed {seed}: checkpoint {rows[-1]['checkpoint']['task_mean_iou']:.4f}, "
               + ", ".join(f"{name} {a['task_mean_iou']:.4f} (first eval {a['curve'][0]:.4f})" for name, a in arms.items()),
               flush=True)
     result = {"model": args.model, "recipe": args.recipe, "arms": list(args.arms), "pretrain_steps": args.pretrain_steps, "steps": args.steps, "batch_size": 32,
-              "eval_every": args.eval_every, "old_settings": OLD_SETTINGS, "machine": machine(), "rows": rows}
+              "eval_every": args.eval_every, "old_settings": OLD_SETTINGS,
+              "warm_flags": args.warm_flags, "machine": machine(), "rows": rows}
     atomic_write_json(RESULTS / f"{args.name}.json", result)
     write_table(result, args)
 
@@ -148,7 +157,8 @@ def write_table(result: dict, args) -> None:
              f"no GPU), model `{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file, "
              f"evaluated every {args.eval_every} steps. Checkpoint: {args.pretrain_steps} steps on training frames "
              f"0:0.5; every arm then trains {args.steps} steps on frames 0.5:1 with the default recipe (same "
-             f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %); "
+             f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %)"
+             + (f" with `{args.warm_flags}`" if args.warm_flags else "") + "; "
              f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
              "", "| seed | checkpoint | scratch | warm: first eval / final | old settings: first eval / final | "
              "warm never below the checkpoint | big rock scratch / warm / old |", "|---|---|---|---|---|---|---|"]
