@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .mean_iou.mean_iou import StreamingMeanIoU, confusion_matrix, scores_from_confusion
+from .mean_iou.confusion import StreamingMeanIoU, confusion_matrix, scores_from_confusion
 
 #: ``evaluate.load(MEAN_IOU_PATH)`` loads the module offline.
 MEAN_IOU_PATH = str(Path(__file__).parent / "mean_iou")

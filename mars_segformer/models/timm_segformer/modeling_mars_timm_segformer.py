@@ -5,7 +5,6 @@ Self-contained (torch, timm and transformers only) so that ``trust_remote_code``
 
 from __future__ import annotations
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +20,8 @@ class MarsTimmSegformerEncoder(nn.Module):
 
     def __init__(self, config: MarsTimmSegformerConfig):
         super().__init__()
+        import timm  # here, not at the top: a run of another model does not pay timm's import (~1 s)
+
         self.body = timm.create_model(
             config.encoder_name, features_only=True, pretrained=False, in_chans=config.num_channels,
             out_indices=tuple(range(config.encoder_depth)),

@@ -5,7 +5,6 @@ Self-contained (torch, timm and transformers only) so that ``trust_remote_code``
 
 from __future__ import annotations
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -67,6 +66,8 @@ class MarsTimmUNetForSemanticSegmentation(MarsTimmUNetPreTrainedModel):
 
     def __init__(self, config: MarsTimmUNetConfig):
         super().__init__(config)
+        import timm  # here, not at the top: a run of another model does not pay timm's import (~1 s)
+
         self.encoder = timm.create_model(
             config.encoder_name, features_only=True, pretrained=False, in_chans=config.num_channels,
             out_indices=tuple(range(config.encoder_depth)),
