@@ -35,26 +35,3 @@ def finetune_defaults(argv: list[str], presets) -> list[str]:
     if "loaded_lr_scale" not in given:
         out += ["--loaded_lr_scale", LOADED_LR_SCALE]
     return out
-
-
-def slow_loaded_norm_statistics(model, new: list[str], scale: float) -> int:
-    """Multiply the running-statistics momentum of every BatchNorm layer the checkpoint supplied by ``scale``
-    (``--loaded_lr_scale``), so its statistics move at the rate its weights do; returns how many layers.
-
-    Running means and variances are learned too, by a moving average that the learning rate does not reach: at
-    PyTorch's momentum 0.1 a warm start had replaced the checkpoint's statistics with those of its first ~25
-    batches before the first evaluation, and with the weights held still (``--loaded_lr_scale 1e-6``) that
-    alone cost 0.007 task mIoU there (``bench/warm_start.py``, docs/results.md). Layers newly initialised
-    (``new``: their ``running_mean`` among the state-dict keys the checkpoint lacked) and layers with a
-    cumulative average (momentum None) keep theirs.
-    """
-    from torch import nn
-
-    fresh = set(new)
-    slowed = 0
-    for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats \
-                and module.momentum is not None and f"{name}.running_mean" not in fresh:
-            module.momentum *= scale
-            slowed += 1
-    return slowed

@@ -58,7 +58,7 @@ from .faults import (
     check_room_to_resume,
     disk_faults,
 )
-from .finetune import finetune_defaults, slow_loaded_norm_statistics
+from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
 from .ranges import parse_logit_adjustment
 from .sampling import sampling_defaults
@@ -436,7 +436,6 @@ def _print_start(p: RunParts) -> None:
     if p.start.kind != "preset":
         m, warm = p.model_args, p.args.warmup_steps
         print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
-              f"and their BatchNorm statistics at {m.loaded_lr_scale:g}x the momentum "
               f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
               "(--warmup_steps)", flush=True)
     if p.encoder_start is not None:
@@ -471,8 +470,6 @@ def _build_trainer(p: RunParts) -> None:
     tuned = m.encoder_lr_scale != 1 or m.freeze_encoder_steps or m.layer_lr_decay != 1
     encoder = encoder_parameters(p.model) if tuned else []
     lr_scales = _lr_scales(p, encoder)
-    if m.loaded_lr_scale != 1 and p.start.kind != "preset":  # the loaded BatchNorm statistics as slow as the weights
-        slow_loaded_norm_statistics(p.model, p.start.new, m.loaded_lr_scale)
     if m.freeze_encoder_steps:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     if args.early_stopping_patience > 0 and args.load_best_model_at_end:

@@ -52,35 +52,22 @@ ONE_STEP = ["--max_steps", "1", "--learning_rate", "0.01", "--warmup_steps", "0"
 
 def test_loaded_tensors_train_at_a_tenth_of_the_rate_unless_told(tmp_path, capsys):
     start = _resnet(tmp_path / "resnet")
-    steps, moved = {}, {}
+    steps = {}
     for scale in (None, "1"):
         run = tmp_path / f"run_{scale}"
         extra = [] if scale is None else ["--loaded_lr_scale", scale]
         assert train_main(["--model", str(tmp_path / "resnet"), "--output_dir", str(run), *ONE_STEP, *extra]) == 0
         after = load_file(run / "model.safetensors")
-        # every BatchNorm's running mean after its one update; the new head's layers start where torch starts them
-        moved[scale] = {k: (after[k] - start.get(k.removeprefix("backbone."), torch.zeros_like(after[k]))).abs().sum()
-                        for k in after if k.endswith("running_mean")}
         # the backbone's conv weights, against the checkpoint's own (batch-norm statistics are buffers)
         names = [k for k in after if k.startswith("backbone.") and k.endswith("convolution.weight")]
         assert names and all(k.removeprefix("backbone.") in start for k in names)
         steps[scale] = _median_step(run, names, {k: start[k.removeprefix("backbone.")] for k in names})
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["loaded_lr_scale"] == (0.1 if scale is None else 1.0) and metrics["warmup_steps"] == 0
-    assert ("fine-tuning: the loaded tensors at 0.1x the learning rate of the new ones and their BatchNorm statistics "
-            "at 0.1x the momentum") in capsys.readouterr().out
+    assert "fine-tuning: the loaded tensors at 0.1x the learning rate of the new ones" in capsys.readouterr().out
     assert 0.5e-3 < steps[None] < 2e-3, steps  # Adam's first step ~ lr x 0.1
     assert 5e-3 < steps["1"] < 2e-2, steps  # ~ lr
     assert 5 < steps["1"] / steps[None] < 20
-    # the first update sees the same batch through the same weights in both runs, so a running mean moves by
-    # momentum x (batch mean - old): 0.1 x 0.1 for the checkpoint's layers by default, 0.1 for the new head's
-    loaded = [k for k in moved[None] if k.startswith("backbone.")]
-    fresh = [k for k in moved[None] if not k.startswith("backbone.")]
-    assert loaded and fresh
-    for k in loaded:
-        assert float(moved["1"][k] / moved[None][k]) == pytest.approx(10, rel=1e-3), k
-    for k in fresh:
-        assert float(moved["1"][k] / moved[None][k]) == pytest.approx(1, rel=1e-3), k
 
 
 def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
