@@ -134,6 +134,12 @@ LEARNING_RATE = {f"12_combo_logit_adj_lr{lr}": (f"the default (10_combo_logit_ad
                                                 f"default)", _with(ADJUST["10_combo_logit_adj"][1], learning_rate=lr))
                  for lr in ("3e-4", "1.2e-3", "2.4e-3")}
 CONFIGS.update(LEARNING_RATE)
+#: OHEM alone collapsed (8_ohem: bedrock left out of the gradient); as a third term beside focal and Lovász the
+#: common classes keep their gradient and the hardest quarter of pixels (rock faces against bedrock) gets more
+HARD = {"13_combo_logit_adj_ohem": ("the default (10_combo_logit_adj) with an OHEM term added "
+                                    "(focal:1,lovasz:1,ohem:0.5, the hardest 25 % of pixels)",
+                                    _with(ADJUST["10_combo_logit_adj"][1], loss="focal:1,lovasz:1,ohem:0.5"))}
+CONFIGS.update(HARD)
 
 #: the config each one changes one thing of; the table reports the difference to it
 PARENT = {
@@ -146,6 +152,7 @@ PARENT = {
     **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
     "11_head64_x1.5": "10_combo_head64", "10_combo_logit_adj": "9_combo",
     "11_combo_logit_adj_x2": "10_combo_logit_adj", **{name: "10_combo_logit_adj" for name in LEARNING_RATE},
+    "13_combo_logit_adj_ohem": "10_combo_logit_adj",
 }
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
