@@ -79,7 +79,8 @@ ARMS = ("scratch", "warm", "warm_old_settings")
 
 def arm(run: Path, metrics: dict, n: int) -> dict:
     v = metrics["validation"]
-    return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}, "curve": curve(run)[:n]}
+    return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}, "curve": curve(run)[:n],
+            "settings": {k: metrics.get(k) for k in ("warmup_steps", "loaded_lr_scale")}}  # what the run used
 
 
 def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:
@@ -152,12 +153,15 @@ def main():
 
 def write_table(result: dict, args) -> None:
     m = result["machine"]
+    used = result["rows"][0]["warm"].get("settings") or {}
     lines = [f"`python bench/warm_start.py --seeds {' '.join(map(str, args.seeds))} --pretrain_steps "
              f"{args.pretrain_steps} --steps {args.steps}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
              f"no GPU), model `{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file, "
              f"evaluated every {args.eval_every} steps. Checkpoint: {args.pretrain_steps} steps on training frames "
              f"0:0.5; every arm then trains {args.steps} steps on frames 0.5:1 with the default recipe (same "
-             f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at 0.1x, warm-up 10 %)"
+             f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at "
+             f"{used.get('loaded_lr_scale', 0.1)}x, warm-up {used.get('warmup_steps', 0.1)} of the steps, as seed "
+             f"{result['rows'][0]['seed']}'s run recorded them)"
              + (f" with `{args.warm_flags}`" if args.warm_flags else "") + "; "
              f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
              "", "| seed | checkpoint | scratch | warm: first eval / final | old settings: first eval / final | "

@@ -30,7 +30,7 @@ class ModelArguments:
                                   "decay^(L+1-d), the embeddings at decay^(L+1) (1: off)"})
     loaded_lr_scale: float = field(default=1.0, metadata={"help": "learning rate of the tensors loaded from a "
                                    "checkpoint --model relative to the newly initialised ones (default for a "
-                                   "checkpoint: 0.1, with --warmup_steps 0.1; see training/finetune.py)"})
+                                   "checkpoint: 0.1, with --warmup_steps 0.2; see training/finetune.py)"})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "keep the encoder frozen for the first N steps"})
     input_scale: float | None = field(default=None, metadata={"help": "resize tiles by this factor before the model "
         "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "

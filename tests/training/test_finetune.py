@@ -24,7 +24,7 @@ def test_defaults_only_for_a_checkpoint_and_explicit_flags_win():
     assert finetune_defaults([], PRESETS) == []
     flags = finetune_defaults(["--model", "runs/x"], PRESETS)
     assert parse_args(["--model", "runs/x", *flags])[0].loaded_lr_scale == 0.1
-    assert parse_args(["--model", "runs/x", *flags])[3].warmup_steps == 0.1
+    assert parse_args(["--model", "runs/x", *flags])[3].warmup_steps == 0.2
     given = ["--model=runs/x", "--warmup-steps", "5", "--loaded_lr_scale", "0.5"]
     assert finetune_defaults(given, PRESETS) == []
     model_args, *_, args = parse_args([*finetune_defaults(given, PRESETS), *given])
@@ -78,7 +78,7 @@ def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
                        "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true",
                        "--logit_adjustment", "0"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.1
+    assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.2
 
 
 def _eval_scores(stdout: str) -> list[float]:
