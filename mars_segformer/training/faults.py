@@ -98,6 +98,15 @@ class GracefulStop(TrainerCallback):
             control.should_training_stop = True
         return control
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # the Trainer ends the epoch it broke out of: with epoch-wise evaluation that is a whole validation pass
+        # (a minute per thousand tiles on a CPU) and a second save, a mid-epoch point on the curve. The
+        # checkpoint was written at the step's end, so a stop ends there (this runs after DefaultFlowCallback's).
+        if self.signum is not None:
+            control.should_evaluate = False
+            control.should_save = False
+        return control
+
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum else ""
