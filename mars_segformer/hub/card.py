@@ -7,6 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..data.io import CLASS_NAMES, TILE_SHAPE
+
 #: The template ships inside the package (``hub/model_card.md``), so a wheel install renders cards too.
 TEMPLATE_CANDIDATES = (Path(__file__).resolve().parent / "model_card.md",)
 
@@ -46,23 +48,10 @@ def _fmt(x, digits=4):
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
 
-def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None = None) -> ModelCard:
-    """The model card of a finished run folder.
-
-    Args:
-        run_dir: folder with ``config.json`` and ``metrics.json``.
-        repo_id: the Hub repo the card is for (used in the usage snippet).
-        template: a Jinja template path (default: the package's ``hub/model_card.md``).
-    """
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    m = json.loads((run_dir / "metrics.json").read_text())
-    v = m["validation"]
-    model_type = config.get("model_type", "")
-    custom = "auto_map" in config
-    names = m.get("class_names") or ["background", "soil", "bedrock", "sand", "big_rock"]
+def _card_data(repo_id: str, model_type: str, m: dict) -> ModelCardData:
+    """The card's metadata block: tags, base model, the validation score as an eval result."""
     start = m.get("base_model") or {}
-    card_data = ModelCardData(
+    return ModelCardData(
         base_model=start.get("source") if start.get("kind") == "hub" else None,
         language=None,
         license="apache-2.0",
@@ -77,10 +66,14 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
             EvalResult(task_type="image-segmentation", task_name="Semantic segmentation",
                        dataset_type="ai4mars", dataset_name="AI4Mars MSL 64x128 tiles (frame-grouped validation split)",
                        metric_type="mean_iou", metric_name="mean IoU, classes 1-4, background ignored",
-                       metric_value=round(float(v["task_mean_iou"]), 4)),
+                       metric_value=round(float(m["validation"]["task_mean_iou"]), 4)),
         ],
     )
-    per_class = "\n".join(f"| {n.replace('_', ' ')} | {_fmt(v.get(f'iou_{n}'))} |" for n in names[1:])
+
+
+def _recipe_rows(m: dict) -> str:
+    """The card's recipe table (markdown rows) from ``metrics.json``."""
+    start = m.get("base_model") or {}
     recipe = {
         "architecture": m.get("model"), "loss": m.get("loss"), "focal gamma": m.get("focal_gamma"),
         "class weights": _weights(m.get("class_weights")), "background ignored in loss": m.get("ignore_background"),
@@ -100,7 +93,28 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
                          + f" ({start['kind']}; {start['tensors_loaded']} tensors loaded, {start['tensors_new']} new)")
         if start else "random initialisation",
     }
-    recipe_rows = "\n".join(f"| {k} | {val} |" for k, val in recipe.items())
+    return "\n".join(f"| {k} | {val} |" for k, val in recipe.items())
+
+
+def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None = None) -> ModelCard:
+    """The model card of a finished run folder.
+
+    Args:
+        run_dir: folder with ``config.json`` and ``metrics.json``.
+        repo_id: the Hub repo the card is for (used in the usage snippet).
+        template: a Jinja template path (default: the package's ``hub/model_card.md``).
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    m = json.loads((run_dir / "metrics.json").read_text())
+    v = m["validation"]
+    model_type = config.get("model_type", "")
+    custom = "auto_map" in config
+    names = m.get("class_names") or CLASS_NAMES
+    start = m.get("base_model") or {}
+    card_data = _card_data(repo_id, model_type, m)
+    per_class = "\n".join(f"| {n.replace('_', ' ')} | {_fmt(v.get(f'iou_{n}'))} |" for n in names[1:])
+    recipe_rows = _recipe_rows(m)
     data = m.get("data", "")
     data_description = (
         f"Trained on `{Path(str(data)).name}` ({m.get('train_tiles')} training and {m.get('validation_tiles')} "
@@ -112,7 +126,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         model_name=repo_id.split("/")[-1],
         repo_id=repo_id,
         architecture=ARCHITECTURES.get(model_type, model_type),
-        tile_size="64×128",
+        tile_size="×".join(map(str, TILE_SHAPE)),
         start_note=f"starting from `{start['source']}`" if start else "from scratch",
         task_mean_iou=_fmt(v["task_mean_iou"]),
         mean_iou=_fmt(v.get("mean_iou")),
