@@ -125,16 +125,25 @@ def load_ai4mars_folder(
     if not edr.is_dir():
         raise MarsDataError(f"{msl}: missing folder 'images/edr' holding the NAVCAM frames")
     images = {p.stem: p for p in edr.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    train_dir = msl / "labels" / "train"
+    tr_img, tr_msk, tr_ids = _train_tiles(msl / "labels" / "train", images, frame_size, tile_shape, min_labelled)
+    te_img, te_ids = _test_tiles(msl / "labels" / "test", images, frame_size, tile_shape, test_subset)
+    training_set = np.stack([tr_img, tr_msk], axis=1)
+    test_set = np.concatenate(te_img) if te_img else np.zeros((0, *tile_shape), np.uint8)
+    return arrays_from_course_layout(
+        training_set, test_set, np.array(tr_ids), np.array(te_ids) if te_ids else None, source=str(root)
+    )
+
+
+def _train_tiles(train_dir: Path, images: dict, frame_size, tile_shape, min_labelled: float):
+    """The labelled frames' tiles with at least ``min_labelled`` labelled pixels: (images, masks, frame ids)."""
     labels = sorted(train_dir.glob("*.png")) if train_dir.is_dir() else []
     if not labels:
         raise MarsDataError(f"{train_dir}: no label .png files found")
-
     tr_img, tr_msk, tr_ids = [], [], []
     for lab in labels:
         stem = lab.stem
         if stem not in images:
-            raise MarsDataError(f"{lab}: no matching image '{stem}.JPG' in {edr}")
+            raise MarsDataError(f"{lab}: no matching image '{stem}.JPG' in {train_dir.parents[1] / 'images' / 'edr'}")
         img_tiles, msk_tiles = tile_frame(_read_gray(images[stem]), _read_label(lab), frame_size, tile_shape)
         keep = (msk_tiles > 0).mean(axis=(1, 2)) >= min_labelled
         tr_img.append(img_tiles[keep])
@@ -142,14 +151,17 @@ def load_ai4mars_folder(
         tr_ids += [stem] * int(keep.sum())
     if not tr_ids:
         raise MarsDataError(f"{train_dir}: every tile has under {min_labelled:.0%} labelled pixels; nothing to train on")
+    return np.concatenate(tr_img), np.concatenate(tr_msk), tr_ids
 
-    te_img, te_ids = [], []
-    test_root = msl / "labels" / "test"
+
+def _test_tiles(test_root: Path, images: dict, frame_size, tile_shape, test_subset: str | None):
+    """The tiles of one expert-labelled test subset's frames (images only): (list of tile arrays, frame ids)."""
     subsets = sorted(p for p in test_root.iterdir() if p.is_dir()) if test_root.is_dir() else []
     if test_subset is not None:
         subsets = [p for p in subsets if p.name == test_subset]
         if not subsets:
             raise MarsDataError(f"{test_root}: no test subset folder '{test_subset}'")
+    te_img, te_ids = [], []
     if subsets:
         chosen = next((p for p in subsets if "min3" in p.name), subsets[0])
         for lab in sorted(chosen.glob("*.png")):
@@ -158,10 +170,5 @@ def load_ai4mars_folder(
                 tiles, _ = tile_frame(_read_gray(images[stem]), None, frame_size, tile_shape)
                 te_img.append(tiles)
                 te_ids += [stem] * len(tiles)
-
-    training_set = np.stack([np.concatenate(tr_img), np.concatenate(tr_msk)], axis=1)
-    test_set = np.concatenate(te_img) if te_img else np.zeros((0, *tile_shape), np.uint8)
-    return arrays_from_course_layout(
-        training_set, test_set, np.array(tr_ids), np.array(te_ids) if te_ids else None, source=str(root)
-    )
+    return te_img, te_ids
 
