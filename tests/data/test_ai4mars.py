@@ -64,3 +64,26 @@ def test_unknown_label_value(tmp_path):
 def test_folder_without_layout(tmp_path):
     with pytest.raises(MarsDataError, match="no AI4Mars layout"):
         load_ai4mars_folder(tmp_path)
+
+
+def test_a_broken_release_names_what_is_missing(tmp_path):
+    build_release(tmp_path, n_train=2, size=256)
+    msl = tmp_path / "msl"
+    # an unknown test subset
+    with pytest.raises(MarsDataError, match=r"labels/test: no test subset folder 'nope'"):
+        load_ai4mars_folder(tmp_path, test_subset="nope")
+    # a label whose frame is missing names the label file and the image folder
+    orphan = msl / "labels" / "train" / "NLA_999999999EDR_F0000000AUT_04096M1.png"
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(orphan)
+    with pytest.raises(MarsDataError, match=r"NLA_999999999EDR_F0000000AUT_04096M1\.png: no matching image .* in .*images/edr"):
+        load_ai4mars_folder(tmp_path)
+    orphan.unlink()
+    # labels that leave no tile with enough labelled pixels
+    for lab in (msl / "labels" / "train").glob("*.png"):
+        Image.fromarray(np.full((256, 256), 255, np.uint8)).save(lab)  # 255: unlabelled
+    with pytest.raises(MarsDataError, match="every tile has under 10% labelled pixels"):
+        load_ai4mars_folder(tmp_path)
+    for lab in (msl / "labels" / "train").glob("*.png"):
+        lab.unlink()
+    with pytest.raises(MarsDataError, match="labels/train: no label .png files found"):
+        load_ai4mars_folder(tmp_path)
