@@ -5,10 +5,10 @@
 
 Each run is ``train_hf.py`` on the frame-grouped split of the shared AI4Mars file with eval and a
 checkpoint every epoch, early stopping on validation task mIoU (patience 10) and the LR schedule
-set for ``--epochs``; it trains into ``bench/results/full_length/<model>__<recipe>_s<seed>``. Runs
-are taken one after the other; a killed one continues from its last checkpoint when started again
-(same flags), a finished one (``metrics.json``) is skipped. Two sweeps at once on 2 cores must each
-use ``--threads 1``.
+set for ``--epochs``; it trains into ``bench/results/full_length/<model>__<recipe>_s<seed>``
+(``<model>__<recipe>_e<epochs>_s<seed>`` when ``--epochs`` is not 20). Runs are taken one after the
+other; a killed one continues from its last checkpoint when started again (same flags), a finished one
+(``metrics.json``) is skipped. Two sweeps at once on 2 cores must each use ``--threads 1``.
 
 Recipes: ``default`` is the recipe of the earlier default (focal + class weights + background ignored,
 hflip); ``reference`` adds the reference report's augmentation, CutMix 0.5 and big-rock oversampling ×15
@@ -47,6 +47,8 @@ MODELS = {
 }
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
 BATCH = 32
+#: the schedule of the stored runs; other lengths get their own folders (:func:`run_name`)
+EPOCHS = 20
 
 
 def run_flags(spec: str) -> tuple[str, list[str]]:
@@ -58,9 +60,16 @@ def run_flags(spec: str) -> tuple[str, list[str]]:
     return f"{model}__{recipe}", _with(RECIPES[recipe], **{"model": model, **MODELS[model]})
 
 
+def run_name(spec: str, seed: int, epochs: int) -> str:
+    """The run's folder name: ``MODEL__RECIPE_sSEED``, with ``_eEPOCHS`` before the seed when the schedule is
+    not the usual 20 epochs (so a longer run of a recipe never resumes, or is skipped as, the 20-epoch one)."""
+    name, _ = run_flags(spec)
+    return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}_s{seed}"
+
+
 def train(spec: str, seed: int, args, out_root: Path) -> None:
-    name, flags = run_flags(spec)
-    out = out_root / f"{name}_s{seed}"
+    _, flags = run_flags(spec)
+    out = out_root / run_name(spec, seed, args.epochs)
     if (out / "metrics.json").exists():
         print(f"[full-length] {out.name}: finished, skipped", flush=True)
         return
@@ -194,7 +203,7 @@ def main():
     p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj"],
                    help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
     p.add_argument("--out", default=str(RESULTS / "full_length"))
