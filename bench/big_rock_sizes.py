@@ -10,7 +10,6 @@ bin: where the instances' pixels went) and prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
 from bench.tta import validation_tiles  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data.io import CLASS_NAMES  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.metrics.instances import instance_scores  # noqa: E402
@@ -79,14 +79,14 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders (with split.json) or their checkpoints")
     p.add_argument("--name", default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
     args = p.parse_args()
     runs = [Path(r) for r in args.runs]
     for r in runs:
         if not (r / "config.json").is_file():
-            raise SystemExit(f"--runs: {r} has no config.json; expected a run folder or checkpoint")
+            p.error(f"--runs: {r} has no config.json; expected a run folder or one of its checkpoints")
     results = {label(r): measure(r) for r in runs}
     save(args.name, {"machine": machine(), "found_share": 0.5, "runs": results})
     plot(results, ROOT / "docs" / f"{args.name}.png")
