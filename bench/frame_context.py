@@ -1,0 +1,93 @@
+"""Does context beyond the tile help? A tile-trained run predicts its validation frames whole, against tile by tile.
+
+    python bench/frame_context.py --runs bench/results/full_length/upernet-r18__combo_logit_adj_s0 ... --name frame_context
+
+The shared file stores a frame's tiles next to each other, row-major, 4 rows × 2 columns of a 256×256 frame
+(``../shared/data/README.md``); a frame with all 8 tiles can be put back together exactly. For each run, the
+complete frames among its validation frames (``split.json``) are predicted twice with no retraining: tile by tile
+(what training and evaluation do) and as whole 256×256 frames, the predictions then cut back into the same tiles.
+Both are scored on the same pixels: task mIoU, per-class IoU, and big-rock instances by size
+(``mars_segformer.metrics.instances``). Writes ``bench/results/NAME.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import machine, save  # noqa: E402
+from bench.tta import score  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.data import load_arrays  # noqa: E402
+from mars_segformer.data.io import CLASS_NAMES, TILE_SHAPE  # noqa: E402
+from mars_segformer.inference import load_model, predict_masks  # noqa: E402
+from mars_segformer.metrics.instances import instance_scores  # noqa: E402
+
+#: tiles per frame: rows × columns of TILE_SHAPE tiles in a 256×256 frame
+GRID = (4, 2)
+
+
+def to_frames(tiles: np.ndarray) -> np.ndarray:
+    """(F*8, 64, 128) tiles of complete frames, row-major per frame -> (F, 256, 256) frames."""
+    (r, c), (h, w) = GRID, TILE_SHAPE
+    return tiles.reshape(-1, r, c, h, w).transpose(0, 1, 3, 2, 4).reshape(-1, r * h, c * w)
+
+
+def to_tiles(frames: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_frames`."""
+    (r, c), (h, w) = GRID, TILE_SHAPE
+    return frames.reshape(-1, r, h, c, w).transpose(0, 1, 3, 2, 4).reshape(-1, h, w)
+
+
+def complete_frames(frame_ids: np.ndarray, wanted: set[str]) -> np.ndarray:
+    """Row indices of the tiles of every frame in ``wanted`` stored with all its tiles, frame by frame."""
+    n = GRID[0] * GRID[1]
+    rows = []
+    starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
+    ends = np.r_[starts[1:], len(frame_ids)]
+    for s, e in zip(starts, ends, strict=True):
+        if e - s == n and frame_ids[s] in wanted:
+            rows.extend(range(s, e))
+    return np.array(rows, dtype=np.int64)
+
+
+def measure(run: Path) -> dict:
+    split = json.loads((run / "split.json").read_text())
+    arrays = load_arrays(split["data"])
+    rows = complete_frames(arrays.train_frame_ids, set(split["validation_frame_ids"]))
+    images, truths = arrays.train_images[rows], arrays.train_masks[rows]
+    print(f"[frame context] {run.name}: {len(rows) // 8} complete validation frames ({len(rows)} tiles)", flush=True)
+    model = load_model(str(run), "cpu")
+    by_tile = predict_masks(model, images, batch_size=128)
+    by_frame = to_tiles(predict_masks(model, to_frames(images), batch_size=16))
+    return {"frames": len(rows) // 8, "tiles": len(rows),
+            **{name: {**score(pred, truths), "big_rock_instances": instance_scores(truths, pred, 4, CLASS_NAMES)}
+               for name, pred in (("tile_by_tile", by_tile), ("whole_frame", by_frame))}}
+
+
+def main():
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", nargs="+", required=True, help="run folders with split.json, trained on the shared file")
+    p.add_argument("--name", default="frame_context", help="bench/results/NAME.json")
+    args = p.parse_args()
+    runs = [Path(r) for r in args.runs]
+    for r in runs:
+        if not (r / "split.json").is_file() or not (r / "config.json").is_file():
+            p.error(f"--runs: {r} has no split.json and config.json; expected a finished run folder")
+    results = {r.name: measure(r) for r in runs}
+    save(args.name, {"machine": machine(), "runs": results})
+    print("| run | frames | way | task mIoU | soil | bedrock | sand | big rock |\n|---|---|---|---|---|---|---|---|")
+    for name, res in results.items():
+        for way in ("tile_by_tile", "whole_frame"):
+            s = res[way]
+            print(f"| {name} | {res['frames']} | {way.replace('_', ' ')} | {s['task_mean_iou']:.4f} | "
+                  + " | ".join(f"{s[c]:.4f}" for c in CLASS_NAMES[1:]) + " |")
+
+
+if __name__ == "__main__":
+    main()
