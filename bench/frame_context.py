@@ -4,8 +4,10 @@
 
 The shared file stores a frame's tiles next to each other, row-major, 4 rows × 2 columns of a 256×256 frame
 (``../shared/data/README.md``); a frame with all 8 tiles can be put back together exactly. For each run, the
-complete frames among its validation frames (``split.json``) are predicted twice with no retraining: tile by tile
-(what training and evaluation do) and as whole 256×256 frames, the predictions then cut back into the same tiles.
+complete frames among its validation frames (``split.json``) are predicted three ways with no retraining: tile by
+tile (what training and evaluation do); as whole 256×256 frames (the model sees the frame at once); and by the
+package's frame path (``predict --images``: tile-sized windows on the tile grid and on the grid shifted by half a
+tile, blended), the predictions then cut back into the same tiles.
 Both are scored on the same pixels: task mIoU, per-class IoU, and big-rock instances by size
 (``mars_segformer.metrics.instances``). Writes ``bench/results/NAME.json``.
 """
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,6 +29,7 @@ from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.io import CLASS_NAMES, TILE_SHAPE  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
+from mars_segformer.inference.frames import predict_frame_probs  # noqa: E402
 from mars_segformer.metrics.instances import instance_scores  # noqa: E402
 
 #: tiles per frame: rows × columns of TILE_SHAPE tiles in a 256×256 frame
@@ -64,10 +68,13 @@ def measure(run: Path) -> dict:
     print(f"[frame context] {run.name}: {len(rows) // 8} complete validation frames ({len(rows)} tiles)", flush=True)
     model = load_model(str(run), "cpu")
     by_tile = predict_masks(model, images, batch_size=128)
-    by_frame = to_tiles(predict_masks(model, to_frames(images), batch_size=16))
+    frames = to_frames(images)
+    by_frame = to_tiles(predict_masks(model, frames, batch_size=16))
+    by_window = to_tiles(np.stack([predict_frame_probs(model, f, batch_size=64).argmax(0)
+                                   for f in tqdm(frames, desc="windows", unit="frame")]).astype(np.uint8))
     return {"frames": len(rows) // 8, "tiles": len(rows),
             **{name: {**score(pred, truths), "big_rock_instances": instance_scores(truths, pred, 4, CLASS_NAMES)}
-               for name, pred in (("tile_by_tile", by_tile), ("whole_frame", by_frame))}}
+               for name, pred in (("tile_by_tile", by_tile), ("whole_frame", by_frame), ("windows", by_window))}}
 
 
 def main():
@@ -83,7 +90,7 @@ def main():
     save(args.name, {"machine": machine(), "runs": results})
     print("| run | frames | way | task mIoU | soil | bedrock | sand | big rock |\n|---|---|---|---|---|---|---|---|")
     for name, res in results.items():
-        for way in ("tile_by_tile", "whole_frame"):
+        for way in ("tile_by_tile", "whole_frame", "windows"):
             s = res[way]
             print(f"| {name} | {res['frames']} | {way.replace('_', ' ')} | {s['task_mean_iou']:.4f} | "
                   + " | ".join(f"{s[c]:.4f}" for c in CLASS_NAMES[1:]) + " |")
