@@ -26,7 +26,7 @@ from .argparsing import ArgumentParser
 from .data.errors import MarsDataError
 from .data.io import CLASS_NAMES
 from .data.sources import load_arrays
-from .inference.options import TTA_MODES, PredictError, check_scales
+from .inference.options import FRAME_MODES, TTA_MODES, PredictError, check_scales
 from .outputs import OutputPathError, atomic_path, atomic_write_json, check_output_folder
 
 # torch, the model code, evaluate and matplotlib are imported where they are used, after the flags
@@ -205,15 +205,18 @@ def _predict_and_write(net, model, arrays, images, truths, out: Path, split, bat
 
 def run_predict_images(model: str, images: str, out: str | os.PathLike, image_scale: float = 1.0,
                        batch_size: int = 32, tta: str = "none", trust_remote_code: bool = False,
-                       device: str | None = None, progress: bool = True) -> dict:
+                       device: str | None = None, progress: bool = True, frame_mode: str = "whole") -> dict:
     """Whole images (a file, a folder or a glob; any size) -> a mask PNG, an overlay PNG with a legend and the
-    class area shares per image; returns the summary written to ``summary.json``."""
+    class area shares per image (``frame_mode``: one of ``inference.options.FRAME_MODES``); returns the summary written
+    to ``summary.json``."""
     from tqdm.auto import tqdm
 
     from .inference.frames import image_paths, predict_image, read_gray, write_image_outputs
     from .inference.predictor import load_model
 
     out = _check_common(tta, batch_size, out)
+    if frame_mode not in FRAME_MODES:
+        raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {frame_mode!r}")
     if not (math.isfinite(image_scale) and image_scale > 0):
         raise PredictError(f"--image-scale must be a positive number (1: native NAVCAM pixels), got {image_scale}")
     paths = image_paths(images)
@@ -228,10 +231,10 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
         out.mkdir(parents=True, exist_ok=True)
         for path, frame in tqdm(list(zip(paths, frames, strict=True)), desc="images", unit="image",
                                 disable=not progress):
-            mask = predict_image(net, frame, image_scale, batch_size, tta)
+            mask = predict_image(net, frame, image_scale, batch_size, tta, frame_mode)
             results.append(write_image_outputs(path, frame, mask, out))
         summary = {"model": str(model), "images": len(results), "image_scale": image_scale, "tta": tta,
-                   "results": results}
+                   "frame_mode": frame_mode, "results": results}
         atomic_write_json(out / "summary.json", summary)
     except OSError as err:
         raise PredictError(f"{err.filename or out}: cannot write ({err.strerror or err})") from None
@@ -248,6 +251,9 @@ def main(argv=None) -> int:
                    "(PNG/JPG, gray or RGB, any size); writes a mask PNG, an overlay PNG and class shares per image")
     p.add_argument("--image-scale", type=float, default=1.0, help="with --images: pixel scale of the images "
                    "relative to native NAVCAM frames (1: a 1024x1024 frame; 0.25: already at the tiles' scale)")
+    p.add_argument("--frame-mode", default="whole", choices=FRAME_MODES, help="with --images: the model "
+                   "sees each image at once (whole; better for a tile-trained model, docs/results.md), or tile-sized "
+                   "blended windows (windows)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", default="test", choices=["test", "train", "validation"],
                    help="test_set; training_set images (scored); or training's held-out validation split (scored)")
@@ -268,7 +274,7 @@ def main(argv=None) -> int:
     try:
         if args.images:
             s = run_predict_images(args.model, args.images, args.out, args.image_scale, args.batch_size, args.tta,
-                                   args.trust_remote_code, args.device)
+                                   args.trust_remote_code, args.device, frame_mode=args.frame_mode)
             print(f"{s['images']} image(s) predicted; masks, overlays and class shares written to {args.out}")
             return 0
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,

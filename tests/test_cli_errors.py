@@ -181,6 +181,7 @@ CASES = [
     ("predict", ["--images", f"{W}/missing.png"], "missing.png: no such file or folder"),
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "0"], "--image-scale must be a positive number"),
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "inf"], "--image-scale must be a positive number"),
+    ("predict", ["--images", f"{W}/a_file", "--frame-mode", "tiles"], "invalid choice: 'tiles'"),
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("pretrain", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("pretrain", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),

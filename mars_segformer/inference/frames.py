@@ -1,10 +1,16 @@
-"""Whole images in, masks out: bring a frame to the model's tile scale, predict overlapping windows of the
-training tile size, blend their class probabilities, and return the mask at the image's own size.
+"""Whole images in, masks out: bring a frame to the model's tile scale, predict it, and return the mask at the
+image's own size.
 
-Windows sit on the training tiles' grid and on the grid shifted by half a tile, each weighted by a
-tent that is highest at the window's centre and near zero at its edges; at the centre of a grid tile
-the grid window's prediction dominates, and across tile borders the shifted windows take over, so
-the blended mask has no seams.
+Two ways (``options.FRAME_MODES``):
+
+- ``whole`` (the default): the model sees the frame at once (reflect-padded to a multiple of
+  ``WHOLE_MULTIPLE``, then cropped). A tile-trained model does better this way: on the complete validation
+  frames of the default's full-length runs, task mIoU 0.711 / 0.718 against 0.649 / 0.647 tile by tile and
+  0.682 / 0.705 with windows, big rock 0.337 / 0.275 (``bench/frame_context.py``, docs/results.md): a rock face
+  cut by a tile's edge is seen whole, with its outline and shadow.
+- ``windows``: overlapping windows of the training tile size, on the tiles' grid and on the grid shifted by
+  half a tile, each weighted by a tent that is highest at the window's centre and near zero at its edges,
+  blended; what the model saw in training, with no seams.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from PIL import Image, UnidentifiedImageError
 from ..data.io import CLASS_NAMES, TILE_SCALE, TILE_SHAPE
 from ..outputs import atomic_path, atomic_write_json
 from ..visualization import PALETTE, overlay
+from .options import FRAME_MODES
 from .predictor import PredictError, predict_probs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+#: a whole frame is padded to a multiple of this: the deepest stride of every preset's encoder
+WHOLE_MULTIPLE = 32
 
 
 def image_paths(spec: str) -> list[Path]:
@@ -105,23 +114,39 @@ def predict_frame_probs(model, image: np.ndarray, tile: tuple[int, int] = TILE_S
     return (acc / norm)[:, :h, :w]
 
 
+def predict_whole_probs(model, image: np.ndarray, tta: str = "none") -> np.ndarray:
+    """(H, W) uint8 image at the model's tile scale -> (C, H, W) class probabilities, the model seeing it at once.
+
+    The image is reflect-padded on the bottom and right to at least one tile and to a multiple of
+    ``WHOLE_MULTIPLE`` (so every encoder stage divides evenly), predicted, and cropped back.
+    """
+    h, w = image.shape
+    H = max(h, TILE_SHAPE[0]) + (-max(h, TILE_SHAPE[0])) % WHOLE_MULTIPLE
+    W = max(w, TILE_SHAPE[1]) + (-max(w, TILE_SHAPE[1])) % WHOLE_MULTIPLE
+    padded = np.pad(image, ((0, H - h), (0, W - w)), mode="reflect")  # numpy reflects again past the image's size
+    return predict_probs(model, padded[None], tta)[0, :, :h, :w].cpu().numpy()
+
+
 def model_tile_scale(model) -> float:
     """The scale of the frames a model's training tiles were cut from, relative to native NAVCAM pixels."""
     return float(getattr(model.config, "tile_scale", TILE_SCALE))
 
 
 def predict_image(model, image: np.ndarray, image_scale: float = 1.0, batch_size: int = 32,
-                  tta: str = "none") -> np.ndarray:
+                  tta: str = "none", mode: str = "whole") -> np.ndarray:
     """(H, W) uint8 image whose pixels are at ``image_scale`` of native NAVCAM resolution -> (H, W) mask.
 
-    The image is resized to the model's tile scale, predicted window by window, and its class
-    probabilities are resized back, so the mask has the input's size.
+    The image is resized to the model's tile scale, predicted (``mode``: one of ``FRAME_MODES``), and its
+    class probabilities are resized back, so the mask has the input's size.
     """
+    if mode not in FRAME_MODES:
+        raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {mode!r}")
     h, w = image.shape
     factor = model_tile_scale(model) / image_scale
     sh, sw = max(1, round(h * factor)), max(1, round(w * factor))
     small = image if (sh, sw) == (h, w) else np.asarray(Image.fromarray(image).resize((sw, sh), Image.BILINEAR))
-    probs = predict_frame_probs(model, small, batch_size=batch_size, tta=tta)
+    probs = (predict_whole_probs(model, small, tta) if mode == "whole"
+             else predict_frame_probs(model, small, batch_size=batch_size, tta=tta))
     if (sh, sw) != (h, w):
         t = F.interpolate(torch.from_numpy(probs)[None], size=(h, w), mode="bilinear", align_corners=False)
         probs = t[0].numpy()

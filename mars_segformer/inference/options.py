@@ -7,6 +7,8 @@ from __future__ import annotations
 
 #: TTA name -> flips averaged (dims of a (B, C, H, W) tensor); probabilities are averaged.
 TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
+#: how a whole image is predicted: at once, or in blended tile-sized windows (``inference.frames``)
+FRAME_MODES = ("whole", "windows")
 
 
 class PredictError(ValueError):

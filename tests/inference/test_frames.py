@@ -1,4 +1,4 @@
-"""Whole frames: windows, blending and scale, on real frames rebuilt from their tiles."""
+"""Whole frames: the frame at once, windows and blending, and scale, on real frames rebuilt from their tiles."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 from mars_segformer import create_model, make_image_processor
 from mars_segformer.data import IMAGE_MEAN, IMAGE_STD, load_npz
 from mars_segformer.inference import predict_masks
-from mars_segformer.inference.frames import predict_frame_probs, predict_image
+from mars_segformer.inference.frames import predict_frame_probs, predict_image, predict_whole_probs
 from mars_segformer.predict import main as predict_main
 from tests.conftest import SHARED_NPZ
 
@@ -100,8 +100,41 @@ def test_a_native_resolution_frame_is_brought_to_the_tile_scale(sample_arrays):
     reduced = np.asarray(Image.fromarray(big).resize((256, 256), Image.BILINEAR))
     small = predict_frame_probs(model, reduced).argmax(0)
     assert (mask == np.kron(small, np.ones((4, 4), np.uint8))).mean() >= 0.97
-    # an image already at the tile scale is not resized at all
-    np.testing.assert_array_equal(predict_image(model, frame, image_scale=0.25), predict_frame_probs(model, frame).argmax(0))
+    # an image already at the tile scale is not resized at all: by default the model sees it at once, as the
+    # tile path would a 256x256 tile; in windows mode it is the blended windows
+    np.testing.assert_array_equal(predict_image(model, frame, image_scale=0.25),
+                                  predict_masks(model, frame[None], progress=False)[0])
+    np.testing.assert_array_equal(predict_image(model, frame, image_scale=0.25, mode="windows"),
+                                  predict_frame_probs(model, frame).argmax(0))
+
+
+def test_the_whole_frame_is_what_a_real_model_sees_at_once(sample_arrays):
+    """A real architecture with context: the whole-frame mask is the model's output on the frame (here the
+    tile path on a 256x256 input, which needs no padding), not the windows' blend; odd sizes are padded and
+    cropped back, and the padding changes nothing at a pointwise model's pixels."""
+    torch.manual_seed(0)
+    model = create_model("upernet-r18", tiny=True).eval()
+    frame, _ = rebuild_frames(sample_arrays, 1)[0]
+    whole = predict_whole_probs(model, frame).argmax(0)
+    np.testing.assert_array_equal(whole, predict_masks(model, frame[None], progress=False)[0])
+    assert (whole != predict_frame_probs(model, frame).argmax(0)).any()  # context differs from the windows'
+    for shape in [(1, 1), (40, 50), (100, 333)]:
+        img = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+        assert predict_whole_probs(model, img).shape == (5, *shape)
+        pointwise = PointwiseModel()
+        np.testing.assert_allclose(predict_whole_probs(pointwise, img),
+                                   predict_probs_of_pixels(pointwise, img), atol=1e-5)
+
+
+def predict_probs_of_pixels(model: PointwiseModel, img: np.ndarray) -> np.ndarray:
+    """A pointwise model's probabilities at each pixel: its softmax there, computed straight from the 1x1
+    convolution's weights in float64, whatever windows, padding and blending a prediction used."""
+    w = model.conv.weight.detach().double().numpy()[:, :, 0, 0].sum(1)  # the gray level feeds all 3 channels
+    b = model.conv.bias.detach().double().numpy()
+    x = (img.astype(np.float64) / 255 - IMAGE_MEAN) / IMAGE_STD
+    logits = 4 * (w[:, None, None] * x[None] + b[:, None, None])
+    expected = np.exp(logits - logits.max(0))
+    return expected / expected.sum(0)
 
 
 def test_smaller_than_a_tile_and_odd_sizes():
@@ -110,15 +143,7 @@ def test_smaller_than_a_tile_and_odd_sizes():
         img = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
         probs = predict_frame_probs(model, img)
         assert probs.shape == (5, *shape)
-        # a pointwise model's probabilities at a pixel are its softmax at that pixel, whatever the windows,
-        # padding and blending: computed here straight from the 1x1 convolution's weights, in float64
-        w = model.conv.weight.detach().double().numpy()[:, :, 0, 0].sum(1)  # the gray level feeds all 3 channels
-        b = model.conv.bias.detach().double().numpy()
-        x = (img.astype(np.float64) / 255 - IMAGE_MEAN) / IMAGE_STD
-        logits = 4 * (w[:, None, None] * x[None] + b[:, None, None])
-        expected = np.exp(logits - logits.max(0))
-        expected /= expected.sum(0)
-        np.testing.assert_allclose(probs, expected, atol=1e-5)
+        np.testing.assert_allclose(probs, predict_probs_of_pixels(model, img), atol=1e-5)
 
 
 def test_predict_cli_on_image_files(tmp_path, sample_arrays):
@@ -154,4 +179,11 @@ def test_predict_cli_on_image_files(tmp_path, sample_arrays):
 
     net = load_model(str(folder), "cpu")
     np.testing.assert_array_equal(np.asarray(Image.open(out2 / "frame_gray_mask.png")),
+                                  predict_masks(net, frame[None], progress=False)[0])
+    assert json.loads((out2 / "summary.json").read_text())["frame_mode"] == "whole"
+    # --frame-mode windows: the blended tile-sized windows
+    out3 = tmp_path / "out3"
+    assert predict_main(["--model", str(folder), "--images", str(images / "frame_gray.png"), "--out", str(out3),
+                         "--image-scale", "0.25", "--frame-mode", "windows"]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(out3 / "frame_gray_mask.png")),
                                   predict_frame_probs(net, frame).argmax(0))
