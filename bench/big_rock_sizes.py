@@ -17,7 +17,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, run_folders, save  # noqa: E402
 from bench.tta import validation_tiles  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data.io import CLASS_NAMES  # noqa: E402
@@ -83,10 +83,7 @@ def main():
     p.add_argument("--runs", nargs="+", required=True, help="run folders (with split.json) or their checkpoints")
     p.add_argument("--name", default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
     args = p.parse_args()
-    runs = [Path(r) for r in args.runs]
-    for r in runs:
-        if not (r / "config.json").is_file():
-            p.error(f"--runs: {r} has no config.json; expected a run folder or one of its checkpoints")
+    runs = run_folders(p, args.runs, what="a run folder or one of its checkpoints")
     results = {label(r): measure(r) for r in runs}
     save(args.name, {"machine": machine(), "found_share": 0.5, "runs": results})
     plot(results, ROOT / "docs" / f"{args.name}.png")

@@ -18,3 +18,13 @@ def save(name: str, result: dict) -> Path:
     print(json.dumps(result, indent=1))
     print(f"saved {path}")
     return path
+
+
+def run_folders(parser, specs: list[str], need=("config.json",), what: str = "a run folder") -> list[Path]:
+    """``--runs`` values as paths, each holding the files ``need``; otherwise the parser's one-line exit 2."""
+    runs = [Path(r) for r in specs]
+    for r in runs:
+        missing = [f for f in need if not (r / f).is_file()]
+        if missing:
+            parser.error(f"--runs: {r} has no {' and no '.join(missing)}; expected {what}")
+    return runs

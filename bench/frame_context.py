@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, run_folders, save  # noqa: E402
 from bench.tta import score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
@@ -82,10 +82,7 @@ def main():
     p.add_argument("--runs", nargs="+", required=True, help="run folders with split.json, trained on the shared file")
     p.add_argument("--name", default="frame_context", help="bench/results/NAME.json")
     args = p.parse_args()
-    runs = [Path(r) for r in args.runs]
-    for r in runs:
-        if not (r / "split.json").is_file() or not (r / "config.json").is_file():
-            p.error(f"--runs: {r} has no split.json and config.json; expected a finished run folder")
+    runs = run_folders(p, args.runs, need=("config.json", "split.json"), what="a finished run folder")
     results = {r.name: measure(r) for r in runs}
     save(args.name, {"machine": machine(), "runs": results})
     print("| run | frames | way | task mIoU | soil | bedrock | sand | big rock |\n|---|---|---|---|---|---|---|---|")
