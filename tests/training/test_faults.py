@@ -51,14 +51,14 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:") or line.startswith("stopped by")]
 
 
-#: epoch-wise evaluation and saving, as the full-length runs use: the Trainer ends the epoch it stops in
+#: epoch-wise evaluation and saving, as the full-length runs use: the Trainer ends the epoch it stops in, and a
+#: checkpoint at a step inside an epoch can only be the stop's
 EPOCHS = [*LONG[:2], "--eval_strategy", "epoch", "--save_strategy", "epoch", *LONG[10:]]
 
 
-@pytest.mark.parametrize("schedule", [LONG, EPOCHS], ids=["steps", "epochs"])
-def test_sigterm_saves_a_checkpoint_says_how_to_resume_and_resumes(tmp_path, schedule):
+def test_sigterm_saves_a_checkpoint_says_how_to_resume_and_resumes(tmp_path):
     out = tmp_path / "run"
-    proc = start(out, *schedule)
+    proc = start(out, *EPOCHS)
     wait_for(lambda: (out / "run_args.json").exists(), proc=proc)
     time.sleep(3)  # some steps into training
     proc.send_signal(signal.SIGTERM)
@@ -73,9 +73,10 @@ def test_sigterm_saves_a_checkpoint_says_how_to_resume_and_resumes(tmp_path, sch
     assert (ck / "trainer_state.json").is_file() and (ck / "model.safetensors").is_file()
     state = json.loads((ck / "trainer_state.json").read_text())
     assert state["global_step"] == step
-    # a stop is not an evaluation: every validation pass on record ended a whole epoch (none before step 400)
+    # a stop is not an evaluation: every validation pass on record ended a whole epoch (the stop lands inside one
+    # in ~42 of 43 runs; the old code evaluated there)
     evals = [h for h in state["log_history"] if "eval_loss" in h]
-    assert all(float(h["epoch"]).is_integer() for h in evals) if schedule is EPOCHS else not evals, evals
+    assert all(float(h["epoch"]).is_integer() for h in evals), evals
     assert "--resume_from_checkpoint true" in lines[0] and not temp_files(out) and not (out / ".lock").exists()
     args_before = (out / "run_args.json").read_bytes()
     # the folder alone is enough to continue, from that step, to the end
