@@ -1,4 +1,5 @@
-"""Metrics: the streaming mean-IoU (also an ``evaluate`` module loadable by path)."""
+"""Metrics: the streaming mean-IoU (also an ``evaluate`` module loadable by path), and per-instance scores of a
+class by object size (``metrics.instances``)."""
 
 from pathlib import Path
 
