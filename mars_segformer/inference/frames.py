@@ -7,7 +7,7 @@ Two ways (``options.FRAME_MODES``):
   ``WHOLE_MULTIPLE``, then cropped). A tile-trained model does better this way: on the complete validation
   frames of the default's full-length runs, task mIoU 0.711 / 0.718 against 0.649 / 0.647 tile by tile and
   0.682 / 0.705 with windows, big rock 0.337 / 0.275 (``bench/frame_context.py``, docs/results.md): a rock face
-  cut by a tile's edge is seen whole, with its outline and shadow.
+  cut by a tile's edge is seen whole, with its outline and shadow. (SegFormer-b0 measured better with windows.)
 - ``windows``: overlapping windows of the training tile size, on the tiles' grid and on the grid shifted by
   half a tile, each weighted by a tent that is highest at the window's centre and near zero at its edges,
   blended; what the model saw in training, with no seams.
