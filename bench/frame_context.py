@@ -27,30 +27,19 @@ from bench.common import machine, run_folders, save  # noqa: E402
 from bench.tta import score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
-from mars_segformer.data.io import CLASS_NAMES, TILE_SHAPE  # noqa: E402
+from mars_segformer.data.ai4mars import cut_tiles, join_tiles  # noqa: E402
+from mars_segformer.data.io import CLASS_NAMES, FRAME_SIZE, TILE_SHAPE  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.inference.frames import predict_frame_probs  # noqa: E402
 from mars_segformer.metrics.instances import instance_scores  # noqa: E402
 
-#: tiles per frame: rows × columns of TILE_SHAPE tiles in a 256×256 frame
-GRID = (4, 2)
-
-
-def to_frames(tiles: np.ndarray) -> np.ndarray:
-    """(F*8, 64, 128) tiles of complete frames, row-major per frame -> (F, 256, 256) frames."""
-    (r, c), (h, w) = GRID, TILE_SHAPE
-    return tiles.reshape(-1, r, c, h, w).transpose(0, 1, 3, 2, 4).reshape(-1, r * h, c * w)
-
-
-def to_tiles(frames: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`to_frames`."""
-    (r, c), (h, w) = GRID, TILE_SHAPE
-    return frames.reshape(-1, r, h, c, w).transpose(0, 1, 3, 2, 4).reshape(-1, h, w)
+#: tiles in a complete frame (8: 4 rows × 2 columns)
+PER_FRAME = (FRAME_SIZE // TILE_SHAPE[0]) * (FRAME_SIZE // TILE_SHAPE[1])
 
 
 def complete_frames(frame_ids: np.ndarray, wanted: set[str]) -> np.ndarray:
     """Row indices of the tiles of every frame in ``wanted`` stored with all its tiles, frame by frame."""
-    n = GRID[0] * GRID[1]
+    n = PER_FRAME
     rows = []
     starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
     ends = np.r_[starts[1:], len(frame_ids)]
@@ -65,14 +54,15 @@ def measure(run: Path) -> dict:
     arrays = load_arrays(split["data"])
     rows = complete_frames(arrays.train_frame_ids, set(split["validation_frame_ids"]))
     images, truths = arrays.train_images[rows], arrays.train_masks[rows]
-    print(f"[frame context] {run.name}: {len(rows) // 8} complete validation frames ({len(rows)} tiles)", flush=True)
+    print(f"[frame context] {run.name}: {len(rows) // PER_FRAME} complete validation frames ({len(rows)} tiles)",
+          flush=True)
     model = load_model(str(run), "cpu")
     by_tile = predict_masks(model, images, batch_size=128)
-    frames = to_frames(images)
-    by_frame = to_tiles(predict_masks(model, frames, batch_size=16))
-    by_window = to_tiles(np.stack([predict_frame_probs(model, f, batch_size=64).argmax(0)
+    frames = join_tiles(images)
+    by_frame = cut_tiles(predict_masks(model, frames, batch_size=16))
+    by_window = cut_tiles(np.stack([predict_frame_probs(model, f, batch_size=64).argmax(0)
                                    for f in tqdm(frames, desc="windows", unit="frame")]).astype(np.uint8))
-    return {"frames": len(rows) // 8, "tiles": len(rows),
+    return {"frames": len(rows) // PER_FRAME, "tiles": len(rows),
             **{name: {**score(pred, truths), "big_rock_instances": instance_scores(truths, pred, 4, CLASS_NAMES)}
                for name, pred in (("tile_by_tile", by_tile), ("whole_frame", by_frame), ("windows", by_window))}}
 

@@ -57,14 +57,26 @@ def tile_frame(
     th, tw = tile_shape
     if fh % th or fw % tw:
         raise MarsDataError(f"frame size {frame_size} is not a multiple of the tile shape {tile_shape}")
-    img = np.asarray(Image.fromarray(image).resize((fw, fh), Image.BILINEAR))
-    # (fh, fw) -> (fh/th, th, fw/tw, tw) -> (T, th, tw)
-    tiles = img.reshape(fh // th, th, fw // tw, tw).transpose(0, 2, 1, 3).reshape(-1, th, tw)
+    tiles = cut_tiles(np.asarray(Image.fromarray(image).resize((fw, fh), Image.BILINEAR)), tile_shape)
     if mask is None:
         return tiles, None
-    msk = np.asarray(Image.fromarray(mask).resize((fw, fh), Image.NEAREST))
-    mtiles = msk.reshape(fh // th, th, fw // tw, tw).transpose(0, 2, 1, 3).reshape(-1, th, tw)
-    return tiles, mtiles
+    return tiles, cut_tiles(np.asarray(Image.fromarray(mask).resize((fw, fh), Image.NEAREST)), tile_shape)
+
+
+def cut_tiles(frames: np.ndarray, tile_shape: tuple[int, int] = TILE_SHAPE) -> np.ndarray:
+    """(..., fh, fw) frames -> (T, th, tw) tiles, each frame's row by row (the shared file's layout).
+
+    ``tile_shape`` must divide the frame size (:func:`tile_frame` checks it).
+    """
+    (fh, fw), (th, tw) = frames.shape[-2:], tile_shape
+    # (F, fh, fw) -> (F, fh/th, th, fw/tw, tw) -> (F, fh/th, fw/tw, th, tw) -> (T, th, tw)
+    return frames.reshape(-1, fh // th, th, fw // tw, tw).transpose(0, 1, 3, 2, 4).reshape(-1, th, tw)
+
+
+def join_tiles(tiles: np.ndarray, frame_shape: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE)) -> np.ndarray:
+    """The inverse of :func:`cut_tiles`: (F*T, th, tw) tiles of complete frames, in order -> (F, fh, fw) frames."""
+    (fh, fw), (th, tw) = frame_shape, tiles.shape[-2:]
+    return tiles.reshape(-1, fh // th, fw // tw, th, tw).transpose(0, 1, 3, 2, 4).reshape(-1, fh, fw)
 
 
 def _read_gray(path: Path) -> np.ndarray:
@@ -125,7 +137,7 @@ def load_ai4mars_folder(
     if not edr.is_dir():
         raise MarsDataError(f"{msl}: missing folder 'images/edr' holding the NAVCAM frames")
     images = {p.stem: p for p in edr.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    tr_img, tr_msk, tr_ids = _train_tiles(msl / "labels" / "train", images, frame_size, tile_shape, min_labelled)
+    tr_img, tr_msk, tr_ids = _train_tiles(msl / "labels" / "train", edr, images, frame_size, tile_shape, min_labelled)
     te_img, te_ids = _test_tiles(msl / "labels" / "test", images, frame_size, tile_shape, test_subset)
     training_set = np.stack([tr_img, tr_msk], axis=1)
     test_set = np.concatenate(te_img) if te_img else np.zeros((0, *tile_shape), np.uint8)
@@ -134,7 +146,7 @@ def load_ai4mars_folder(
     )
 
 
-def _train_tiles(train_dir: Path, images: dict, frame_size, tile_shape, min_labelled: float):
+def _train_tiles(train_dir: Path, edr: Path, images: dict, frame_size, tile_shape, min_labelled: float):
     """The labelled frames' tiles with at least ``min_labelled`` labelled pixels: (images, masks, frame ids)."""
     labels = sorted(train_dir.glob("*.png")) if train_dir.is_dir() else []
     if not labels:
@@ -143,7 +155,7 @@ def _train_tiles(train_dir: Path, images: dict, frame_size, tile_shape, min_labe
     for lab in labels:
         stem = lab.stem
         if stem not in images:
-            raise MarsDataError(f"{lab}: no matching image '{stem}.JPG' in {train_dir.parents[1] / 'images' / 'edr'}")
+            raise MarsDataError(f"{lab}: no matching image '{stem}.JPG' in {edr}")
         img_tiles, msk_tiles = tile_frame(_read_gray(images[stem]), _read_label(lab), frame_size, tile_shape)
         keep = (msk_tiles > 0).mean(axis=(1, 2)) >= min_labelled
         tr_img.append(img_tiles[keep])

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from mars_segformer.data import MarsDataError, load_ai4mars_folder, load_arrays
-from mars_segformer.data.ai4mars import tile_frame
+from mars_segformer.data.ai4mars import cut_tiles, join_tiles, tile_frame
 
 
 def build_release(root, n_train=3, n_test=1, size=512, bad_value=None):
@@ -87,3 +87,12 @@ def test_a_broken_release_names_what_is_missing(tmp_path):
         lab.unlink()
     with pytest.raises(MarsDataError, match="labels/train: no label .png files found"):
         load_ai4mars_folder(tmp_path)
+
+
+def test_tiles_go_back_to_their_places_in_the_frame():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 256, 256), dtype=np.uint8)
+    # the file's layout: 4 rows x 2 columns of 64x128 tiles, row-major
+    tiles = np.stack([f[r * 64:(r + 1) * 64, c * 128:(c + 1) * 128] for f in frames for r in range(4) for c in range(2)])
+    np.testing.assert_array_equal(cut_tiles(frames), tiles)
+    np.testing.assert_array_equal(join_tiles(tiles), frames)
+    np.testing.assert_array_equal(cut_tiles(frames[0]), tiles[:8])  # one frame, as tile_frame passes it
