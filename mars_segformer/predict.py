@@ -26,7 +26,7 @@ from .argparsing import ArgumentParser
 from .data.errors import MarsDataError
 from .data.io import CLASS_NAMES
 from .data.sources import load_arrays
-from .inference.options import FRAME_MODES, TTA_MODES, PredictError, check_scales
+from .inference.options import FRAME_MODES, TTA_MODES, PredictError, check_frame_mode, check_scales
 from .outputs import OutputPathError, atomic_path, atomic_write_json, check_output_folder
 
 # torch, the model code, evaluate and matplotlib are imported where they are used, after the flags
@@ -215,8 +215,7 @@ def run_predict_images(model: str, images: str, out: str | os.PathLike, image_sc
     from .inference.predictor import load_model
 
     out = _check_common(tta, batch_size, out)
-    if frame_mode not in FRAME_MODES:
-        raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {frame_mode!r}")
+    check_frame_mode(frame_mode)
     if not (math.isfinite(image_scale) and image_scale > 0):
         raise PredictError(f"--image-scale must be a positive number (1: native NAVCAM pixels), got {image_scale}")
     paths = image_paths(images)

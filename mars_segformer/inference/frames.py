@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from ..data.io import CLASS_NAMES, TILE_SCALE, TILE_SHAPE
 from ..outputs import atomic_path, atomic_write_json
 from ..visualization import PALETTE, overlay
-from .options import FRAME_MODES
+from .options import check_frame_mode
 from .predictor import PredictError, predict_probs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -136,11 +136,10 @@ def predict_image(model, image: np.ndarray, image_scale: float = 1.0, batch_size
                   tta: str = "none", mode: str = "whole") -> np.ndarray:
     """(H, W) uint8 image whose pixels are at ``image_scale`` of native NAVCAM resolution -> (H, W) mask.
 
-    The image is resized to the model's tile scale, predicted (``mode``: one of ``FRAME_MODES``), and its
+    The image is resized to the model's tile scale, predicted (``mode``: one of ``options.FRAME_MODES``), and its
     class probabilities are resized back, so the mask has the input's size.
     """
-    if mode not in FRAME_MODES:
-        raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {mode!r}")
+    check_frame_mode(mode)
     h, w = image.shape
     factor = model_tile_scale(model) / image_scale
     sh, sw = max(1, round(h * factor)), max(1, round(w * factor))

@@ -21,3 +21,10 @@ def check_scales(scales) -> tuple[float, ...]:
     if not scales or not all(0.25 <= x <= 4 for x in scales):
         raise PredictError(f"TTA scales must be numbers in [0.25, 4], got {list(scales)}")
     return scales
+
+
+def check_frame_mode(mode: str) -> str:
+    """A whole-image prediction mode: one of ``FRAME_MODES``."""
+    if mode not in FRAME_MODES:
+        raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {mode!r}")
+    return mode
