@@ -546,6 +546,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
         "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
         "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads, "channels_last": p.channels_last,
+        "training_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
         "best_checkpoint": state.best_model_checkpoint,
         "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
         "validation_before_logit_adjustment": None if p.before_adjustment is None else

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -102,6 +103,12 @@ class MarsTrainer(Trainer):
     def _load_best_model(self):
         self._restore_weights(self.state.best_model_checkpoint)
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """The Trainer's step, in float32 under a mixed-precision run: scores, best-model choice and the logit
+        adjustment then see what ``pipeline`` (float32) gives."""
+        with float32_forward(self.accelerator.unwrap_model(model)):
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_fn is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -109,6 +116,21 @@ class MarsTrainer(Trainer):
         outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
         loss = self.loss_fn(outputs.logits, labels)
         return (loss, outputs) if return_outputs else loss
+
+
+@contextmanager
+def float32_forward(model: torch.nn.Module):
+    """The model's own ``forward`` for the duration: accelerate's mixed-precision wrapper (autocast around the
+    forward, kept as an instance attribute beside ``_original_forward``) taken off and put back."""
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or original is None:
+        yield
+        return
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = wrapped
 
 
 def argmax_at_label_size(logits, labels, shift=None):

@@ -45,9 +45,32 @@ def test_gpu_defaults_and_explicit_flags_win(bf16):
     args = _parse([*defaults, *user, "--output_dir", "u", "--use_cpu", "true"])[3]
     assert not args.bf16 and not args.fp16 and args.tf32 is False and args.dataloader_num_workers == 0
     assert not args.dataloader_persistent_workers and args.dataloader_prefetch_factor is None
-    # no GPU, or --use_cpu: nothing changes
-    assert device_defaults([], cuda=False) == [] and device_defaults(["--use_cpu", "true"], cuda=True) == []
-    assert device_defaults(["--use_cpu"], cuda=True) == []
+    # no GPU, or --use_cpu: the CPU's rules (below), nothing of the GPU's
+    assert device_defaults([], cuda=False, cpu_bf16=False) == []
+    assert device_defaults(["--use_cpu", "true"], cuda=True, cpu_bf16=False) == []
+    assert device_defaults(["--use_cpu"], cuda=True, cpu_bf16=False) == []
+
+
+def test_cpu_defaults_bf16_only_where_the_cpu_has_it():
+    assert device_defaults([], cuda=False, cpu_bf16=True) == ["--bf16", "true"]
+    assert device_defaults(["--use_cpu"], cuda=True, cpu_bf16=True) == ["--bf16", "true"]
+    assert device_defaults([], cuda=False, cpu_bf16=False) == []
+    for user in (["--bf16", "false"], ["--fp16", "true"], ["--bf16=false"]):  # the user's choice wins
+        assert device_defaults(user, cuda=False, cpu_bf16=True) == []
+    assert parsed(device_defaults([], cuda=False, cpu_bf16=True)).bf16 is True
+    assert parsed([*device_defaults([], cuda=False, cpu_bf16=True), "--bf16", "false"]).bf16 is False
+
+
+def test_cpu_bf16_probe_matches_the_cpu_flags():
+    """The probe against the kernel's own list of the CPU's instruction sets."""
+    from mars_segformer.training.devices import cpu_has_bf16
+
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    assert cpu_has_bf16() == bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
 def test_bf16_autocast_keeps_the_loss():
@@ -68,11 +91,12 @@ def test_bf16_autocast_keeps_the_loss():
     assert abs(got.item() - ref.item()) < 0.02 * ref.item()
 
 
-def _trainer(workers: int, data):
+def _trainer(workers: int, data, extra=()):
     from mars_segformer.training.trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
 
     args = parsed(["--dataloader_num_workers", str(workers), "--per_device_train_batch_size", "16",
-                   "--per_device_eval_batch_size", "16", "--report_to", "none", "--seed", "5"])
+                   "--per_device_eval_batch_size", "16", "--report_to", "none", "--seed", "5", "--bf16", "false",
+                   *extra])
     torch.manual_seed(0)
     model = create_model("unet", tiny=True)
     metrics = StreamingMetrics(5, 0, ["background", "soil", "bedrock", "sand", "big_rock"])
@@ -95,6 +119,24 @@ def test_workers_give_the_same_rows_and_the_same_score():
     assert len(zero) == len(data.datasets["train"]) and zero == two
     scores = [_trainer(w, data).evaluate()["eval_task_mean_iou"] for w in (0, 2)]
     assert scores[0] == scores[1] and np.isfinite(scores[0])
+
+
+def test_evaluation_is_float32_under_bf16_training():
+    """A run training in bf16 scores its model in float32: the score equals a float32 trainer's on the same
+    weights, and the mixed-precision forward is back in place for training afterwards."""
+    data = build_dataset_dict(load_arrays(), DataConfig(augmentations=[], seed=5))
+    fp32 = _trainer(0, data)
+    bf16 = _trainer(0, data, ["--bf16", "true"])
+    bf16.model.load_state_dict(fp32.model.state_dict())
+    want = fp32.evaluate()
+    got = bf16.evaluate()
+    assert "_original_forward" in bf16.model.__dict__  # accelerate wrapped the forward in autocast
+    assert bf16.model.forward is not bf16.model.__dict__["_original_forward"]  # and it is back after evaluating
+    with torch.no_grad():
+        out = bf16.model(pixel_values=torch.zeros(1, 3, 64, 128))
+    assert out.logits.dtype == torch.float32  # (the wrapper returns float32 outputs)
+    for key in ("eval_task_mean_iou", "eval_iou_soil", "eval_iou_big_rock", "eval_overall_accuracy"):
+        assert got[key] == want[key], key
 
 
 def test_workers_draw_their_own_augmentation():
@@ -159,6 +201,11 @@ def test_channels_last_run_saves_an_ordinary_model(tmp_path):
     assert "channels-last weights" in proc.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["channels_last"] is True
+    # bf16 autocast by default exactly where the CPU has bf16 instructions, and said so
+    from mars_segformer.training.devices import cpu_has_bf16
+
+    assert m["training_precision"] == ("bf16" if cpu_has_bf16() else "fp32")
+    assert ("bf16 autocast" in proc.stdout) == cpu_has_bf16()
     model = AutoModelForSemanticSegmentation.from_pretrained(out)
     assert all(t.is_contiguous() for t in model.state_dict().values())
     # the saved (plain-layout) model scores what the channels-last one scored in training (argmax ties aside)

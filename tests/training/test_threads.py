@@ -94,7 +94,7 @@ def test_accelerate_launch_trains_on_every_core(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
     # every core, unless other work (another test, a background job) kept some busy at start: then the line says so
-    m = re.search(r"device: cpu, (\d+) torch thread\(s\) x 1 process\(es\)(?: \(auto: (\d+) of (\d+) cores busy)?",
+    m = re.search(r"device: cpu(?:, bf16 autocast)?, (\d+) torch thread\(s\) x 1 process\(es\)(?: \(auto: (\d+) of (\d+) cores busy)?",
                   summary)
     assert m, summary
     threads, busy = int(m.group(1)), int(m.group(2) or 0)
