@@ -140,6 +140,11 @@ HARD = {"13_combo_logit_adj_ohem": ("the default (10_combo_logit_adj) with an OH
                                     "(focal:1,lovasz:1,ohem:0.5, the hardest 25 % of pixels)",
                                     _with(ADJUST["10_combo_logit_adj"][1], loss="focal:1,lovasz:1,ohem:0.5"))}
 CONFIGS.update(HARD)
+#: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
+#: training/devices.py made it one), for full-length runs beside their stored float32 rows
+BF16 = {f"{name}_bf16": (f"{desc}, in bf16 autocast", _with(flags, bf16="true"))
+        for name, (desc, flags) in {**ADJUST, **HARD}.items()}
+CONFIGS.update(BF16)
 
 #: the config each one changes one thing of; the table reports the difference to it
 PARENT = {
@@ -152,8 +157,14 @@ PARENT = {
     **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
     "11_head64_x1.5": "10_combo_head64", "10_combo_logit_adj": "9_combo",
     "11_combo_logit_adj_x2": "10_combo_logit_adj", **{name: "10_combo_logit_adj" for name in LEARNING_RATE},
-    "13_combo_logit_adj_ohem": "10_combo_logit_adj",
+    "13_combo_logit_adj_ohem": "10_combo_logit_adj", **{name: name.removesuffix("_bf16") for name in BF16},
 }
+
+
+def fixed_precision(flags: list[str]) -> list[str]:
+    """A recipe's flags, in float32 unless the recipe names a precision: bf16 became ``train_hf.py``'s default
+    on CPUs with bf16 instructions, and the stored rows (float32) must keep their meaning on every machine."""
+    return list(flags) if {"--bf16", "--fp16"} & set(flags) else [*flags, "--bf16", "false"]
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
 DEFAULT_CONFIG = "10_combo_logit_adj"
@@ -178,7 +189,7 @@ def run_one(name, seed, args, out_root: Path) -> dict | None:
     if out.exists():
         shutil.rmtree(out)  # an unfinished run: start it again from scratch
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--data", args.data,
-           *CONFIGS[name][1], "--max_steps", str(args.steps), "--per_device_train_batch_size", "32",
+           *fixed_precision(CONFIGS[name][1]), "--max_steps", str(args.steps), "--per_device_train_batch_size", "32",
            "--seed", str(seed), "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
            "--disable_tqdm", "true", "--logging_steps", "50", "--num_preview", "6"]
     t0 = time.time()
