@@ -34,3 +34,24 @@ def test_the_table_reads_a_longer_run_as_its_own_row(tmp_path):
     long = rows["upernet-r18__combo_logit_adj_e60_s0"]
     assert (long["recipe"], long["seed"], long["best"]["task_mean_iou"]) == ("combo_logit_adj_e60", 0, 0.7)
     assert rows["upernet-r18__combo_logit_adj_s0"]["recipe"] == "combo_logit_adj"
+
+
+def test_stored_recipes_train_in_float32_unless_named_bf16(tmp_path, monkeypatch):
+    """bf16 is train_hf.py's default on CPUs with bf16 instructions; the bench's recipes keep the precision their
+    stored rows were measured in on every machine, and the bf16 recipes ask for it. Read back through train_hf.py's
+    own parser with the machine defaults in front, as a run on a bf16 CPU would parse them."""
+    from mars_segformer.training.devices import device_defaults
+    from mars_segformer.training.run import _parse
+
+    calls = []
+    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    args = Namespace(data="x.npz", epochs=20, patience=10, threads=1)
+    for spec in ("upernet-r18:combo_logit_adj", "upernet-r18:default", "upernet-r18:combo_logit_adj_bf16",
+                 "upernet-r18:combo_logit_adj_ohem_bf16"):
+        fl.train(spec, 0, args, tmp_path)
+    bf16 = []
+    for cmd in calls:
+        user = cmd[cmd.index("--data") + 2:]  # (a fresh run each: --overwrite true, no resume)
+        parsed = _parse([*device_defaults(user, cuda=False, cpu_bf16=True), *user, "--output_dir", "u"])[3]
+        bf16.append(parsed.bf16)
+    assert bf16 == [False, False, True, True]
