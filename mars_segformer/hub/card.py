@@ -85,6 +85,7 @@ def _recipe_rows(m: dict) -> str:
         "LR schedule": _scheduler(m.get("lr_scheduler_type")),
         "epochs run": "n/a" if m.get("epochs_run") is None else f"{float(m['epochs_run']):.2f}",
         "steps": m.get("global_step"), "weight averaging": m.get("weight_averaging", "none"),
+        "training precision": m.get("training_precision", "not recorded"),
         "logit adjustment (tau)": m.get("logit_adjustment_tau", 0),
         "tiles resized before the model": f"x{m.get('input_scale') or 1:g}",
         "seed": m.get("seed"), "train tiles (after oversampling)": f"{m.get('train_tiles')} ({m.get('train_rows_after_oversampling')})",

@@ -93,7 +93,7 @@ def test_card_metadata_parses_and_validates_shape(runs):
     # the recipe the run trained with, as its metrics.json records it (the defaults average and resample)
     for row, key in (("loss", "loss"), ("weight averaging", "weight_averaging"),
                      ("repeat-factor sampling threshold", "repeat_factor_threshold"),
-                     (r"logit adjustment \(tau\)", "logit_adjustment_tau")):
+                     (r"logit adjustment \(tau\)", "logit_adjustment_tau"), ("training precision", "training_precision")):
         assert re.search(rf"\| {row} \| ([^|]+) \|", text).group(1).strip() == str(m[key]), row
     # the metadata passes the YAML check the Hub runs on a push (the test server's, built on huggingface_hub)
     assert validate_card_yaml(text) == []
