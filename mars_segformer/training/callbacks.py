@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 from ..inference.predictor import class_ids, tile_logits
 from ..models.logit_adjustment import add_shift
 from ..visualization import save_confusion_matrix, save_prediction_grid
+from .devices import float32_forward
 
 
 class PredictionPlotCallback(TrainerCallback):
@@ -45,7 +46,8 @@ class PredictionPlotCallback(TrainerCallback):
         """(K, H, W) predictions of ``model`` for the preview tiles (train/eval mode left as found)."""
         was_training = model.training
         model.eval()
-        logits = tile_logits(model, self.images)
+        with float32_forward(model):  # the plots show what evaluation scores
+            logits = tile_logits(model, self.images)
         if was_training:
             model.train()
         return class_ids(add_shift(logits, self.logit_shift)).cpu().numpy()

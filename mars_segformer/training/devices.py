@@ -16,13 +16,15 @@ On a CPU (the threads are ``training/threads.py``'s business):
 
 | setting | default | why |
 |---|---|---|
-| ``--bf16`` | true where the CPU has bf16 instructions (AVX512-BF16 or AMX), else false | ``bench/cpu_speed.py``: UperNet-R18 trains 1.7-1.8x faster than in float32 (with channels-last weights) on an AMD EPYC with AVX512-BF16 and on an Intel Xeon with AMX; without them bf16 is emulated and ~15x slower |
+| ``--bf16`` | true where the CPU has bf16 instructions (AVX512-BF16 or AMX), else false | ``bench/cpu_speed.py``: UperNet-R18 trains 1.7-1.8x faster than in float32 (with channels-last weights) on an AMD EPYC with AVX512-BF16 and on an Intel Xeon with AMX; without them bf16 is emulated: 11-18x slower with AVX2 kernels |
 
 Evaluation runs in float32 whatever the training precision (``MarsTrainer.prediction_step``), so a run's scores
 are what ``pipeline`` gives.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 
@@ -89,6 +91,21 @@ def use_channels_last(choice: str, model, device) -> bool:
     if choice in ("true", "false"):
         return choice == "true"
     return device.type == "cpu" and type(model).__name__ in CHANNELS_LAST_ON_CPU
+
+
+@contextmanager
+def float32_forward(model: torch.nn.Module):
+    """The model's own ``forward`` for the duration: accelerate's mixed-precision wrapper (autocast around the
+    forward, kept as an instance attribute beside ``_original_forward``) taken off and put back."""
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or original is None:
+        yield
+        return
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = wrapped
 
 
 def describe(args) -> str:

@@ -46,7 +46,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
-from .devices import describe, device_defaults, use_channels_last
+from .devices import describe, device_defaults, float32_forward, use_channels_last
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -564,7 +564,8 @@ def _search_tau(p: RunParts, model) -> tuple[float, dict]:
     model.eval()
     pick = np.asarray(p.data.train_indices)[training_sample(len(p.data.train_indices), p.args.seed)]
     images, masks = p.data.arrays.train_images[pick], p.data.arrays.train_masks[pick]
-    tau, scores = search_tau(lambda x: tile_logits(model, x), images, masks, p.weights)
+    with float32_forward(model):  # as evaluation and pipeline see the model
+        tau, scores = search_tau(lambda x: tile_logits(model, x), images, masks, p.weights)
     return tau, {"tiles": int(len(pick)), "scores": scores}
 
 

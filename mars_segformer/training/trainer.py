@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ from ..inference.predictor import class_ids
 from ..metrics import StreamingMeanIoU
 from ..models.logit_adjustment import add_shift
 from .averaging import WeightAverager
+from .devices import float32_forward
 
 
 class MarsTrainer(Trainer):
@@ -116,21 +116,6 @@ class MarsTrainer(Trainer):
         outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
         loss = self.loss_fn(outputs.logits, labels)
         return (loss, outputs) if return_outputs else loss
-
-
-@contextmanager
-def float32_forward(model: torch.nn.Module):
-    """The model's own ``forward`` for the duration: accelerate's mixed-precision wrapper (autocast around the
-    forward, kept as an instance attribute beside ``_original_forward``) taken off and put back."""
-    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
-    if wrapped is None or original is None:
-        yield
-        return
-    model.forward = original
-    try:
-        yield
-    finally:
-        model.forward = wrapped
 
 
 def argmax_at_label_size(logits, labels, shift=None):

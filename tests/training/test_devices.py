@@ -210,3 +210,25 @@ def test_channels_last_run_saves_an_ordinary_model(tmp_path):
     assert all(t.is_contiguous() for t in model.state_dict().values())
     # the saved (plain-layout) model scores what the channels-last one scored in training (argmax ties aside)
     assert independent_task_iou(out) == pytest.approx(m["validation"]["task_mean_iou"], abs=2e-3)
+
+
+def test_float32_forward_takes_the_autocast_wrapper_off_and_back():
+    """On a model accelerate prepared for bf16: the model's logits inside ``float32_forward`` are the float32
+    model's exactly (the tau search and the preview plots read them), and outside it they are bf16-computed."""
+    from accelerate import Accelerator
+
+    from mars_segformer.inference.predictor import tile_logits
+    from mars_segformer.training.devices import float32_forward
+
+    torch.manual_seed(0)
+    ref = create_model("upernet-r18", tiny=True).eval()
+    model = create_model("upernet-r18", tiny=True).eval()
+    model.load_state_dict(ref.state_dict())
+    model = Accelerator(cpu=True, mixed_precision="bf16").prepare_model(model, evaluation_mode=True)
+    images = load_arrays().train_images[:6]
+    want = tile_logits(ref, images)
+    with float32_forward(model):
+        assert torch.equal(tile_logits(model, images), want)
+    assert not torch.equal(tile_logits(model, images), want)  # the wrapper is back: bf16 autocast again
+    with float32_forward(ref):  # a model without the wrapper is left as it is
+        assert torch.equal(tile_logits(ref, images), want)
