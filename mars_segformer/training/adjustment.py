@@ -7,6 +7,11 @@ every big-rock prediction while tau = 0.15-0.2 brought the predicted big-rock ar
 (``bench/results/logit_adjustment.json``). ``auto`` therefore picks ``tau`` from a grid by the task
 mean IoU on a seeded sample of the *training* tiles, un-augmented, so the validation split stays out of
 every choice the run makes.
+
+Where the model has memorised its training tiles (long runs, small data) their score barely moves with
+``tau`` and cannot say how much tilt to take back: ``auto`` then keeps ``tau = 0`` unless the best ``tau``
+gains at least ``AUTO_MIN_GAIN`` there (docs/results.md, "Logit adjustment at full length": every run
+measured with a smaller gain lost validation score to the adjustment, every run above it kept or gained).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .ranges import parse_logit_adjustment
 AUTO_TAUS = tuple(round(0.05 * i, 2) for i in range(11))
 #: training tiles ``auto`` scores (a seeded sample; all of them when there are fewer)
 AUTO_TILES = 1024
+#: the least gain in training-tile task mean IoU over tau = 0 for which ``auto`` adjusts at all
+AUTO_MIN_GAIN = 0.01
 
 
 def training_sample(n: int, seed: int, size: int = AUTO_TILES) -> np.ndarray:
@@ -33,13 +40,14 @@ def training_sample(n: int, seed: int, size: int = AUTO_TILES) -> np.ndarray:
 
 @torch.no_grad()
 def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=AUTO_TAUS,
-               batch: int = 64) -> tuple[float, dict[str, float]]:
+               batch: int = 64, min_gain: float = AUTO_MIN_GAIN) -> tuple[float, dict[str, float]]:
     """The ``tau`` of ``taus`` whose adjusted predictions score the highest task mean IoU on ``images``.
 
     Args:
         logits_of: (B, H, W) uint8 tiles -> (B, C, H, W) logits at the tiles' size.
         images, masks: (N, H, W) tiles and their class ids (0: not scored).
         weights: the loss's class weights.
+        min_gain: with 0 among ``taus``, the best ``tau`` is taken only if it beats 0 by this much.
 
     Returns:
         The chosen ``tau`` (the smallest of equal scores) and each ``tau``'s score.
@@ -57,6 +65,9 @@ def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=A
     scores = {tau: float(s.compute()["task_mean_iou"]) for tau, s in streams.items()}
     table = {str(tau): v if np.isfinite(v) else 0.0 for tau, v in scores.items()}  # NaN: no scored pixel
     best = max(taus, key=lambda t: (table[str(t)], -t))
+    zero = next((t for t in taus if t == 0), None)
+    if zero is not None and table[str(best)] - table[str(zero)] < min_gain:
+        best = zero  # a gain this small is what memorised training tiles show whatever tau does
     return float(best), table
 
 

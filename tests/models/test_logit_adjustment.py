@@ -83,3 +83,27 @@ def test_auto_search_scores_every_tau_as_an_independent_count_and_picks_the_best
                                weights, taus, batch=5)
     assert table == pytest.approx(expected, abs=1e-9)
     assert chosen == float(max(taus, key=lambda t: expected[str(t)])) and chosen > 0
+
+
+
+@pytest.mark.parametrize("wrong", [3, 50])
+def test_auto_search_adjusts_only_when_the_training_tiles_gain_enough(wrong):
+    """1,000 soil and 1,000 big-rock pixels; the model calls ``wrong`` soil pixels big rock by a margin of 0.2,
+    so any tau >= 0.25 corrects them and keeps every true big rock (margin 1). Task mIoU by counting: tau 0
+    gives soil (1000 - k) / 1000 and big rock 1000 / (1000 + k), tau 0.25 gives 1 and 1. A gain under
+    AUTO_MIN_GAIN (k = 3: what memorised training tiles show) keeps tau 0; k = 50 takes 0.25."""
+    from mars_segformer.training.adjustment import AUTO_MIN_GAIN, search_tau
+
+    masks = np.zeros((2, 10, 100), np.uint8)
+    masks[0], masks[1] = 1, 4
+    logits = np.zeros((2, 5, 10, 100), np.float32)
+    logits[0, 1], logits[1, 4] = 1.0, 1.0
+    logits[0, 4].flat[:wrong] = 1.2
+    weights = [0.0, 1.0, 1.0, 1.0, float(np.e)]  # tau moves class 4's logit by -tau, the others' by 0
+    tau, table = search_tau(lambda x: torch.from_numpy(logits[x[:, 0, 0].astype(int)]),
+                            np.arange(2, dtype=np.uint8)[:, None, None] * np.ones((1, 10, 100), np.uint8), masks,
+                            weights, (0.0, 0.25, 0.5))
+    at_zero = ((1000 - wrong) / 1000 + 1000 / (1000 + wrong)) / 2
+    assert table == pytest.approx({"0.0": at_zero, "0.25": 1.0, "0.5": 1.0}, abs=1e-9)
+    assert tau == (0.25 if 1.0 - at_zero >= AUTO_MIN_GAIN else 0.0)
+    assert tau == {3: 0.0, 50: 0.25}[wrong]  # (the two cases straddle the threshold)
