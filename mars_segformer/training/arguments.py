@@ -10,6 +10,7 @@ from transformers import TrainingArguments
 
 from ..data.augment import DEFAULT_AUGMENTATIONS
 from ..data.split import VAL_FRACTION
+from .adjustment import AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
 
 
 @dataclass
@@ -72,8 +73,9 @@ class LossArguments:
     logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "
                                   "-TAU*log(its class weight), folded into the saved classifier's bias (takes back the "
                                   "over-prediction class weights cause): a number TAU in [0, 2] (0: off), or 'auto' (the "
-                                  "TAU of 0, 0.05, ..., 0.5 scoring best on up to 1024 training tiles, never validation; 0 unless it "
-                                  "gains >= 0.01 task mIoU there, as on memorised tiles)"})
+                                  f"TAU of {AUTO_TAUS[0]}, {AUTO_TAUS[1]}, ..., {AUTO_TAUS[-1]} scoring best on up to "
+                                  f"{AUTO_TILES} training tiles, never validation; 0 unless it gains >= {AUTO_MIN_GAIN} "
+                                  "task mIoU there, as on memorised tiles)"})
 
 
 @dataclass
