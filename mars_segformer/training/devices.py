@@ -108,13 +108,17 @@ def float32_forward(model: torch.nn.Module):
         model.forward = wrapped
 
 
+def training_precision(args) -> str:
+    """``bf16``, ``fp16`` or ``fp32``: what the run's training steps compute in."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+
 def describe(args) -> str:
     """The start-up line's device part: precision, TF32 and loader workers as the run uses them."""
     if args.device.type != "cuda":
         return f"{args.device.type}{', bf16 autocast' if args.bf16 else ''}"
     name = torch.cuda.get_device_name(args.device)
-    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
-    return (f"cuda ({name}), {precision}{', tf32' if args.tf32 else ''}, {args.dataloader_num_workers} loader "
+    return (f"cuda ({name}), {training_precision(args)}{', tf32' if args.tf32 else ''}, {args.dataloader_num_workers} loader "
             f"worker(s){', torch.compile' if args.torch_compile else ''}")
 
 

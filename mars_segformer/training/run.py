@@ -46,7 +46,7 @@ from .checks import (
     parse_train_frames,
     parse_weight_averaging,
 )
-from .devices import describe, device_defaults, float32_forward, use_channels_last
+from .devices import describe, device_defaults, float32_forward, training_precision, use_channels_last
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -546,7 +546,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
         "seed": args.seed, "train_runtime_s": train_result.metrics.get("train_runtime"),
         "train_samples_per_s": train_result.metrics.get("train_samples_per_second"), "torch_threads": p.threads, "channels_last": p.channels_last,
-        "training_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        "training_precision": training_precision(args),
         "best_checkpoint": state.best_model_checkpoint,
         "validation": {k.removeprefix("eval_"): v for k, v in final.items()},
         "validation_before_logit_adjustment": None if p.before_adjustment is None else
