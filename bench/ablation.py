@@ -140,10 +140,17 @@ HARD = {"13_combo_logit_adj_ohem": ("the default (10_combo_logit_adj) with an OH
                                     "(focal:1,lovasz:1,ohem:0.5, the hardest 25 % of pixels)",
                                     _with(ADJUST["10_combo_logit_adj"][1], loss="focal:1,lovasz:1,ohem:0.5"))}
 CONFIGS.update(HARD)
+#: context beyond the tile: a tile-trained model finds far more big rock on whole frames (bench/frame_context.py),
+#: and the rocks it misses on tiles are the large ones cut by the tile's edge; shifted reads of complete frames
+#: (data/frame_shift.py) show training the windows the fixed grid hides, at the same cost per sample
+CONTEXT = {"14_combo_logit_adj_frame_shift": ("the default (10_combo_logit_adj) + frame_shift: half the reads of a "
+                                              "complete frame's tiles moved by up to half a tile inside the frame",
+                                              _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_shift"))}
+CONFIGS.update(CONTEXT)
 #: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
 #: training/devices.py made it one), for full-length runs beside their stored float32 rows
 BF16 = {f"{name}_bf16": (f"{desc}, in bf16 autocast", _with(flags, bf16="true"))
-        for name, (desc, flags) in {**ADJUST, **HARD}.items()}
+        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT}.items()}
 CONFIGS.update(BF16)
 
 #: the config each one changes one thing of; the table reports the difference to it
@@ -157,7 +164,8 @@ PARENT = {
     **{name: "7_upernet_r18" for name in BIG_ROCK}, "10_combo_bf16": "9_combo", "10_combo_head64": "9_combo",
     "11_head64_x1.5": "10_combo_head64", "10_combo_logit_adj": "9_combo",
     "11_combo_logit_adj_x2": "10_combo_logit_adj", **{name: "10_combo_logit_adj" for name in LEARNING_RATE},
-    "13_combo_logit_adj_ohem": "10_combo_logit_adj", **{name: name.removesuffix("_bf16") for name in BF16},
+    "13_combo_logit_adj_ohem": "10_combo_logit_adj", "14_combo_logit_adj_frame_shift": "10_combo_logit_adj",
+    **{name: name.removesuffix("_bf16") for name in BF16},
 }
 
 

@@ -28,25 +28,11 @@ from bench.tta import score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.ai4mars import cut_tiles, join_tiles  # noqa: E402
-from mars_segformer.data.io import CLASS_NAMES, FRAME_SIZE, TILE_SHAPE  # noqa: E402
+from mars_segformer.data.frame_shift import TILES_PER_FRAME, complete_frames  # noqa: E402
+from mars_segformer.data.io import CLASS_NAMES  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.inference.frames import predict_frame_probs  # noqa: E402
 from mars_segformer.metrics.instances import instance_scores  # noqa: E402
-
-#: tiles in a complete frame (8: 4 rows × 2 columns)
-PER_FRAME = (FRAME_SIZE // TILE_SHAPE[0]) * (FRAME_SIZE // TILE_SHAPE[1])
-
-
-def complete_frames(frame_ids: np.ndarray, wanted: set[str]) -> np.ndarray:
-    """Row indices of the tiles of every frame in ``wanted`` stored with all its tiles, frame by frame."""
-    n = PER_FRAME
-    rows = []
-    starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
-    ends = np.r_[starts[1:], len(frame_ids)]
-    for s, e in zip(starts, ends, strict=True):
-        if e - s == n and frame_ids[s] in wanted:
-            rows.extend(range(s, e))
-    return np.array(rows, dtype=np.int64)
 
 
 def measure(run: Path) -> dict:
@@ -54,7 +40,7 @@ def measure(run: Path) -> dict:
     arrays = load_arrays(split["data"])
     rows = complete_frames(arrays.train_frame_ids, set(split["validation_frame_ids"]))
     images, truths = arrays.train_images[rows], arrays.train_masks[rows]
-    print(f"[frame context] {run.name}: {len(rows) // PER_FRAME} complete validation frames ({len(rows)} tiles)",
+    print(f"[frame context] {run.name}: {len(rows) // TILES_PER_FRAME} complete validation frames ({len(rows)} tiles)",
           flush=True)
     model = load_model(str(run), "cpu")
     by_tile = predict_masks(model, images, batch_size=128)
@@ -62,7 +48,7 @@ def measure(run: Path) -> dict:
     by_frame = cut_tiles(predict_masks(model, frames, batch_size=16))
     by_window = cut_tiles(np.stack([predict_frame_probs(model, f, batch_size=64).argmax(0)
                                    for f in tqdm(frames, desc="windows", unit="frame")]).astype(np.uint8))
-    return {"frames": len(rows) // PER_FRAME, "tiles": len(rows),
+    return {"frames": len(rows) // TILES_PER_FRAME, "tiles": len(rows),
             **{name: {**score(pred, truths), "big_rock_instances": instance_scores(truths, pred, 4, CLASS_NAMES)}
                for name, pred in (("tile_by_tile", by_tile), ("whole_frame", by_frame), ("windows", by_window))}}
 

@@ -29,7 +29,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import ADJUST, BF16, BIG_ROCK, HARD, IGNORE, OVERSAMPLE, PRECISION, _with, fixed_precision  # noqa: E402
+from bench.ablation import (  # noqa: E402
+    ADJUST,
+    BF16,
+    BIG_ROCK,
+    CONTEXT,
+    HARD,
+    IGNORE,
+    OVERSAMPLE,
+    PRECISION,
+    _with,
+    fixed_precision,
+)
 from bench.common import RESULTS, machine  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
@@ -37,10 +48,11 @@ from bench.common import RESULTS, machine  # noqa: E402
 #: stays so that the stored runs keep theirs. The big-rock candidates of bench/ablation.py by their name without
 #: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``), and the default in bf16 autocast as ``combo_bf16``, train_hf.py's default (9_combo + logit adjustment auto) as
 #: ``combo_logit_adj``, and that with an OHEM term (13_combo_logit_adj_ohem) as ``combo_logit_adj_ohem``, both in
-#: bf16 autocast as ``combo_logit_adj_bf16`` / ``combo_logit_adj_ohem_bf16``; every other recipe runs in float32 on
+#: bf16 autocast as ``combo_logit_adj_bf16`` / ``combo_logit_adj_ohem_bf16``; with shifted frame reads
+#: (14_combo_logit_adj_frame_shift) as ``combo_logit_adj_frame_shift`` (``_bf16``); every other recipe runs in float32 on
 #: every machine (``fixed_precision``); their --model is replaced by the run's MODEL
 RECIPES = {"default": IGNORE, "reference": OVERSAMPLE,
-           **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST, **HARD, **BF16}.items()}}
+           **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST, **HARD, **CONTEXT, **BF16}.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
     "upernet-r18": {}, "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},

@@ -100,8 +100,9 @@ AUGMENTATIONS = {
     "brightness_contrast": lambda: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
 }
 
-#: augmentations that draw from the training pool, built with the DatasetDict (``data.copy_paste``)
-POOL_AUGMENTATIONS = ("copy_paste",)
+#: augmentations that draw from the training pool, built with the DatasetDict (``data.copy_paste``,
+#: ``data.frame_shift``)
+POOL_AUGMENTATIONS = ("copy_paste", "frame_shift")
 #: every name ``--augmentations`` accepts
 AUGMENTATION_NAMES = (*AUGMENTATIONS, *POOL_AUGMENTATIONS)
 
@@ -113,7 +114,7 @@ DEFAULT_AUGMENTATIONS = ("hflip",)
 
 def build_augmentation(names: Sequence[str], seed: int | None = None) -> A.Compose | None:
     """An albumentations pipeline of the named transforms, in the given order (None for no names);
-    the pool augmentations (``copy_paste``) are left to the dataset builder.
+    the pool augmentations (``copy_paste``, ``frame_shift``) are left to the dataset builder.
 
     Args:
         names: keys of :data:`AUGMENTATIONS` (and :data:`POOL_AUGMENTATIONS`, skipped here).

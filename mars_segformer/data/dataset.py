@@ -25,6 +25,7 @@ from .augment import (
 from .clean import OutlierReport, drop_outliers, find_outliers
 from .copy_paste import CopyPaste
 from .errors import MarsDataError
+from .frame_shift import FrameShift
 from .io import MarsArrays
 from .sampling import repeat_factor_indices
 from .split import SPLIT_SEED, VAL_FRACTION, train_val_split
@@ -184,8 +185,11 @@ class MarsTransform:
     """
 
     def __init__(self, augment=None, cutmix: CutMix | None = None, num_channels: int = 3,
-                 copy_paste: CopyPaste | None = None, input_scale: float = 1, mean=None, std=None):
+                 copy_paste: CopyPaste | None = None, input_scale: float = 1, mean=None, std=None,
+                 frame_shift: FrameShift | None = None):
         self.augment, self.cutmix, self.num_channels = augment, cutmix, num_channels
+        #: reads a tile of a complete frame at a shifted place in its frame (needs the row's ``index``)
+        self.frame_shift = frame_shift
         self.mean, self.std = mean, std
         #: images are resized by this factor before the model (labels stay at the tile's size)
         self.input_scale = input_scale
@@ -201,7 +205,7 @@ class MarsTransform:
             return
         self._worker = info.id
         seed = int(info.seed % (2**31))
-        for k, mix in enumerate(self.mixers):
+        for k, mix in enumerate([*self.mixers, *([self.frame_shift] if self.frame_shift else [])]):
             mix.rng = np.random.default_rng(seed + k)
         if self.augment is not None:
             self.augment.set_random_seed(seed)
@@ -209,6 +213,9 @@ class MarsTransform:
     def __call__(self, batch: dict) -> dict:
         self._reseed_in_worker()
         images, masks = decode_tiles(batch)
+        if self.frame_shift is not None:
+            images, masks = map(list, zip(*(self.frame_shift(i, m, r) for i, m, r
+                                            in zip(images, masks, batch["index"], strict=True)), strict=True))
         if self.mixers or self.augment is not None:
             out_i, out_m = [], []
             for img, msk in zip(images, masks, strict=True):
@@ -238,6 +245,8 @@ class MarsData:
     config: DataConfig
     #: extra tiles: {"tiles", "rows", "excluded_validation_frames"} (None without extra data)
     extra: dict | None = None
+    #: with ``frame_shift``: the complete training frames whose tiles are read shifted (None without it)
+    frame_shift_frames: int | None = None
 
 
 def clean_and_split(arrays: MarsArrays, config: DataConfig):
@@ -322,10 +331,13 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
     paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
+    shift = (FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, tr, seed=config.seed + 2)
+             if "frame_shift" in config.augmentations else None)
     norm = {"input_scale": config.input_scale, "mean": config.image_mean, "std": config.image_std}
     train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels,
-                                      paste, **norm))
+                                      paste, **norm, frame_shift=shift))
     plain = MarsTransform(None, None, config.num_channels, **norm)
     val.set_transform(plain)
     test.set_transform(plain)
-    return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info)
+    return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info,
+                    None if shift is None else shift.num_frames)

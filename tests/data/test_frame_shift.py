@@ -1,0 +1,112 @@
+"""frame_shift: training tiles of complete frames read at a shifted place inside their own frame."""
+
+import numpy as np
+
+from mars_segformer.data import DataConfig, build_dataset_dict
+from mars_segformer.data.dataset import IMAGE_MEAN, IMAGE_STD, decode_tiles
+from mars_segformer.data.frame_shift import FrameShift, complete_frames
+from mars_segformer.data.io import FRAME_SIZE, TILE_SHAPE
+
+TH, TW = TILE_SHAPE
+
+
+def test_only_whole_wanted_frames_are_taken():
+    ids = np.array(["a"] * 8 + ["b"] * 7 + ["c"] * 8 + ["d"] * 8)
+    np.testing.assert_array_equal(complete_frames(ids, {"a", "b", "d"}), [*range(0, 8), *range(23, 31)])
+    np.testing.assert_array_equal(complete_frames(ids), [*range(0, 8), *range(15, 31)])
+
+
+def _coordinate_frames(n_frames: int):
+    """Frames whose pixels say where they are: image = row, mask = column (both < 256), cut into the file's
+    row-major 4 x 2 tiles by plain slicing (the layout ../shared/data/README.md describes)."""
+    ys, xs = np.mgrid[0:FRAME_SIZE, 0:FRAME_SIZE].astype(np.uint8)
+    images, masks = [], []
+    for _ in range(n_frames):
+        for r in range(FRAME_SIZE // TH):
+            for c in range(FRAME_SIZE // TW):
+                images.append(ys[r * TH:(r + 1) * TH, c * TW:(c + 1) * TW])
+                masks.append(xs[r * TH:(r + 1) * TH, c * TW:(c + 1) * TW])
+    return np.stack(images), np.stack(masks)
+
+
+def test_a_shifted_read_is_the_frame_window_near_its_tile():
+    images, masks = _coordinate_frames(2)
+    ids = np.array(["f0"] * 8 + ["f1"] * 8)
+    shift = FrameShift(images, masks, ids, np.arange(16), p=1.0, seed=0)
+    assert shift.num_frames == 2
+    offsets = set()
+    for row in range(16):
+        r, c = (row % 8) // 2, row % 2
+        for _ in range(40):
+            img, msk = shift(images[row], masks[row], row)
+            y0, x0 = int(img[0, 0]), int(msk[0, 0])
+            # a contiguous window of the frame: rows y0.., columns x0..
+            np.testing.assert_array_equal(img, np.broadcast_to(np.arange(y0, y0 + TH)[:, None], (TH, TW)))
+            np.testing.assert_array_equal(msk, np.broadcast_to(np.arange(x0, x0 + TW)[None, :], (TH, TW)))
+            assert 0 <= y0 <= FRAME_SIZE - TH and 0 <= x0 <= FRAME_SIZE - TW
+            dy, dx = y0 - r * TH, x0 - c * TW
+            assert abs(dy) <= TH // 2 and abs(dx) <= TW // 2
+            offsets.add((np.sign(dy), np.sign(dx)))
+    # shifts go both ways on both axes (tiles inside the frame can move up, down, left and right)
+    assert {-1, 1} <= {o[0] for o in offsets} and {-1, 1} <= {o[1] for o in offsets}
+
+
+def test_frames_with_a_tile_outside_the_training_rows_are_never_shifted():
+    images, masks = _coordinate_frames(2)
+    ids = np.array(["f0"] * 8 + ["f1"] * 8)
+    allowed = np.r_[0:8, 8:15]  # frame f1 lost one tile to validation
+    shift = FrameShift(images, masks, ids, allowed, p=1.0, seed=0)
+    assert shift.num_frames == 1
+    for row in range(8, 16):
+        for _ in range(20):
+            img, msk = shift(images[row], masks[row], row)
+            np.testing.assert_array_equal(img, images[row])
+            np.testing.assert_array_equal(msk, masks[row])
+    # an incomplete frame (7 tiles) and a file without frame ids give nothing to shift
+    assert FrameShift(images[:7], masks[:7], ids[:7], np.arange(7), p=1.0).num_frames == 0
+    assert FrameShift(images, masks, None, np.arange(16), p=1.0).num_frames == 0
+
+
+def test_p_sets_the_share_of_shifted_reads():
+    images, masks = _coordinate_frames(1)
+    shift = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=0.5, seed=1)
+    tile = images[3]
+    moved = sum(shift(tile, masks[3], 3)[0] is not tile for _ in range(2000))
+    assert 900 < moved < 1100
+
+
+def _window_in(frame_img, frame_msk, img, msk) -> bool:
+    """Brute force: is (img, msk) some tile-sized window of the frame?"""
+    for y in range(FRAME_SIZE - TH + 1):
+        for x in range(FRAME_SIZE - TW + 1):
+            if np.array_equal(frame_img[y:y + TH, x:x + TW], img) and np.array_equal(frame_msk[y:y + TH, x:x + TW], msk):
+                return True
+    return False
+
+
+def test_training_reads_show_only_their_own_training_frame(sample_arrays):
+    from mars_segformer.data.ai4mars import join_tiles
+
+    data = build_dataset_dict(sample_arrays, DataConfig(augmentations=["frame_shift"]))
+    assert data.frame_shift_frames and data.frame_shift_frames > 0
+    arrays, train = data.arrays, data.datasets["train"]
+    frames = {}
+    for s in complete_frames(arrays.train_frame_ids).reshape(-1, 8):
+        frames[arrays.train_frame_ids[s[0]]] = (join_tiles(arrays.train_images[s])[0], join_tiles(arrays.train_masks[s])[0])
+    val_frames = set(arrays.train_frame_ids[data.val_indices])
+    raw = train.with_format(None)[:]
+    stored_i, stored_m = decode_tiles(raw)
+    out = train[:]
+    shifted = 0
+    for k, (row, fid) in enumerate(zip(raw["index"], raw["frame_id"], strict=True)):
+        img = ((out["pixel_values"][k, 0].numpy() * IMAGE_STD + IMAGE_MEAN) * 255).round().astype(np.uint8)
+        msk = out["labels"][k].numpy().astype(np.uint8)
+        if np.array_equal(msk, stored_m[k]) and np.array_equal(img, stored_i[k]):
+            continue
+        shifted += 1
+        assert fid in frames and fid not in val_frames, f"row {row} ({fid}) was changed but its frame is not eligible"
+        assert _window_in(*frames[fid], img, msk)
+        if shifted == 12:
+            break
+    assert shifted == 12
+
