@@ -289,3 +289,22 @@ def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_rep
     model.save_pretrained(tmp_path / "unadjusted")
     before = (m["validation_before_logit_adjustment"] or m["validation"])["task_mean_iou"]  # tau 0: no adjustment
     assert before == pytest.approx(independent_task_iou(tmp_path / "unadjusted"), abs=1e-6)
+
+
+def test_frame_shift_run_reads_the_complete_training_frames_it_reports(tmp_path):
+    out = tmp_path / "shift"
+    proc = launch(["--augmentations", "hflip,frame_shift", "--drop_outliers", "false", "--max_steps", "2",
+                   "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the oracle: runs of 8 stored tiles of one frame (../shared/data/README.md's layout) among the training frames
+    ids = load_arrays().train_frame_ids
+    held_out = set(json.loads((out / "split.json").read_text())["validation_frame_ids"])
+    runs, start = [], 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[start]:
+            runs.append((ids[start], i - start))
+            start = i
+    expected = sum(1 for fid, n in runs if n == 8 and fid not in held_out)
+    assert 0 < expected < len(runs)
+    assert json.loads((out / "metrics.json").read_text())["frame_shift_frames"] == expected
+    assert f"frame_shift: the tiles of {expected} complete training frames are read shifted" in proc.stdout
