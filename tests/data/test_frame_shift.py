@@ -110,3 +110,18 @@ def test_training_reads_show_only_their_own_training_frame(sample_arrays):
             break
     assert shifted == 12
 
+
+
+def test_dataloader_workers_draw_their_own_shifts():
+    """Two workers reading copies of one eligible tile: with their own seeds their shifts differ."""
+    import torch
+
+    from mars_segformer.data.dataset import MarsTransform, tiles_to_dataset
+
+    images, masks = _coordinate_frames(1)
+    shift = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, seed=0)
+    ds = tiles_to_dataset(images[[3] * 64], masks[[3] * 64], ["f"] * 64, [3] * 64)
+    ds.set_transform(MarsTransform(None, frame_shift=shift))
+    loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, shuffle=False)
+    first, second = (b["labels"][:, 0, 0] for b in loader)  # batch k comes from worker k; label = frame column
+    assert not torch.equal(first, second)
