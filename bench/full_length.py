@@ -177,7 +177,7 @@ def render(summary: dict, docs: Path) -> None:
     lines = [
         f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
         f"{m['cores']} cores, GPU {m['gpu']}); one torch thread per run with 2-4 jobs sharing the "
-        f"cores, except the `_bf16` recipes (two threads, one run at a time); batch {summary['batch_size']}, the LR schedule set for the full run length, evaluation every epoch on "
+        f"cores, except the `_bf16` recipes (two threads, one run at a time; the `frame_shift` pair one thread each, side by side); batch {summary['batch_size']}, the LR schedule set for the full run length, evaluation every epoch on "
         "the seed's frame-grouped validation split of `../shared/data/ai4mars_msl_64x128.npz`. 'best' is the best "
         "epoch so far; runs marked 'training' are read from their newest checkpoint (`python bench/full_length.py "
         "--runs MODEL:RECIPE` continues them). train samples/s: finished runs, their last segment, under that load.",
