@@ -8,10 +8,12 @@ every big-rock prediction while tau = 0.15-0.2 brought the predicted big-rock ar
 mean IoU on a seeded sample of the *training* tiles, un-augmented, so the validation split stays out of
 every choice the run makes.
 
-Where the model has memorised its training tiles (long runs, small data) their score barely moves with
-``tau`` and cannot say how much tilt to take back: ``auto`` then keeps ``tau = 0`` unless the best ``tau``
-gains at least ``AUTO_MIN_GAIN`` there (docs/results.md, "Logit adjustment at full length": every run
-measured with a smaller gain lost validation score to the adjustment, every run above it kept or gained).
+Where the model has memorised its training tiles (long runs, small data) they cannot say how much tilt to
+take back: their score barely moves with ``tau``, or moves where validation does not follow. ``auto`` then
+keeps ``tau = 0``: unless the best ``tau`` gains at least ``AUTO_MIN_GAIN`` there, and whenever the training
+tiles already score ``AUTO_MAX_FIT`` or more at ``tau = 0`` (docs/results.md, "Logit adjustment at full
+length": every run measured with a smaller gain, or with training tiles fitted that well, lost validation
+score to the adjustment; every other run kept or gained).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ AUTO_TAUS = tuple(round(0.05 * i, 2) for i in range(11))
 AUTO_TILES = 1024
 #: the least gain in training-tile task mean IoU over tau = 0 for which ``auto`` adjusts at all
 AUTO_MIN_GAIN = 0.01
+#: training-tile task mean IoU at tau = 0 from which ``auto`` takes the tiles as memorised and does not adjust
+AUTO_MAX_FIT = 0.8
 
 
 def training_sample(n: int, seed: int, size: int = AUTO_TILES) -> np.ndarray:
@@ -40,14 +44,16 @@ def training_sample(n: int, seed: int, size: int = AUTO_TILES) -> np.ndarray:
 
 @torch.no_grad()
 def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=AUTO_TAUS,
-               batch: int = 64, min_gain: float = AUTO_MIN_GAIN) -> tuple[float, dict[str, float]]:
+               batch: int = 64, min_gain: float = AUTO_MIN_GAIN,
+               max_fit: float = AUTO_MAX_FIT) -> tuple[float, dict[str, float]]:
     """The ``tau`` of ``taus`` whose adjusted predictions score the highest task mean IoU on ``images``.
 
     Args:
         logits_of: (B, H, W) uint8 tiles -> (B, C, H, W) logits at the tiles' size.
         images, masks: (N, H, W) tiles and their class ids (0: not scored).
         weights: the loss's class weights.
-        min_gain: with 0 among ``taus``, the best ``tau`` is taken only if it beats 0 by this much.
+        min_gain: with 0 among ``taus``, the best ``tau`` is taken only if it beats 0 by this much...
+        max_fit: ...and only if ``tau = 0`` scores below this (above it the tiles are memorised).
 
     Returns:
         The chosen ``tau`` (the smallest of equal scores) and each ``tau``'s score.
@@ -66,8 +72,8 @@ def search_tau(logits_of, images: np.ndarray, masks: np.ndarray, weights, taus=A
     table = {str(tau): v if np.isfinite(v) else 0.0 for tau, v in scores.items()}  # NaN: no scored pixel
     best = max(taus, key=lambda t: (table[str(t)], -t))
     zero = next((t for t in taus if t == 0), None)
-    if zero is not None and table[str(best)] - table[str(zero)] < min_gain:
-        best = zero  # a gain this small is what memorised training tiles show whatever tau does
+    if zero is not None and (table[str(best)] - table[str(zero)] < min_gain or table[str(zero)] >= max_fit):
+        best = zero  # memorised training tiles: a gain this small, or a fit this close, says nothing of validation
     return float(best), table
 
 

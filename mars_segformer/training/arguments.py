@@ -10,7 +10,7 @@ from transformers import TrainingArguments
 
 from ..data.augment import DEFAULT_AUGMENTATIONS
 from ..data.split import VAL_FRACTION
-from .adjustment import AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
+from .adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
 
 
 @dataclass
@@ -77,7 +77,8 @@ class LossArguments:
                                   "over-prediction class weights cause): a number TAU in [0, 2] (0: off), or 'auto' (the "
                                   f"TAU of {AUTO_TAUS[0]}, {AUTO_TAUS[1]}, ..., {AUTO_TAUS[-1]} scoring best on up to "
                                   f"{AUTO_TILES} training tiles, never validation; 0 unless it gains >= {AUTO_MIN_GAIN} "
-                                  "task mIoU there, as on memorised tiles)"})
+                                  f"task mIoU there and tau 0 scores < {AUTO_MAX_FIT} there: memorised tiles cannot "
+                                  "judge it)"})
 
 
 @dataclass

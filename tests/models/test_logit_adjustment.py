@@ -86,24 +86,32 @@ def test_auto_search_scores_every_tau_as_an_independent_count_and_picks_the_best
 
 
 
-@pytest.mark.parametrize("wrong", [3, 50])
-def test_auto_search_adjusts_only_when_the_training_tiles_gain_enough(wrong):
+@pytest.mark.parametrize(("wrong", "hard"), [(3, True), (50, True), (50, False)])
+def test_auto_search_adjusts_only_when_unmemorised_training_tiles_gain_enough(wrong, hard):
     """1,000 soil and 1,000 big-rock pixels; the model calls ``wrong`` soil pixels big rock by a margin of 0.2,
-    so any tau >= 0.25 corrects them and keeps every true big rock (margin 1). Task mIoU by counting: tau 0
-    gives soil (1000 - k) / 1000 and big rock 1000 / (1000 + k), tau 0.25 gives 1 and 1. A gain under
-    AUTO_MIN_GAIN (k = 3: what memorised training tiles show) keeps tau 0; k = 50 takes 0.25."""
-    from mars_segformer.training.adjustment import AUTO_MIN_GAIN, search_tau
+    so any tau >= 0.25 corrects them and keeps every true big rock (margin 1). With ``hard``, 1,000 sand pixels
+    are also called bedrock whatever tau does (sand and bedrock IoU 0: tiles not memorised). Task mIoU by
+    counting, over the classes present: tau 0 gives soil (1000 - k) / 1000 and big rock 1000 / (1000 + k),
+    tau 0.25 gives 1 and 1 (sand and bedrock 0 and 0 with ``hard``). ``auto`` keeps tau 0 where the gain is
+    under AUTO_MIN_GAIN (k = 3) or tau 0 already scores AUTO_MAX_FIT (k = 50 without ``hard``: 0.95), and
+    takes 0.25 where neither holds (k = 50 with ``hard``)."""
+    from mars_segformer.training.adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN, search_tau
 
-    masks = np.zeros((2, 10, 100), np.uint8)
+    n = 3 if hard else 2
+    masks = np.zeros((n, 10, 100), np.uint8)
+    logits = np.zeros((n, 5, 10, 100), np.float32)
     masks[0], masks[1] = 1, 4
-    logits = np.zeros((2, 5, 10, 100), np.float32)
     logits[0, 1], logits[1, 4] = 1.0, 1.0
     logits[0, 4].flat[:wrong] = 1.2
+    if hard:
+        masks[2], logits[2, 2] = 3, 1.0
     weights = [0.0, 1.0, 1.0, 1.0, float(np.e)]  # tau moves class 4's logit by -tau, the others' by 0
     tau, table = search_tau(lambda x: torch.from_numpy(logits[x[:, 0, 0].astype(int)]),
-                            np.arange(2, dtype=np.uint8)[:, None, None] * np.ones((1, 10, 100), np.uint8), masks,
+                            np.arange(n, dtype=np.uint8)[:, None, None] * np.ones((1, 10, 100), np.uint8), masks,
                             weights, (0.0, 0.25, 0.5))
-    at_zero = ((1000 - wrong) / 1000 + 1000 / (1000 + wrong)) / 2
-    assert table == pytest.approx({"0.0": at_zero, "0.25": 1.0, "0.5": 1.0}, abs=1e-9)
-    assert tau == (0.25 if 1.0 - at_zero >= AUTO_MIN_GAIN else 0.0)
-    assert tau == {3: 0.0, 50: 0.25}[wrong]  # (the two cases straddle the threshold)
+    classes = 4 if hard else 2
+    at_zero = ((1000 - wrong) / 1000 + 1000 / (1000 + wrong)) / classes
+    best = 2 / classes
+    assert table == pytest.approx({"0.0": at_zero, "0.25": best, "0.5": best}, abs=1e-9)
+    assert tau == (0.25 if best - at_zero >= AUTO_MIN_GAIN and at_zero < AUTO_MAX_FIT else 0.0)
+    assert tau == {(3, True): 0.0, (50, True): 0.25, (50, False): 0.0}[wrong, hard]  # one case per way

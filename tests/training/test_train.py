@@ -261,11 +261,12 @@ def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_rep
     m = json.loads((out / "metrics.json").read_text())
     tau = m["logit_adjustment_tau"]
     if spec == "auto":  # the best of the grid on the training tiles, the smallest of equals, if it gains enough
-        from mars_segformer.training.adjustment import AUTO_MIN_GAIN
+        # on tiles not yet memorised
+        from mars_segformer.training.adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN
 
         scores = m["logit_adjustment_search"]["scores"]
         assert len(scores) == 11
-        if max(scores.values()) - scores["0.0"] >= AUTO_MIN_GAIN:
+        if max(scores.values()) - scores["0.0"] >= AUTO_MIN_GAIN and scores["0.0"] < AUTO_MAX_FIT:
             assert scores[str(tau)] == max(scores.values())
             assert all(float(t) >= tau for t, v in scores.items() if v == scores[str(tau)])
         else:
