@@ -245,8 +245,9 @@ class MarsData:
     config: DataConfig
     #: extra tiles: {"tiles", "rows", "excluded_validation_frames"} (None without extra data)
     extra: dict | None = None
-    #: with ``frame_shift``: the complete training frames whose tiles are read shifted (None without it)
-    frame_shift_frames: int | None = None
+    #: with ``frame_shift``: {"frames": complete training frames whose tiles are read shifted, "seam_median": their
+    #: median seam ratio, None without complete frames} (None without ``frame_shift``)
+    frame_shift: dict | None = None
 
 
 def clean_and_split(arrays: MarsArrays, config: DataConfig):
@@ -340,4 +341,4 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     val.set_transform(plain)
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info,
-                    None if shift is None else shift.num_frames)
+                    None if shift is None else {"frames": shift.num_frames, "seam_median": shift.seam_median})

@@ -17,7 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.frame_shift import MAX_SHIFT, SHIFT_P
+from ..data.frame_shift import MAX_SHIFT, SEAM_MEDIAN_MAX, SHIFT_P
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -411,6 +411,18 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
                                        image_mean=p.dcfg.image_mean, image_std=p.dcfg.image_std)
 
 
+def _frame_shift_line(info: dict) -> str:
+    """The start-up line of ``--augmentations ...,frame_shift``: what it reads, or why it reads nothing."""
+    n, seam = info["frames"], info["seam_median"]
+    if n:
+        return (f"frame_shift: the tiles of {n} complete training frames are read shifted (by up to {MAX_SHIFT:.0%} "
+                f"of a tile) in {SHIFT_P:.0%} of their reads")
+    if seam is None:
+        return "frame_shift: off here: the data has no complete frames (frame ids with all their tiles)"
+    return (f"frame_shift: off here: the tiles do not join into frames in the expected layout (median seam ratio "
+            f"{seam:.2f} > {SEAM_MEDIAN_MAX})")
+
+
 def _print_start(p: RunParts) -> None:
     """The start-up lines: data, tiles, model, device and threads; what the weights start from."""
     if p.args.process_index != 0:
@@ -419,10 +431,8 @@ def _print_start(p: RunParts) -> None:
     if data.extra:
         print(f"extra data: {data.extra['source']}: {data.extra['tiles']} tiles as {data.extra['rows']} training rows "
               f"({data.extra['excluded_validation_frame_tiles']} tiles of validation frames left out)", flush=True)
-    if data.frame_shift_frames is not None:
-        print(f"frame_shift: the tiles of {data.frame_shift_frames} complete training frames are read shifted (by up to "
-              f"{MAX_SHIFT:.0%} of a tile) in {SHIFT_P:.0%} of their reads{'' if data.frame_shift_frames else ' (none here: the data has no complete frames)'}",
-              flush=True)
+    if data.frame_shift is not None:
+        print(_frame_shift_line(data.frame_shift), flush=True)
     n_params = sum(t.numel() for t in model.parameters())
     mapped = data.arrays.meta.get("mapped")
     print(f"data: {p.data_args.data or 'embedded AI4Mars sample'}"
@@ -540,7 +550,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
         "train_frames": d.train_frames, "extra_data": data.extra, "extra_share": dcfg.extra_share if data.extra else None,
         "augmentations": dcfg.augmentations, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
-        "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift_frames": data.frame_shift_frames,
+        "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift": data.frame_shift,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),

@@ -4,7 +4,7 @@ import numpy as np
 
 from mars_segformer.data import DataConfig, build_dataset_dict
 from mars_segformer.data.dataset import IMAGE_MEAN, IMAGE_STD, decode_tiles
-from mars_segformer.data.frame_shift import FrameShift, complete_frames
+from mars_segformer.data.frame_shift import SEAM_MEDIAN_MAX, FrameShift, complete_frames, seam_ratio
 from mars_segformer.data.io import FRAME_SIZE, TILE_SHAPE
 
 TH, TW = TILE_SHAPE
@@ -88,7 +88,7 @@ def test_training_reads_show_only_their_own_training_frame(sample_arrays):
     from mars_segformer.data.ai4mars import join_tiles
 
     data = build_dataset_dict(sample_arrays, DataConfig(augmentations=["frame_shift"]))
-    assert data.frame_shift_frames and data.frame_shift_frames > 0
+    assert data.frame_shift["frames"] > 0
     arrays, train = data.arrays, data.datasets["train"]
     frames = {}
     for s in complete_frames(arrays.train_frame_ids).reshape(-1, 8):
@@ -125,3 +125,26 @@ def test_dataloader_workers_draw_their_own_shifts():
     loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, shuffle=False)
     first, second = (b["labels"][:, 0, 0] for b in loader)  # batch k comes from worker k; label = frame column
     assert not torch.equal(first, second)
+
+
+def test_tiles_stored_in_another_order_are_not_joined(sample_arrays):
+    """The shared file's frames join with seams like the rows inside a tile; the same tiles with each frame's two
+    columns swapped (a file whose frame ids group tiles in another layout) give no shifted reads."""
+    rows = complete_frames(sample_arrays.train_frame_ids).reshape(-1, 8)
+    args = (sample_arrays.train_frame_ids, np.arange(len(sample_arrays.train_images)))
+    right = FrameShift(sample_arrays.train_images, sample_arrays.train_masks, *args)
+    assert right.num_frames == len(rows) and right.seam_median < SEAM_MEDIAN_MAX
+    swapped = sample_arrays.train_images.copy()
+    swapped[rows.ravel()] = sample_arrays.train_images[rows[:, [1, 0, 3, 2, 5, 4, 7, 6]].ravel()]
+    wrong = FrameShift(swapped, sample_arrays.train_masks, *args, p=1.0)
+    assert wrong.num_frames == 0 and wrong.seam_median > SEAM_MEDIAN_MAX
+    r = int(rows[0, 0])
+    np.testing.assert_array_equal(wrong(swapped[r], sample_arrays.train_masks[r], r)[0], swapped[r])
+
+
+def test_seam_ratio_is_one_for_a_smooth_frame_and_large_where_unrelated_tiles_meet():
+    ramp = np.tile(np.arange(FRAME_SIZE, dtype=np.uint8)[:, None], (1, FRAME_SIZE))  # +1 per row everywhere
+    assert seam_ratio(ramp) == 1.0
+    step = ramp.copy()
+    step[TH:2 * TH] += 40  # tile row 1 brighter: the joins above and below it step by 41 and 39
+    assert seam_ratio(step) == 41.0

@@ -307,5 +307,5 @@ def test_frame_shift_run_reads_the_complete_training_frames_it_reports(tmp_path)
             start = i
     expected = sum(1 for fid, n in runs if n == 8 and fid not in held_out)
     assert 0 < expected < len(runs)
-    assert json.loads((out / "metrics.json").read_text())["frame_shift_frames"] == expected
+    assert json.loads((out / "metrics.json").read_text())["frame_shift"]["frames"] == expected
     assert f"frame_shift: the tiles of {expected} complete training frames are read shifted" in proc.stdout
