@@ -175,7 +175,7 @@ def fixed_precision(flags: list[str]) -> list[str]:
     return list(flags) if {"--bf16", "--fp16"} & set(flags) else [*flags, "--bf16", "false"]
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
-DEFAULT_CONFIG = "10_combo_logit_adj"
+DEFAULT_CONFIG = "14_combo_logit_adj_frame_shift"
 
 
 def _in_default(name: str) -> bool:

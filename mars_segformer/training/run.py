@@ -79,13 +79,13 @@ SAFE_ON_RESUME = {
 }
 #: never written to any file of the run folder
 SECRET_FLAGS = {"hub_token"}
-#: the recipe flags whose defaults a release may change (issue 19 changed all three): run_args.json holds
+#: the recipe flags whose defaults a release may change (issue 19 changed each of them): run_args.json holds
 #: the run's values of them, so that a resume trains on with the recipe it started with
-RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment")
+RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment", "augmentations")
 #: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default (logit
-#: adjustment came later, off until then)
+#: adjustment and frame_shift came later, off until then)
 RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none",
-                         "logit_adjustment": "0"}
+                         "logit_adjustment": "0", "augmentations": "hflip"}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
