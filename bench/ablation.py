@@ -166,6 +166,8 @@ PARENT = {
     "11_combo_logit_adj_x2": "10_combo_logit_adj", **{name: "10_combo_logit_adj" for name in LEARNING_RATE},
     "13_combo_logit_adj_ohem": "10_combo_logit_adj", "14_combo_logit_adj_frame_shift": "10_combo_logit_adj",
     **{name: name.removesuffix("_bf16") for name in BF16},
+    # measured only in bf16, paired with the bf16 default on the same seeds
+    "14_combo_logit_adj_frame_shift_bf16": "10_combo_logit_adj_bf16",
 }
 
 

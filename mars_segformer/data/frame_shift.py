@@ -24,7 +24,8 @@ TILES_PER_FRAME = (FRAME_SIZE // TILE_SHAPE[0]) * (FRAME_SIZE // TILE_SHAPE[1])
 SHIFT_P, MAX_SHIFT = 0.5, 0.5
 #: the stored order is trusted to be the frame's layout only if the joined frames' median :func:`seam_ratio` is
 #: at most the first; a frame above the second is left out. On the shared file's 426 complete frames the ratio's
-#: median is 1.27 (at most 2.67); joined in a shuffled order 5.88, with the two columns swapped 3.94.
+#: median is 1.27 (at most 2.67); joined in a shuffled order 5.88, with the two columns swapped 3.94
+#: (``bench/frame_seams.py``).
 SEAM_MEDIAN_MAX, SEAM_FRAME_MAX = 2.0, 3.0
 
 
