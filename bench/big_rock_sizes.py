@@ -10,6 +10,7 @@ bin: where the instances' pixels went) and prints a markdown table.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, run_folders, save  # noqa: E402
+from bench.logit_adjustment import unfold_recorded  # noqa: E402
 from bench.tta import validation_tiles  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data.io import CLASS_NAMES  # noqa: E402
@@ -30,10 +32,14 @@ def label(run: Path) -> str:
     return f"{run.parent.name}/{run.name}" if run.name.startswith("checkpoint-") else run.name
 
 
-def measure(run: Path) -> list[dict]:
+def measure(run: Path, unadjusted: bool = False) -> list[dict]:
     images, truths, _ = validation_tiles(run, None, None)
     print(f"[big-rock sizes] {run.name}: predicting {len(images)} validation tiles", flush=True)
-    preds = predict_masks(load_model(str(run), "cpu"), images, batch_size=128)
+    model = load_model(str(run), "cpu")
+    if unadjusted:  # the model as trained: a logit adjustment folded into its classifier taken back off
+        metrics = run / "metrics.json"
+        unfold_recorded(model, json.loads(metrics.read_text()) if metrics.is_file() else {})
+    preds = predict_masks(model, images, batch_size=128)
     return instance_scores(truths, preds, cls=4, class_names=CLASS_NAMES)
 
 
@@ -82,10 +88,11 @@ def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders (with split.json) or their checkpoints")
     p.add_argument("--name", default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
+    p.add_argument("--unadjusted", action="store_true", help="take a folded logit adjustment off first")
     args = p.parse_args()
     runs = run_folders(p, args.runs, what="a run folder or one of its checkpoints")
-    results = {label(r): measure(r) for r in runs}
-    save(args.name, {"machine": machine(), "found_share": 0.5, "runs": results})
+    results = {label(r): measure(r, args.unadjusted) for r in runs}
+    save(args.name, {"machine": machine(), "found_share": 0.5, "unadjusted": args.unadjusted, "runs": results})
     plot(results, ROOT / "docs" / f"{args.name}.png")
     print(table(results))
     print(f"saved docs/{args.name}.png")
