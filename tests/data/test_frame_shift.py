@@ -148,3 +148,15 @@ def test_seam_ratio_is_one_for_a_smooth_frame_and_large_where_unrelated_tiles_me
     step = ramp.copy()
     step[TH:2 * TH] += 40  # tile row 1 brighter: the joins above and below it step by 41 and 39
     assert seam_ratio(step) == 41.0
+
+
+def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
+    from mars_segformer.data.io import arrays_from_course_layout
+    from mars_segformer.training.run import _frame_shift_line
+    from tests.conftest import make_course_arrays
+
+    arrays = arrays_from_course_layout(*make_course_arrays(n=40))
+    data = build_dataset_dict(arrays, DataConfig())  # the default augmentations hold frame_shift
+    assert data.frame_shift == {"frames": 0, "seam_median": None}
+    assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
+    assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
