@@ -20,7 +20,13 @@ from bench.common import machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.ai4mars import join_tiles  # noqa: E402
-from mars_segformer.data.frame_shift import SEAM_FRAME_MAX, SEAM_MEDIAN_MAX, complete_frames, seam_ratio  # noqa: E402
+from mars_segformer.data.frame_shift import (  # noqa: E402
+    SEAM_FRAME_MAX,
+    SEAM_MEDIAN_MAX,
+    TILES_PER_FRAME,
+    complete_frames,
+    seam_ratio,
+)
 
 PERCENTILES = (0, 5, 50, 95, 100)
 
@@ -30,7 +36,7 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
     args = p.parse_args()
     arrays = load_arrays(args.data)
-    frames = complete_frames(arrays.train_frame_ids).reshape(-1, 8)
+    frames = complete_frames(arrays.train_frame_ids).reshape(-1, TILES_PER_FRAME)
     rng = np.random.default_rng(0)
     orders = {"stored": lambda f: f, "columns swapped": lambda f: f[[1, 0, 3, 2, 5, 4, 7, 6]],
               "shuffled": lambda f: f[rng.permutation(8)]}
