@@ -1,7 +1,8 @@
 """One-shot GPU sweep: the full-length comparison of the default and its challengers, several runs
 sharing one GPU at once, inside a fixed time budget.
 
-    python bench/gpu_sweep.py                                   # on a GPU machine: ~100 epochs, early stopping
+    python bench/gpu_sweep.py                                   # on a GPU machine: 60 epochs, early stopping
+    bash bench/gpu_session.sh                                   # the same as one call of the device tool
     python bench/gpu_sweep.py --smoke --out /tmp/sweep          # the same code path on a CPU, tiny settings
 
 Every run is ``train_hf.py`` (so the GPU defaults apply: bf16/fp16, TF32, loader workers) on the frame-
@@ -30,10 +31,35 @@ from bench.full_length import CLASSES, run_flags  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
 #: the contenders: the default and its best challengers of the quality work (docs/results.md)
-#: (train_hf.py's default first; then the same on tiles x2, the big-rock lever too costly for a CPU; the default of
-#: before issue 19; the namesake SegFormer-b0 on the default recipe)
-DEFAULT_RUNS = ["upernet-r18:combo_logit_adj", "upernet-r18:combo_logit_adj_x2", "upernet-r18:default",
-                "segformer-b0:combo_logit_adj"]
+#: (train_hf.py's default first, with shifted frame reads; the default of before frame_shift; that on tiles x2, the
+#: big-rock lever too costly for a CPU; the namesake SegFormer-b0 on the default recipe)
+DEFAULT_RUNS = ["upernet-r18:combo_logit_adj_frame_shift", "upernet-r18:combo_logit_adj",
+                "upernet-r18:combo_logit_adj_x2", "segformer-b0:combo_logit_adj_frame_shift"]
+#: flags that pin a precision: the CPU sweeps pin float32 so that stored rows keep their meaning; on a GPU the
+#: machine's default (bf16 autocast where supported, training/devices.py) is what users get, so it is dropped
+PRECISION_FLAGS = ("--bf16", "--fp16")
+
+
+def gpu_flags(flags: list[str]) -> list[str]:
+    """A recipe's flags without a precision pin, so that ``train_hf.py``'s GPU default applies."""
+    out, skip = [], False
+    for i, flag in enumerate(flags):
+        if skip:
+            skip = False
+            continue
+        if flag in PRECISION_FLAGS:
+            skip = i + 1 < len(flags) and not flags[i + 1].startswith("--")
+            continue
+        out.append(flag)
+    return out
+
+
+def loader_settings(concurrent: int, cores: int | None = None) -> list[str]:
+    """Loader workers and torch threads per run so that ``concurrent`` runs share the machine's cores: each
+    run's main process drives the GPU on one core, its workers take the rest of its share (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if cores is None else cores
+    workers = max(1, cores // concurrent - 1)
+    return ["--dataloader_num_workers", str(workers), "--torch_threads", "1"]
 
 
 def gpu_memory_by_pid() -> dict[int, float]:
@@ -55,7 +81,7 @@ def gpu_memory_by_pid() -> dict[int, float]:
 
 def command(spec: str, seed: int, args, out: Path) -> list[str]:
     _, flags = run_flags(spec)
-    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *flags, "--seed", str(seed),
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *gpu_flags(flags), "--seed", str(seed),
            "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", "32",
            "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "2",
            "--load_best_model_at_end", "true", "--early_stopping_patience", str(args.patience),
@@ -65,24 +91,36 @@ def command(spec: str, seed: int, args, out: Path) -> list[str]:
         cmd += ["--tiny", "true", "--per_device_train_batch_size", "8", "--torch_threads", "1",
                 "--train_frames", "0:0.3"]
     else:
-        cmd += ["--data", args.data]
+        cmd += ["--data", args.data, *loader_settings(args.concurrent)]
     return cmd
 
 
-def result(out: Path, name: str, seed: int, seconds: float, mem_mib: float | None, state: str) -> dict:
+def result(out: Path, name: str, seed: int, seconds: float, mem_mib: float | None, state: str,
+           batch: int = 32) -> dict:
     """One run's row: from metrics.json when it finished, else from its newest checkpoint's history."""
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     states = sorted(out.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     history = json.loads(states[-1].read_text())["log_history"] if states else []
     evals = [e for e in history if "eval_task_mean_iou" in e]
     best = max(evals, key=lambda e: e["eval_task_mean_iou"]) if evals else None
+    steps = json.loads(states[-1].read_text())["global_step"] if states else 0
     return {
         "run": name, "seed": seed, "state": state if metrics is None else "finished",
         "epochs": evals[-1]["epoch"] if evals else 0, "seconds": round(seconds, 1),
-        "train_samples_per_s": metrics.get("train_samples_per_s") if metrics else None,
+        # the run's own steps over its training loop's time (not the Trainer's planned-samples figure, which
+        # overstates a run that early stopping ended)
+        "train_samples_per_s": round(metrics["global_step"] * batch / metrics["train_runtime_s"], 1)
+        if metrics and metrics.get("train_runtime_s") else None,
+        # training samples over the run's whole wall time (start-up, evaluations and checkpoints included), from
+        # its newest checkpoint: defined for runs stopped by the budget too
+        "wall_samples_per_s": round(steps * batch / seconds, 1) if seconds > 0 and steps else None,
         "gpu_memory_mib": mem_mib,
         "best": None if best is None else {"epoch": best["epoch"], "task_mean_iou": best["eval_task_mean_iou"],
                                            **{c: best.get(f"eval_iou_{c}") for c in CLASSES}},
+        # a finished run's own closing score: its best checkpoint after the logit adjustment (what it publishes)
+        "final": None if metrics is None else {"task_mean_iou": metrics["validation"]["task_mean_iou"],
+                                               "tau": metrics.get("logit_adjustment_tau"),
+                                               **{c: metrics["validation"].get(f"iou_{c}") for c in CLASSES}},
     }
 
 
@@ -113,11 +151,16 @@ def sweep(args) -> list[dict]:
         for pid, (proc, name, seed, out, started, log) in list(running.items()):
             if over and proc.poll() is None and not getattr(proc, "_stopped", False):
                 proc.send_signal(signal.SIGTERM)  # saves a checkpoint at the step's end and stops
-                proc._stopped = True
+                proc._stopped = time.time()
+            elif getattr(proc, "_stopped", False) and proc.poll() is None and time.time() - proc._stopped > args.grace_s:
+                proc.kill()  # past its grace: the sweep's report must still be written in time
+                proc._killed = True
             if proc.poll() is not None:
                 log.close()
-                state = "stopped (budget)" if getattr(proc, "_stopped", False) else f"exit {proc.returncode}"
-                rows.append(result(out, name, seed, time.time() - started, peak.get(pid), state))
+                state = ("killed (budget + grace)" if getattr(proc, "_killed", False) else "stopped (budget)"
+                         if getattr(proc, "_stopped", False) else f"exit {proc.returncode}")
+                rows.append(result(out, name, seed, time.time() - started, peak.get(pid), state,
+                                   batch=8 if args.smoke else 32))
                 del running[pid]
                 b = rows[-1]["best"]
                 score = "-" if b is None else f"{b['task_mean_iou']:.4f}"
@@ -127,36 +170,82 @@ def sweep(args) -> list[dict]:
     return rows
 
 
-def render(rows: list[dict], m: dict, args, total_s: float) -> str:
+def versions() -> dict:
+    """The software the sweep ran on (a GPU machine's image may differ from the project's pins)."""
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("torch", "transformers", "datasets", "accelerate", "timm", "albumentations"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _num(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def render(report: dict) -> str:
+    """The markdown table of a sweep's report (``gpu_sweep.json``)."""
+    m, rows = report["machine"], report["rows"]
     gpu = m["gpu"] or f"no GPU ({m['cpu']}, {m['cpu_capability']})"
-    lines = [f"`python bench/gpu_sweep.py {' '.join(sys.argv[1:])}` on {gpu}: {args.concurrent} runs at once, "
-             f"{args.epochs}-epoch schedule, early stopping patience {args.patience}, budget {args.budget_s:.0f} s; "
-             f"the sweep took {total_s:.0f} s.", "",
-             "| run | seed | state | epochs | time s | samples/s | GPU MiB | best task mIoU | at epoch | "
-             + " | ".join(c.replace("_", " ") for c in CLASSES) + " |",
-             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(CLASSES)]
+    software = ", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items() if v)
+    lines = [f"`{report['command']}` on {gpu}: {report['concurrent']} runs at once, "
+             f"{report['epochs']}-epoch schedule, early stopping patience {report['patience']}, budget "
+             f"{report['budget_s']:.0f} s; the sweep took {report['seconds']:.0f} s.", "",
+             f"Software: {software}.", "",
+             "Samples/s: a finished run's steps x batch over its training loop's time (evaluations and checkpoints inside it); "
+             "wall: over the run's whole time, start-up, evaluations and checkpoints included.", "",
+             "Best: the best per-epoch evaluation (per class at that epoch); final: a finished run's closing score, "
+             "its best checkpoint after the logit adjustment (tau), what it publishes.", "",
+             "| run | seed | state | epochs | time s | samples/s | wall samples/s | GPU MiB | best task mIoU | at epoch | "
+             + " | ".join(c.replace("_", " ") for c in CLASSES) + " | final task mIoU | tau | final big rock |",
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|---|---|"]
     for r in rows:
         b = r.get("best")
         cells = [r["run"], str(r["seed"]), r["state"], f"{r.get('epochs', 0):.0f}", f"{r.get('seconds', 0):.0f}",
                  f"{r['train_samples_per_s']:.0f}" if r.get("train_samples_per_s") else "-",
+                 f"{r['wall_samples_per_s']:.0f}" if r.get("wall_samples_per_s") else "-",
                  f"{r['gpu_memory_mib']:.0f}" if r.get("gpu_memory_mib") else "-",
                  f"{b['task_mean_iou']:.3f}" if b else "-", f"{b['epoch']:.0f}" if b else "-",
-                 *([f"{b[c]:.3f}" for c in CLASSES] if b else ["-"] * len(CLASSES))]
+                 *([_num(b[c]) for c in CLASSES] if b else ["-"] * len(CLASSES))]
+        f = r.get("final")
+        cells += ([_num(f["task_mean_iou"], 4), str(f["tau"]), _num(f["big_rock"])] if f else ["-", "-", "-"])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def rerender(json_path: Path, args) -> None:
+    """Rows rebuilt by :func:`result` from the run folders under ``--out`` (time, GPU memory and state as the
+    sweep recorded them), written back to ``json_path`` and beside it as ``.md`` (``docs/gpu_sweep.md`` for
+    the stored sweep)."""
+    report = json.loads(json_path.read_text())
+    runs = Path(args.out)
+    report["rows"] = [result(runs / f"{r['run']}_s{r['seed']}", r["run"], r["seed"], r["seconds"], r.get("gpu_memory_mib"),
+                             r["state"]) if "seconds" in r else r for r in report["rows"]]
+    json_path.write_text(json.dumps(report, indent=1))
+    md_path = ROOT / "docs" / "gpu_sweep.md" if json_path == ROOT / "bench" / "results" / "gpu_sweep.json" \
+        else json_path.with_suffix(".md")
+    md_path.write_text(render(report))
+    print(md_path.read_text())
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="MODEL:RECIPE (bench/full_length.py's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 0])
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--concurrent", type=int, default=5, help="runs sharing the GPU at once")
-    p.add_argument("--budget_s", type=float, default=480, help="wall time after which running runs are stopped")
+    p.add_argument("--concurrent", type=int, default=8, help="runs sharing the GPU at once (each gets its share of the cores)")
+    p.add_argument("--budget_s", type=float, default=400, help="wall time after which running runs are stopped")
+    p.add_argument("--grace_s", type=float, default=60, help="seconds a stopped run gets to save and exit before it is killed")
     p.add_argument("--poll_s", type=float, default=5)
     p.add_argument("--data", default=str(SHARED))
     p.add_argument("--out", default=None, help="run folders + JSON + md (default: bench/results/gpu_sweep, docs/)")
+    p.add_argument("--rerender", metavar="JSON", help="rebuild the rows of a sweep's JSON from its run folders (--out: "
+                   "where they are now, e.g. unpacked from the GPU machine's runs.tar.gz) and write JSON + md again")
     p.add_argument("--smoke", action="store_true", help="tiny models on a third of the embedded sample's training frames, 2 epochs, CPU-friendly")
     args = p.parse_args()
     for spec in args.runs:
@@ -166,6 +255,8 @@ def main():
         args.runs = args.runs[:2]
     elif not Path(args.data).exists():
         raise SystemExit(f"{args.data}: no such file")
+    if args.rerender:
+        return rerender(Path(args.rerender), args)
     runs_dir = Path(args.out) if args.out else ROOT / "bench" / "results" / "gpu_sweep"
     json_path = runs_dir / "gpu_sweep.json" if args.out else ROOT / "bench" / "results" / "gpu_sweep.json"
     md_path = runs_dir / "gpu_sweep.md" if args.out else ROOT / "docs" / "gpu_sweep.md"
@@ -174,10 +265,11 @@ def main():
     rows = sweep(args)
     m = machine()
     total = time.time() - t0
-    report = {"machine": m, "epochs": args.epochs, "concurrent": args.concurrent, "budget_s": args.budget_s,
-              "seconds": round(total, 1), "rows": rows}
+    report = {"command": f"python bench/gpu_sweep.py {' '.join(sys.argv[1:])}".strip(), "machine": m,
+              "versions": versions(), "epochs": args.epochs, "patience": args.patience, "concurrent": args.concurrent,
+              "budget_s": args.budget_s, "seconds": round(total, 1), "rows": rows}
     json_path.write_text(json.dumps(report, indent=1))
-    md_path.write_text(render(rows, m, args, total))
+    md_path.write_text(render(report))
     print(md_path.read_text())
     print(f"saved {json_path} and {md_path}")
 

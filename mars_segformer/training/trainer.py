@@ -27,7 +27,8 @@ class MarsTrainer(Trainer):
     def __init__(self, *args, loss_fn: torch.nn.Module | None = None, encoder_params=None,
                  encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, lr_scales=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.loss_fn = loss_fn
+        # the loss's buffers (class weights) on the device the model trains on: the Trainer moves the model only
+        self.loss_fn = None if loss_fn is None else loss_fn.to(self.args.device)
         #: with weight averaging: evaluation, best-model selection and checkpoints use the averaged weights
         self.averager = averager
         #: {id(param): learning-rate factor}; the encoder at encoder_lr_scale unless given per parameter

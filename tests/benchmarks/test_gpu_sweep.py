@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,10 +25,19 @@ def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
         assert r["state"] == "finished" and r["epochs"] == 2, r
         metrics = json.loads((out / f"{name}_s0" / "metrics.json").read_text())
         # the row's best is the best of the run's own per-epoch evaluations
-        state = json.loads(sorted((out / f"{name}_s0").glob("checkpoint-*/trainer_state.json"))[-1].read_text())
+        state = json.loads(sorted((out / f"{name}_s0").glob("checkpoint-*/trainer_state.json"),
+                                  key=lambda f: int(f.parent.name.split("-")[1]))[-1].read_text())
         evals = [e["eval_task_mean_iou"] for e in state["log_history"] if "eval_task_mean_iou" in e]
         assert r["best"]["task_mean_iou"] == max(evals)
-        assert r["train_samples_per_s"] == metrics["train_samples_per_s"] > 0
+        # the run's steps over its training time, as the run itself records it (not the planned samples)
+        assert r["train_samples_per_s"] == pytest.approx(metrics["train_samples_per_s"], rel=1e-3)
+        assert metrics["train_samples_per_s"] == pytest.approx(state["global_step"] * 8 / metrics["train_runtime_s"], rel=1e-3)
+        # the closing score is the run's own, after its logit adjustment
+        assert r["final"]["task_mean_iou"] == metrics["validation"]["task_mean_iou"]
+        assert r["final"]["tau"] == metrics["logit_adjustment_tau"]
+        # wall throughput: the checkpoint's steps x batch 8 over the run's whole time, below the steps' own rate
+        assert r["wall_samples_per_s"] == pytest.approx(state["global_step"] * 8 / r["seconds"], rel=0.01)
+        assert 0 < r["wall_samples_per_s"] < r["train_samples_per_s"]
     default = json.loads((out / "upernet-r18__combo_logit_adj_s0" / "metrics.json").read_text())
     assert default["weight_averaging"] == "ema:0.999" and default["logit_adjustment"] == "auto"
     md = (out / "gpu_sweep.md").read_text()
@@ -42,3 +53,20 @@ def test_a_run_past_the_budget_is_stopped_and_reported(tmp_path):
     (row,) = json.loads((out / "gpu_sweep.json").read_text())["rows"]
     assert row["state"] == "stopped (budget)"  # start-up alone takes longer than 3 s
     assert row["seconds"] < 200
+
+
+def test_gpu_runs_drop_the_cpu_precision_pin_and_keep_every_other_flag():
+    sys.path.insert(0, str(ROOT))
+    from bench.full_length import run_flags
+    from bench.gpu_sweep import gpu_flags, loader_settings
+
+    _, flags = run_flags("upernet-r18:combo_logit_adj")  # a float32-pinned CPU recipe
+    i = flags.index("--bf16")
+    assert flags[i + 1] == "false"
+    assert gpu_flags(flags) == flags[:i] + flags[i + 2:]
+    _, bf16 = run_flags("upernet-r18:combo_logit_adj_bf16")
+    assert "--bf16" not in gpu_flags(bf16) and len(gpu_flags(bf16)) == len(bf16) - 2
+    # 8 runs on 16 cores: one core drives each run, one more reads its data; never fewer than one worker
+    assert loader_settings(8, cores=16)[:2] == ["--dataloader_num_workers", "1"]
+    assert loader_settings(2, cores=16)[:2] == ["--dataloader_num_workers", "7"]
+    assert loader_settings(8, cores=4)[:2] == ["--dataloader_num_workers", "1"]

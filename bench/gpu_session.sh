@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (the library's device tool), prepared so that one try is enough:
+#   - installs the wheels carried in .whl/ (packages the machine's image lacks: datasets, evaluate,
+#     albumentations and their needs) into /tmp/site, and imports the package from the checkout;
+#   - runs bench/gpu_sweep.py on the carried data file (.gpudata/labelled.npz: the shared file's labelled
+#     tiles, the same frame-grouped split), run folders on /dev/shm (a checkpoint per epoch per run);
+#   - brings back through $OUT: the sweep's JSON + md, its log, and a tarball of every run's log,
+#     metrics.json, newest trainer_state.json and last plots.
+# Before it: ``echo /.whl/ >> .git/info/exclude; echo /.gpudata/ >> .git/info/exclude``, the wheels downloaded
+# for the machine's Python (docs/gpu.md lists them), the data file written; the call: device run with
+# carry [".whl", ".gpudata"], command "bash bench/gpu_session.sh", timeout_s 595.
+# Rehearse on a CPU: SKIP_WHEELS=1 OUT=/tmp/gpu_out BUDGET=100 SPEED_ARGS="--steps 2 --warmup 1 --batches 4" \
+#   SWEEP_ARGS="--epochs 1 --concurrent 2 --seeds 0" bash bench/gpu_session.sh
+set -u -o pipefail
+OUT=${OUT:-/tmp/gpu_out}
+DATA=${DATA:-.gpudata/labelled.npz}
+BUDGET=${BUDGET:-400}
+COMPILE_S=${COMPILE_S:-70}
+# run folders in memory where there is a writable /dev/shm (8 runs write a ~220 MB checkpoint every epoch)
+if [ -z "${RUNS_DIR:-}" ]; then [ -d /dev/shm ] && [ -w /dev/shm ] && RUNS_DIR=/dev/shm/sweep || RUNS_DIR=/tmp/sweep; fi
+mkdir -p "$OUT"
+export NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+if [ -z "${SKIP_WHEELS:-}" ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "wheel install failed"; exit 3; }
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/env.txt"
+nproc | tee -a "$OUT/env.txt"
+python3 - <<'PY' 2>&1 | tee -a "$OUT/env.txt"
+import importlib.metadata as md, torch, datasets, albumentations, transformers, evaluate, mars_segformer  # noqa: F401
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+print({n: version(n) for n in ("torch", "transformers", "datasets", "accelerate", "timm", "albumentations", "pyarrow", "huggingface_hub", "numpy")})
+print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+PY
+[ $? = 0 ] || { echo "imports failed"; exit 4; }
+# 1. one model alone on the idle device, no data loading: eager and channels-last
+python3 bench/gpu_speed.py ${SPEED_ARGS:-} --out "$OUT/gpu_speed.json" 2>&1 | tail -20
+# 2. the sweep
+python3 bench/gpu_sweep.py --data "$DATA" --out "$RUNS_DIR" --budget_s "$BUDGET" ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/sweep.log"
+rc=$?
+# 3. torch.compile of the default model, in what time is left (its compile time is its warmup_s)
+timeout "$COMPILE_S" python3 bench/gpu_speed.py --models upernet-r18 --batches 32 --compile ${SPEED_ARGS:-} \
+  --out "$OUT/gpu_speed_compile.json" 2>&1 | tail -5
+cp "$RUNS_DIR"/gpu_sweep.json "$RUNS_DIR"/gpu_sweep.md "$OUT"/ 2>/dev/null
+(cd "$RUNS_DIR" && find . -maxdepth 1 -name "*.log" > /tmp/keep.txt
+ for d in */; do
+   d=${d%/}
+   [ -f "$d/metrics.json" ] && echo "$d/metrics.json"
+   [ -f "$d/run_args.json" ] && echo "$d/run_args.json"
+   s=$(ls -d "$d"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+   [ -n "$s" ] && echo "$s/trainer_state.json"
+   ls "$d"/plots/*.png 2>/dev/null | tail -2
+ done >> /tmp/keep.txt
+ tar czf "$OUT/runs.tar.gz" -T /tmp/keep.txt)
+# a failed run's own words, for the reply's output tail
+for f in "$RUNS_DIR"/*.log; do grep -q "Traceback\|Error" "$f" && { echo "== $f"; tail -15 "$f"; }; done
+ls -la "$OUT"
+exit $rc
