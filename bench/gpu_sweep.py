@@ -226,7 +226,7 @@ def rerender(json_path: Path, args) -> None:
     report["rows"] = [result(runs / f"{r['run']}_s{r['seed']}", r["run"], r["seed"], r["seconds"], r.get("gpu_memory_mib"),
                              r["state"]) if "seconds" in r else r for r in report["rows"]]
     json_path.write_text(json.dumps(report, indent=1))
-    md_path = ROOT / "docs" / "gpu_sweep.md" if json_path == ROOT / "bench" / "results" / "gpu_sweep.json" \
+    md_path = ROOT / "docs" / "gpu_sweep.md" if json_path.resolve() == ROOT / "bench" / "results" / "gpu_sweep.json" \
         else json_path.with_suffix(".md")
     md_path.write_text(render(report))
     print(md_path.read_text())

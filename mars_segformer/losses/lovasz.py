@@ -13,27 +13,41 @@ from torch import nn
 
 
 def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovász extension of the Jaccard loss with respect to sorted errors."""
-    gts = gt_sorted.sum()
-    intersection = gts - gt_sorted.cumsum(0)
-    union = gts + (1 - gt_sorted).cumsum(0)
+    """Gradient of the Lovász extension of the Jaccard loss with respect to sorted errors, along the last
+    dimension (one row per class)."""
+    gts = gt_sorted.sum(-1, keepdim=True)
+    intersection = gts - gt_sorted.cumsum(-1)
+    union = gts + (1 - gt_sorted).cumsum(-1)  # >= 1: the first element is a hit or adds to the union
     jaccard = 1.0 - intersection / union
-    if len(gt_sorted) > 1:
-        jaccard[1:] = jaccard[1:] - jaccard[:-1]
-    return jaccard
+    return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
 
 
-def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor, classes: list[int]) -> torch.Tensor:
-    """Mean over ``classes`` present in ``labels`` of the Lovász hinge on (P, C) probabilities."""
-    losses = []
-    for c in classes:
-        fg = (labels == c).float()  # (P,)
-        if fg.sum() == 0:
-            continue
-        errors = (fg - probs[:, c]).abs()
-        errors_sorted, perm = torch.sort(errors, descending=True)
-        losses.append(torch.dot(errors_sorted, lovasz_grad(fg[perm])))
-    return torch.stack(losses).mean() if losses else probs.sum() * 0.0
+def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor, classes: list[int],
+                        valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over ``classes`` present in ``labels`` of the Lovász hinge on (P, C) probabilities.
+
+    All classes are sorted in one call and nothing is read back to the host: on a GPU a test such as
+    "is this class present?" or a boolean selection of pixels makes the host wait for the device, several
+    times a step (``bench/step_syncs.py``). Pixels not ``valid`` enter with error 0 and as misses: sorted
+    last, they add nothing to the loss or its gradient, exactly as if they had been left out.
+
+    Args:
+        probs: (P, C) class probabilities.
+        labels: (P,) class ids.
+        classes: the classes scored.
+        valid: (P,) bool, the pixels that count (None: all).
+    """
+    cls = torch.as_tensor(classes, device=labels.device)
+    fg = (labels.unsqueeze(0) == cls.unsqueeze(1)).to(probs.dtype)  # (K, P) one row per scored class
+    if valid is not None:  # an invalid pixel's label may be a scored class (e.g. no ignore_index but a mask)
+        fg = fg * valid.to(probs.dtype)
+    errors = (fg - probs[:, cls].T).abs()  # (K, P)
+    if valid is not None:
+        errors = errors * valid.to(probs.dtype)
+    errors_sorted, perm = torch.sort(errors, dim=1, descending=True)
+    losses = (errors_sorted * lovasz_grad(torch.gather(fg, 1, perm))).sum(1)  # (K,)
+    present = (fg.sum(1) > 0).to(probs.dtype)
+    return (losses * present).sum() / present.sum().clamp(min=1.0)
 
 
 class LovaszSoftmaxLoss(nn.Module):
@@ -52,9 +66,6 @@ class LovaszSoftmaxLoss(nn.Module):
         num_classes = logits.shape[1]
         probs = logits.float().softmax(dim=1).permute(0, 2, 3, 1).reshape(-1, num_classes)  # (B*H*W, C)
         labels = labels.reshape(-1).long()
-        classes = list(range(num_classes))
-        if self.ignore_index is not None:
-            keep = labels != self.ignore_index
-            probs, labels = probs[keep], labels[keep]
-            classes = [c for c in classes if c != self.ignore_index]
-        return lovasz_softmax_flat(probs, labels, classes)
+        classes = [c for c in range(num_classes) if c != self.ignore_index]
+        valid = None if self.ignore_index is None else labels != self.ignore_index
+        return lovasz_softmax_flat(probs, labels, classes, valid)

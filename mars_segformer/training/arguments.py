@@ -120,8 +120,9 @@ class MarsTrainingArguments(TrainingArguments):
                                   "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
                                   "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})
     channels_last: str = field(default="auto", metadata={"help": "convolution weights in channels-last memory format: "
-                               "'auto' (on a CPU for UperNet, where bench/cpu_speed.py measured it 1.12-1.39x faster; "
-                               "off elsewhere), 'true' or 'false'"})
+                               "'auto' (for UperNet, on a CPU, where bench/cpu_speed.py measured it 1.12-1.39x faster, "
+                               "and on CUDA, 1.16x at batch 32 on an H200 by bench/gpu_speed.py; off elsewhere), "
+                               "'true' or 'false'"})
     torch_threads: str = field(default="auto", metadata={"help": "torch threads per process: a number, or 'auto' (on a CPU "
                                "under accelerate launch: the available cores shared among this machine's processes; "
                                "otherwise torch's choice, which follows OMP_NUM_THREADS)"})

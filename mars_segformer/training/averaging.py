@@ -55,20 +55,26 @@ class AveragingSpec:
         return self.mode if self.mode == "none" else f"{self.mode}:{self.value:g}"
 
 
-def _ema_multi_avg_fn(decay: float):
-    """EMA with the usual warm-up ``min(decay, (1 + n) / (10 + n))``, so a short run is not dominated by
-    its random initial weights (0.999^200 = 0.82 of them after 200 steps without it)."""
+@torch.no_grad()
+def ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: int, decay: float) -> None:
+    """One EMA step with the usual warm-up ``min(decay, (1 + n) / (10 + n))``, so a short run is not dominated
+    by its random initial weights (0.999^200 = 0.82 of them after 200 steps without it). ``n`` is a Python
+    number: reading a device counter would make the host wait for the GPU every step."""
+    n = float(num_averaged)
+    d = min(decay, (1 + n) / (10 + n))
+    floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+    if floats:
+        torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
+    for a, c in zip(averaged, current, strict=True):
+        if not a.is_floating_point():  # BatchNorm's num_batches_tracked
+            a.copy_(c)
 
-    @torch.no_grad()
+
+def _ema_multi_avg_fn(decay: float):
+    """:func:`ema_update` as ``AveragedModel``'s ``multi_avg_fn``."""
+
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        n = float(num_averaged)
-        d = min(decay, (1 + n) / (10 + n))
-        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
-        for a, c in zip(averaged, current, strict=True):
-            if not a.is_floating_point():  # BatchNorm's num_batches_tracked
-                a.copy_(c)
+        ema_update(averaged, current, int(num_averaged), decay)
 
     return update
 
@@ -87,6 +93,8 @@ class WeightAverager:
         self.averaged = AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
         #: False once training has ended and the model holds its final weights
         self.active = True
+        #: ``averaged.n_averaged`` mirrored on the host (None: not read yet), so an EMA step reads no device value
+        self._count: int | None = None
 
     @property
     def count(self) -> int:
@@ -98,7 +106,16 @@ class WeightAverager:
         device = next(model.parameters()).device
         if next(self.averaged.parameters()).device != device:  # the Trainer moved the model after we copied it
             self.averaged.to(device)
-        self.averaged.update_parameters(model)
+        if self._count is None:
+            self._count = self.count
+        if self.spec.mode == "ema" and self._count > 0:
+            # AveragedModel.update_parameters tests its device counter twice per call (a host wait on a GPU each)
+            ema_update(self._tensors(self.averaged.module), [t.detach() for t in self._tensors(model)],
+                       self._count, self.spec.value)
+            self.averaged.n_averaged += 1
+        else:
+            self.averaged.update_parameters(model)
+        self._count += 1
 
     def _tensors(self, module: torch.nn.Module) -> list[torch.Tensor]:
         return [*module.parameters(), *module.buffers()]
@@ -136,6 +153,7 @@ class WeightAverager:
             return
         self.averaged.module.load_state_dict(model.state_dict())
         self.averaged.n_averaged.fill_(int(torch.load(folder / AVERAGE_STATE)["n_averaged"]))
+        self._count = None
         model.load_state_dict(load_file(str(raw_file)))
 
 

@@ -81,16 +81,21 @@ def device_defaults(argv: list[str], cuda: bool | None = None, bf16_supported: b
     return out
 
 
-#: architectures whose CPU training ``bench/cpu_speed.py`` measured faster with channels-last weights
-#: (UperNet-R18: 1.12x on an Intel Xeon, 1.39x on an AMD EPYC, both AVX-512; 1.30x with AVX2 kernels)
-CHANNELS_LAST_ON_CPU = ("UperNetForSemanticSegmentation",)
+#: architectures whose training was measured faster with channels-last weights, per device type: on the CPU by
+#: ``bench/cpu_speed.py`` (UperNet-R18: 1.12x on an Intel Xeon, 1.39x on an AMD EPYC, both AVX-512; 1.30x with
+#: AVX2 kernels), on CUDA by ``bench/gpu_speed.py`` (UperNet-R18 on an NVIDIA H200, bf16: 1.16x at batch 32, 6.4x
+#: at 256; SegFormer-b0 0.95x at 32, so not it)
+CHANNELS_LAST = {"cpu": ("UperNetForSemanticSegmentation",), "cuda": ("UperNetForSemanticSegmentation",)}
 
 
-def use_channels_last(choice: str, model, device) -> bool:
-    """``--channels_last``: ``true`` / ``false`` as given; ``auto`` on a CPU for the architectures measured faster."""
+def use_channels_last(choice: str, model, device, tiny: bool = False) -> bool:
+    """``--channels_last``: ``true`` / ``false`` as given; ``auto`` for the architectures measured faster on
+    the run's device type, at full size. Not for ``--tiny`` models: their speed was never the point, and a
+    tiny UperNet with channels-last weights training on 2 CPU threads corrupted the heap (torch 2.14.1, AMD
+    EPYC AVX512: "free(): invalid next size", 3 runs of 3; none with standard weights or 1 thread)."""
     if choice in ("true", "false"):
         return choice == "true"
-    return device.type == "cpu" and type(model).__name__ in CHANNELS_LAST_ON_CPU
+    return not tiny and type(model).__name__ in CHANNELS_LAST.get(device.type, ())
 
 
 @contextmanager

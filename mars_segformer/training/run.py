@@ -672,7 +672,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     p.threads, p.threads_note = apply_threads(args.torch_threads, on_cpu=args.device.type == "cpu")
     set_seed(args.seed)
     _build_data_and_model(p, kind)
-    p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device)
+    p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device, tiny=p.model_args.tiny)
     if p.channels_last:  # the weights only: the batch stays NCHW (as fast, bench/cpu_speed.py)
         p.model.to(memory_format=torch.channels_last)
     _print_start(p)

@@ -30,7 +30,7 @@ def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
         evals = [e["eval_task_mean_iou"] for e in state["log_history"] if "eval_task_mean_iou" in e]
         assert r["best"]["task_mean_iou"] == max(evals)
         # the run's steps over its training time, as the run itself records it (not the planned samples)
-        assert r["train_samples_per_s"] == pytest.approx(metrics["train_samples_per_s"], rel=1e-3)
+        assert r["train_samples_per_s"] == pytest.approx(metrics["train_samples_per_s"], abs=0.05)  # the row rounds to 0.1
         assert metrics["train_samples_per_s"] == pytest.approx(state["global_step"] * 8 / metrics["train_runtime_s"], rel=1e-3)
         # the closing score is the run's own, after its logit adjustment
         assert r["final"]["task_mean_iou"] == metrics["validation"]["task_mean_iou"]

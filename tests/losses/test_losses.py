@@ -139,6 +139,42 @@ def test_lovasz_is_differentiable_and_ignores_background():
     assert LovaszSoftmaxLoss(0)(logits, torch.zeros_like(labels)).item() == 0.0
 
 
+def lovasz_reference(logits, labels, ignore=0):
+    """Berman et al.'s ``lovasz_softmax_flat`` as published: scored pixels selected, one sort per class present."""
+    c = logits.shape[1]
+    probs = logits.float().softmax(1).permute(0, 2, 3, 1).reshape(-1, c)
+    y = labels.reshape(-1)
+    keep = y != ignore
+    probs, y = probs[keep], y[keep]
+    losses = []
+    for k in range(c):
+        fg = (y == k).float()
+        if k == ignore or fg.sum() == 0:
+            continue
+        errors, perm = torch.sort((fg - probs[:, k]).abs(), descending=True)
+        gt = fg[perm]
+        jac = 1.0 - (gt.sum() - gt.cumsum(0)) / (gt.sum() + (1 - gt).cumsum(0))
+        jac[1:] = jac[1:] - jac[:-1].clone()
+        losses.append(torch.dot(errors, jac))
+    return torch.stack(losses).mean() if losses else probs.sum() * 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lovasz_matches_the_published_per_class_form_in_value_and_gradient(seed):
+    # the batched, host-wait-free form sorts ignored pixels in with error 0; the published form leaves them out
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 5, (3, 8, 12), generator=g)
+    labels[0, :, :3] = 0
+    labels[labels == 4] = 3 if seed == 2 else 4  # seed 2: a class absent from the batch
+    logits = torch.randn(3, 5, 8, 12, generator=g, dtype=torch.float64)
+    a, b = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+    ours, ref = LovaszSoftmaxLoss(0)(a, labels), lovasz_reference(b, labels)
+    ours.backward()
+    ref.backward()
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert torch.allclose(a.grad, b.grad, atol=1e-7)
+
+
 def test_ohem_keeps_the_hardest_pixels():
     logits, labels = data(5, h=10, w=10)
     w = [0.0, 1.0, 2.0, 0.5, 4.0]
