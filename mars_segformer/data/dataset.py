@@ -30,6 +30,23 @@ from .io import MarsArrays
 from .sampling import repeat_factor_indices
 from .split import SPLIT_SEED, VAL_FRACTION, train_val_split
 
+try:  # datasets' fingerprinting pickler (a private module, stable since datasets 2.14)
+    from datasets.utils._dill import pklregister
+except ImportError:  # pragma: no cover - without it the transform is hashed whole, as before
+    pklregister = None
+
+
+def _frame_shift_from_key(key: tuple) -> tuple:
+    return key
+
+
+if pklregister is not None:
+    @pklregister(FrameShift)
+    def _hash_frame_shift(pickler, obj: FrameShift) -> None:
+        """``set_transform`` fingerprints the dataset by pickling its transform; a FrameShift holds every tile
+        (memory-mapped above a size), so it is hashed by :meth:`FrameShift.key` instead of its pixels."""
+        pickler.save_reduce(_frame_shift_from_key, (obj.key(),), obj=obj)
+
 #: Gray-level mean and std of the AI4Mars MSL tiles (0-1 scale), shared by the training path and
 #: the saved image processor so that ``pipeline`` sees the same numbers.
 IMAGE_MEAN = 0.235

@@ -99,9 +99,11 @@ class FrameShift:
                 self.seam_median = float(np.median(ratios))
                 ok = ratios <= SEAM_FRAME_MAX if self.seam_median <= SEAM_MEDIAN_MAX else np.zeros(len(ratios), bool)
                 rows = per_frame[ok].ravel()
-        #: (F, FRAME_SIZE, FRAME_SIZE) frames put back together, and their masks
-        self.images = join_tiles(images[rows]) if len(rows) else np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8)
-        self.masks = join_tiles(masks[rows]) if len(rows) else np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8)
+        #: the tiles themselves, not copied (a memory-mapped file stays mapped): windows are cut from the <= 2 x 2
+        #: tiles they cross at read time
+        self.images, self.masks = images, masks
+        #: (F, TILES_PER_FRAME) rows of each frame used, in the frame's row-major tile order
+        self.frames = rows.reshape(-1, TILES_PER_FRAME)
         cols = FRAME_SIZE // TILE_SHAPE[1]
         #: row -> (frame, tile row, tile column)
         self.where = {int(r): (k // TILES_PER_FRAME, (k % TILES_PER_FRAME) // cols, k % cols)
@@ -111,15 +113,33 @@ class FrameShift:
 
     @property
     def num_frames(self) -> int:
-        return len(self.images)
+        return len(self.frames)
+
+    def key(self) -> tuple:
+        """What identifies this augmentation without its pixels: the frames' rows, the tiles' shape and the
+        settings (``datasets`` fingerprints a formatted dataset by pickling its transform; see
+        ``data/dataset.py``)."""
+        return ("FrameShift", tuple(self.images.shape), str(self.images.dtype), self.frames.tobytes(), self.p,
+                self.max_shift)
+
+    def window(self, k: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
+        """The tile-sized window of frame ``k`` whose top-left pixel is (``y``, ``x``), image and mask, cut from
+        the stored tiles it crosses."""
+        th, tw = TILE_SHAPE
+        cols = FRAME_SIZE // tw
+        r0, r1, c0, c1 = y // th, (y + th - 1) // th, x // tw, (x + tw - 1) // tw
+        rows = [[self.frames[k, r * cols + c] for c in range(c0, c1 + 1)] for r in range(r0, r1 + 1)]
+        oy, ox = y - r0 * th, x - c0 * tw
+        return tuple(np.block([[a[i] for i in row] for row in rows])[oy:oy + th, ox:ox + tw]
+                     for a in (self.images, self.masks))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         at = self.where.get(int(index))
         if at is None or self.rng.random() >= self.p:
             return image, mask
         k, r, c = at
-        (th, tw), (fh, fw) = image.shape, self.images.shape[1:]
+        th, tw = image.shape
         sy, sx = round(self.max_shift * th), round(self.max_shift * tw)
-        y = min(max(r * th + int(self.rng.integers(-sy, sy + 1)), 0), fh - th)
-        x = min(max(c * tw + int(self.rng.integers(-sx, sx + 1)), 0), fw - tw)
-        return self.images[k, y:y + th, x:x + tw].copy(), self.masks[k, y:y + th, x:x + tw].copy()
+        y = min(max(r * th + int(self.rng.integers(-sy, sy + 1)), 0), FRAME_SIZE - th)
+        x = min(max(c * tw + int(self.rng.integers(-sx, sx + 1)), 0), FRAME_SIZE - tw)
+        return self.window(k, y, x)

@@ -160,3 +160,33 @@ def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
     assert data.frame_shift == {"frames": 0, "seam_median": None}
     assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
     assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
+
+
+def test_every_window_is_cut_from_the_stored_tiles_without_a_frame_copy():
+    # every top-left position of the frame (the <= 2 x 2 tiles a window crosses), against slicing the whole frame
+    images, masks = _coordinate_frames(1)
+    shift = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0)
+    ys, xs = np.mgrid[0:FRAME_SIZE, 0:FRAME_SIZE]
+    for y in range(0, FRAME_SIZE - TH + 1, 7):
+        for x in range(0, FRAME_SIZE - TW + 1, 5):
+            img, msk = shift.window(0, y, x)
+            np.testing.assert_array_equal(img, ys[y:y + TH, x:x + TW])
+            np.testing.assert_array_equal(msk, xs[y:y + TH, x:x + TW])
+    assert shift.images is images and shift.masks is masks  # the tiles themselves, not a joined copy
+
+
+def test_fingerprinting_the_training_transform_does_not_pickle_the_tiles():
+    # datasets hashes set_transform's callable by pickling it; the tiles must not go into that pickle
+    from datasets.fingerprint import Hasher
+    from datasets.utils._dill import dumps
+
+    images, masks = _coordinate_frames(40)
+    ids = np.repeat([f"f{k}" for k in range(40)], 8)
+    shift = FrameShift(images, masks, ids, np.arange(len(ids)), p=1.0)
+    assert shift.num_frames == 40
+    assert len(dumps(shift)) < 0.05 * images.nbytes
+    # ... and the fingerprint still tells different frames or settings apart
+    other = FrameShift(images, masks, ids, np.arange(8 * 39), p=1.0)
+    assert Hasher.hash(shift) != Hasher.hash(other)
+    assert Hasher.hash(shift) != Hasher.hash(FrameShift(images, masks, ids, np.arange(len(ids)), p=0.5))
+    assert Hasher.hash(shift) == Hasher.hash(FrameShift(images, masks, ids, np.arange(len(ids)), p=1.0))
