@@ -12,6 +12,7 @@ if [ -z "${SKIP_WHEELS:-}" ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 RUN=/tmp/one_run; [ -w /dev/shm ] && RUN=/dev/shm/one_run
+rm -rf "$RUN"
 timeout "$LIMIT" python3 train_hf.py --data "${DATA:-.gpudata/labelled.npz}" --output_dir "$RUN" --overwrite true \
   --num_train_epochs "$EPOCHS" --eval_strategy epoch --logging_steps 60 --disable_tqdm true \
   --report_to none ${RUN_ARGS:-} 2>&1 | while IFS= read -r line; do printf '%(%s)T %s\n' -1 "$line"; done | tee "$OUT/one_run.log"

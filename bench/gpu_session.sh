@@ -9,13 +9,17 @@
 # Before it: ``echo /.whl/ >> .git/info/exclude; echo /.gpudata/ >> .git/info/exclude``, the wheels downloaded
 # for the machine's Python (docs/gpu.md lists them), the data file written; the call: device run with
 # carry [".whl", ".gpudata"], command "bash bench/gpu_session.sh", timeout_s 595.
-# Rehearse on a CPU: SKIP_WHEELS=1 OUT=/tmp/gpu_out BUDGET=100 SPEED_ARGS="--steps 2 --warmup 1 --batches 4" \
+# Rehearse on a CPU: SKIP_WHEELS=1 OUT=/tmp/gpu_out BUDGET=100 ONE_RUN_S=30 COMPILE_S=0 \
 #   SWEEP_ARGS="--epochs 1 --concurrent 2 --seeds 0" bash bench/gpu_session.sh
 set -u -o pipefail
 OUT=${OUT:-/tmp/gpu_out}
 DATA=${DATA:-.gpudata/labelled.npz}
-BUDGET=${BUDGET:-400}
-COMPILE_S=${COMPILE_S:-70}
+# seconds for each stage (0 skips one): the sweep's budget, one default run alone, torch.compile's probe; the model-
+# only speeds of bench/gpu_speed.py are skipped unless SPEED=1 (measured once, bench/results/gpu_speed.json)
+BUDGET=${BUDGET:-420}
+ONE_RUN_S=${ONE_RUN_S:-50}
+COMPILE_S=${COMPILE_S:-45}
+SPEED=${SPEED:-0}
 # run folders in memory where there is a writable /dev/shm (8 runs write a ~220 MB checkpoint every epoch)
 if [ -z "${RUNS_DIR:-}" ]; then [ -d /dev/shm ] && [ -w /dev/shm ] && RUNS_DIR=/dev/shm/sweep || RUNS_DIR=/tmp/sweep; fi
 mkdir -p "$OUT"
@@ -26,9 +30,9 @@ if [ -z "${SKIP_WHEELS:-}" ] && ls .whl/*.whl >/dev/null 2>&1; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/env.txt"
-nproc | tee -a "$OUT/env.txt"
-python3 - <<'PY' 2>&1 | tee -a "$OUT/env.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$OUT/sweep.log"
+nproc | tee -a "$OUT/sweep.log"
+python3 - <<'PY' 2>&1 | tee -a "$OUT/sweep.log"
 import importlib.metadata as md, torch, datasets, albumentations, transformers, evaluate, mars_segformer  # noqa: F401
 def version(name):
     try:
@@ -40,12 +44,14 @@ print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.
 PY
 [ $? = 0 ] || { echo "imports failed"; exit 4; }
 # 1. one model alone on the idle device, no data loading: eager and channels-last
-python3 bench/gpu_speed.py ${SPEED_ARGS:-} --out "$OUT/gpu_speed.json" 2>&1 | tail -20
+[ "$SPEED" = 1 ] && python3 bench/gpu_speed.py ${SPEED_ARGS:-} --out "$OUT/gpu_speed.json" 2>&1 | tail -20
+# 1b. the product's own command alone (time-stamped log: seconds per epoch and per 60 steps)
+[ "$ONE_RUN_S" -gt 0 ] && SKIP_WHEELS=1 LIMIT="$ONE_RUN_S" EPOCHS=3 OUT="$OUT" bash bench/gpu_one_run.sh > /dev/null 2>&1
 # 2. the sweep
-python3 bench/gpu_sweep.py --data "$DATA" --out "$RUNS_DIR" --budget_s "$BUDGET" ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/sweep.log"
+python3 bench/gpu_sweep.py --data "$DATA" --out "$RUNS_DIR" --budget_s "$BUDGET" ${SWEEP_ARGS:-} 2>&1 | tee -a "$OUT/sweep.log"
 rc=$?
 # 3. torch.compile of the default model, in what time is left (its compile time is its warmup_s)
-timeout "$COMPILE_S" python3 bench/gpu_speed.py --models upernet-r18 --batches 32 --compile ${SPEED_ARGS:-} \
+[ "$COMPILE_S" -gt 0 ] && timeout "$COMPILE_S" python3 bench/gpu_speed.py --models upernet-r18 --batches 32 --compile ${SPEED_ARGS:-} \
   --out "$OUT/gpu_speed_compile.json" 2>&1 | tail -5
 cp "$RUNS_DIR"/gpu_sweep.json "$RUNS_DIR"/gpu_sweep.md "$OUT"/ 2>/dev/null
 (cd "$RUNS_DIR" && find . -maxdepth 1 -name "*.log" > /tmp/keep.txt
