@@ -56,6 +56,25 @@ def test_all_ignored_batches_change_nothing():
     assert s.compute()["task_mean_iou"] == 1.0
 
 
+def test_tensor_batches_are_counted_where_they_are_as_numpy_counts_them():
+    import torch
+
+    rng = np.random.default_rng(1)
+    s, ref_matrix = StreamingMeanIoU(5, 0), np.zeros((5, 5), np.int64)
+    for k in range(6):
+        pred, ref = rng.integers(-1, 6, (4, 8, 16)), rng.integers(-1, 6, (4, 8, 16))  # out-of-range on both sides
+        if k == 0:
+            pred = np.clip(pred, 0, 5)  # as uint8 predictions (argmax class ids) come
+        ref_matrix += confusion_matrix(pred, ref, 5, 0)
+        if k % 3 == 2:  # numpy batches between tensor ones
+            s.update(pred, ref)
+        else:
+            p = torch.from_numpy(pred).to(torch.uint8) if k == 0 else torch.from_numpy(pred)
+            s.update(p, torch.from_numpy(ref))
+    np.testing.assert_array_equal(s.matrix, ref_matrix)
+    assert s.compute()["task_mean_iou"] == pytest.approx(scores_from_confusion(ref_matrix, 0)["task_mean_iou"])
+
+
 def test_streaming_memory_is_constant():
     s = StreamingMeanIoU(5, 0)
     rng = np.random.default_rng(0)

@@ -49,8 +49,22 @@ def scores_from_confusion(cm: np.ndarray, ignore_index: int | None = None, nan_t
     return out
 
 
+def _tensor_counts(predictions, references, num_labels: int, ignore_index: int | None):
+    """:func:`confusion_matrix` of two torch tensors, computed where they are (with tensor methods alone, so
+    that this module imports no torch): on a GPU nothing is read back until the counts are."""
+    k = num_labels
+    pred, ref = predictions.reshape(-1).long(), references.reshape(-1).long()
+    if pred.shape != ref.shape:
+        raise ValueError(f"predictions ({pred.numel()} pixels) and references ({ref.numel()} pixels) differ in size")
+    keep = (ref >= 0) & (ref < k) & (pred >= 0) & (pred < k)
+    if ignore_index is not None:
+        keep &= ref != ignore_index
+    return (ref * k + pred).masked_fill(~keep, k * k).bincount(minlength=k * k + 1)[: k * k].reshape(k, k)
+
+
 class StreamingMeanIoU:
-    """Running confusion matrix; ``update`` per batch, ``compute`` at the end. Accepts numpy or torch.
+    """Running confusion matrix; ``update`` per batch, ``compute`` at the end. Accepts numpy or torch; torch
+    tensors (both on one device) are counted on their device and read back once, at ``compute``.
 
     Args:
         num_labels: number of classes.
@@ -62,14 +76,29 @@ class StreamingMeanIoU:
         self.reset()
 
     def reset(self) -> None:
-        self.matrix = np.zeros((self.num_labels, self.num_labels), np.int64)
+        self._matrix = np.zeros((self.num_labels, self.num_labels), np.int64)
+        #: counts of tensor batches, kept on their device until read
+        self._pending = None
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(num_labels, num_labels) counts so far, rows truth, columns prediction."""
+        if self._pending is not None:
+            self._matrix += self._pending.cpu().numpy()
+            self._pending = None
+        return self._matrix
 
     def update(self, predictions, references) -> None:
+        both = hasattr(predictions, "detach") and hasattr(references, "detach")
+        if both and predictions.device == references.device:
+            counts = _tensor_counts(predictions.detach(), references.detach(), self.num_labels, self.ignore_index)
+            self._pending = counts if self._pending is None else self._pending + counts
+            return
         if hasattr(predictions, "detach"):
             predictions = predictions.detach().cpu().numpy()
         if hasattr(references, "detach"):
             references = references.detach().cpu().numpy()
-        self.matrix += confusion_matrix(predictions, references, self.num_labels, self.ignore_index)
+        self._matrix += confusion_matrix(predictions, references, self.num_labels, self.ignore_index)
 
     def compute(self, nan_to_num: float | None = None) -> dict:
         return scores_from_confusion(self.matrix, self.ignore_index, nan_to_num)
