@@ -11,6 +11,7 @@
 # carry [".whl", ".gpudata"], command "bash bench/gpu_session.sh", timeout_s 595.
 # Rehearse on a CPU: SKIP_WHEELS=1 OUT=/tmp/gpu_out BUDGET=100 ONE_RUN_S=30 COMPILE_S=0 \
 #   SWEEP_ARGS="--epochs 1 --concurrent 2 --seeds 0" bash bench/gpu_session.sh
+# MPS=1 tries CUDA's multi-process service for the shared runs (untried here; off unless a CUDA call works under it).
 set -u -o pipefail
 OUT=${OUT:-/tmp/gpu_out}
 DATA=${DATA:-.gpudata/labelled.npz}
@@ -43,6 +44,20 @@ print({n: version(n) for n in ("torch", "transformers", "datasets", "accelerate"
 print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 PY
 [ $? = 0 ] || { echo "imports failed"; exit 4; }
+# 0. MPS=1: the runs share the GPU through CUDA's multi-process service (kernels of several processes at once)
+# instead of time slices. Never tried on these machines: kept only if a CUDA call works under it.
+if [ "${MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps_pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps_log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if nvidia-cuda-mps-control -d && timeout 60 python3 -c "import torch; torch.zeros(1, device='cuda'); print('MPS on')" \
+      2>&1 | tee -a "$OUT/sweep.log" | grep -q "MPS on"; then
+    trap 'echo quit | nvidia-cuda-mps-control' EXIT
+  else
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    echo "MPS off: no CUDA under it" | tee -a "$OUT/sweep.log"
+  fi
+fi
 # 1. one model alone on the idle device, no data loading: eager and channels-last
 [ "$SPEED" = 1 ] && python3 bench/gpu_speed.py ${SPEED_ARGS:-} --out "$OUT/gpu_speed.json" 2>&1 | tail -20
 # 1b. the product's own command alone (time-stamped log: seconds per epoch and per 60 steps)
