@@ -19,7 +19,6 @@ drawn as far as their last checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -42,6 +41,7 @@ from bench.ablation import (  # noqa: E402
     fixed_precision,
 )
 from bench.common import RESULTS, machine  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
 #: the default until issue 19 made "combo" (bench/ablation.py's 9_combo) train_hf.py's default; the name
@@ -65,12 +65,26 @@ EPOCHS = 20
 
 
 def run_flags(spec: str) -> tuple[str, list[str]]:
-    """``MODEL:RECIPE`` -> (run name, train_hf.py flags)."""
+    """``MODEL:RECIPE`` -> (run name, train_hf.py flags).
+
+    Raises:
+        ValueError: an unknown model or recipe.
+    """
     model, _, recipe = spec.partition(":")
     recipe = recipe or "default"
     if model not in MODELS or recipe not in RECIPES:
-        raise SystemExit(f"unknown run {spec!r}: MODEL:RECIPE with MODEL in {sorted(MODELS)}, RECIPE in {sorted(RECIPES)}")
+        raise ValueError(f"--runs {spec!r}: expected MODEL:RECIPE with MODEL in {sorted(MODELS)}, RECIPE in "
+                         f"{sorted(RECIPES)}")
     return f"{model}__{recipe}", fixed_precision(_with(RECIPES[recipe], **{"model": model, **MODELS[model]}))
+
+
+def check_runs(parser: ArgumentParser, specs: list[str]) -> None:
+    """Every ``--runs`` spec known, else one line and exit 2, before anything trains."""
+    for spec in specs:
+        try:
+            run_flags(spec)
+        except ValueError as e:
+            parser.error(str(e))
 
 
 def run_name(spec: str, seed: int, epochs: int) -> str:
@@ -211,7 +225,7 @@ def render(summary: dict, docs: Path) -> None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
     p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj"],
                    help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe)")
@@ -222,12 +236,13 @@ def main():
     p.add_argument("--out", default=str(RESULTS / "full_length"))
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()
-    specs = [run_flags(s) and s for s in args.runs]  # unknown names stop here, before anything trains
+    check_runs(p, args.runs)
+    specs = args.runs
+    if not args.render_only and not Path(args.data).is_file():
+        p.error(f"--data {args.data}: no such file")
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
-        if not Path(args.data).exists():
-            raise SystemExit(f"{args.data}: no such file")
         for seed in args.seeds:
             for spec in specs:
                 train(spec, seed, args, out_root)

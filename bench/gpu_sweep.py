@@ -15,7 +15,6 @@ out gets SIGTERM, which makes it save a checkpoint and stop (its best epoch so f
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -27,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine  # noqa: E402
-from bench.full_length import CLASSES, run_flags  # noqa: E402
+from bench.full_length import CLASSES, check_runs, run_flags  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
 #: the contenders: the default and its best challengers of the quality work (docs/results.md)
@@ -110,7 +110,7 @@ def result(out: Path, name: str, seed: int, seconds: float, mem_mib: float | Non
         "epochs": evals[-1]["epoch"] if evals else 0, "seconds": round(seconds, 1),
         # the run's own steps over its training loop's time (not the Trainer's planned-samples figure, which
         # overstates a run that early stopping ended)
-        "train_samples_per_s": round(metrics["global_step"] * batch / metrics["train_runtime_s"], 1)
+        "train_samples_per_s": round(metrics["global_step"] * batch / metrics["train_runtime_s"], 3)
         if metrics and metrics.get("train_runtime_s") else None,
         # training samples over the run's whole wall time (start-up, evaluations and checkpoints included), from
         # its newest checkpoint: defined for runs stopped by the budget too
@@ -234,7 +234,7 @@ def rerender(json_path: Path, args) -> None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="MODEL:RECIPE (bench/full_length.py's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 0])
     p.add_argument("--epochs", type=int, default=20)
@@ -252,16 +252,19 @@ def main():
                    "where they are now, e.g. unpacked from the GPU machine's runs.tar.gz) and write JSON + md again")
     p.add_argument("--smoke", action="store_true", help="tiny models on a third of the embedded sample's training frames, 2 epochs, CPU-friendly")
     args = p.parse_args()
-    for spec in args.runs:
-        run_flags(spec)  # unknown names stop here
+    check_runs(p, args.runs)
     if args.patience is None:
         args.patience = max(10, args.epochs // 3)
     if args.smoke:
         args.epochs, args.seeds, args.concurrent, args.poll_s = 2, [0], 2, 1
         args.runs = args.runs[:2]
-    elif not Path(args.data).exists():
-        raise SystemExit(f"{args.data}: no such file")
+    elif not args.rerender and not Path(args.data).is_file():
+        p.error(f"--data {args.data}: no such file")
     if args.rerender:
+        if not Path(args.rerender).is_file():
+            p.error(f"--rerender {args.rerender}: no such file")
+        if not args.out:
+            p.error("--rerender needs --out, the folder holding the sweep's run folders")
         return rerender(Path(args.rerender), args)
     runs_dir = Path(args.out) if args.out else ROOT / "bench" / "results" / "gpu_sweep"
     json_path = runs_dir / "gpu_sweep.json" if args.out else ROOT / "bench" / "results" / "gpu_sweep.json"
