@@ -39,11 +39,10 @@ def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor, classes: list
     """
     cls = torch.as_tensor(classes, device=labels.device)
     fg = (labels.unsqueeze(0) == cls.unsqueeze(1)).to(probs.dtype)  # (K, P) one row per scored class
-    if valid is not None:  # an invalid pixel's label may be a scored class (e.g. no ignore_index but a mask)
-        fg = fg * valid.to(probs.dtype)
     errors = (fg - probs[:, cls].T).abs()  # (K, P)
-    if valid is not None:
-        errors = errors * valid.to(probs.dtype)
+    if valid is not None:  # an invalid pixel: a miss with no error (its label may be a scored class)
+        w = valid.to(probs.dtype)
+        fg, errors = fg * w, errors * w
     errors_sorted, perm = torch.sort(errors, dim=1, descending=True)
     losses = (errors_sorted * lovasz_grad(torch.gather(fg, 1, perm))).sum(1)  # (K,)
     present = (fg.sum(1) > 0).to(probs.dtype)

@@ -527,8 +527,8 @@ def _train(p: RunParts, argv: list[str] | None):
     stop = GracefulStop()
     trainer.add_callback(stop)
     stop.install()
-    p.first_step = trainer.state.global_step if not p.resume else json.loads(
-        (Path(p.resume) / "trainer_state.json").read_text()).get("global_step", 0)
+    p.first_step = 0 if not p.resume else json.loads((Path(p.resume) / "trainer_state.json").read_text()).get(
+        "global_step", 0)
     try:
         result = trainer.train(resume_from_checkpoint=p.resume)
     finally:
