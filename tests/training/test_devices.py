@@ -224,7 +224,18 @@ def test_channels_last_run_saves_an_ordinary_model(tmp_path):
     assert independent_task_iou(out) == pytest.approx(m["validation"]["task_mean_iou"], abs=2e-3)
 
 
-def test_float32_forward_takes_the_autocast_wrapper_off_and_back():
+@pytest.fixture
+def fresh_accelerator_state():
+    """accelerate keeps one process-wide state: a Trainer run earlier in this worker fixed its precision, and a
+    bf16 ``Accelerator`` would be refused. Start from none and leave none behind."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_float32_forward_takes_the_autocast_wrapper_off_and_back(fresh_accelerator_state):
     """On a model accelerate prepared for bf16: the model's logits inside ``float32_forward`` are the float32
     model's exactly (the tau search and the preview plots read them), and outside it they are bf16-computed."""
     from accelerate import Accelerator
