@@ -80,7 +80,7 @@ ARMS = ("scratch", "warm", "warm_old_settings")
 def arm(run: Path, metrics: dict, n: int) -> dict:
     v = metrics["validation"]
     return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES}, "curve": curve(run)[:n],
-            "settings": {k: metrics.get(k) for k in ("warmup_steps", "loaded_lr_scale")}}  # what the run used
+            "settings": {k: metrics.get(k) for k in ("warmup_steps", "loaded_lr_scale", "ema_warmup")}}  # what the run used
 
 
 def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:

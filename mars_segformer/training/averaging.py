@@ -56,12 +56,14 @@ class AveragingSpec:
 
 
 @torch.no_grad()
-def ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: int, decay: float) -> None:
-    """One EMA step with the usual warm-up ``min(decay, (1 + n) / (10 + n))``, so a short run is not dominated
-    by its random initial weights (0.999^200 = 0.82 of them after 200 steps without it). ``n`` is a Python
-    number: reading a device counter would make the host wait for the GPU every step."""
+def ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: int, decay: float,
+               warmup: bool = True) -> None:
+    """One EMA step, by default with the usual warm-up ``min(decay, (1 + n) / (10 + n))``, so a short run is not
+    dominated by its random initial weights (0.999^200 = 0.82 of them after 200 steps without it); without
+    ``warmup`` the decay is ``decay`` from the first step (an average that starts at a trained checkpoint).
+    ``n`` is a Python number: reading a device counter would make the host wait for the GPU every step."""
     n = float(num_averaged)
-    d = min(decay, (1 + n) / (10 + n))
+    d = min(decay, (1 + n) / (10 + n)) if warmup else decay
     floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
     if floats:
         torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
@@ -74,7 +76,7 @@ def _ema_multi_avg_fn(decay: float):
     """:func:`ema_update` as ``AveragedModel``'s ``multi_avg_fn``."""
 
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        ema_update(averaged, current, int(num_averaged), decay)
+        ema_update(averaged, current, int(num_averaged), decay)  # only ever the first update, with n = 0
 
     return update
 
@@ -85,12 +87,20 @@ class WeightAverager:
     Args:
         model: the model being trained.
         spec: what to average.
+        from_start: for an EMA, the model's weights as they are now count as the average so far and the decay
+            applies in full from the first step, with no warm-up (:func:`ema_update`): the average of a run that
+            fine-tunes a whole trained checkpoint starts at that checkpoint instead of following the first,
+            noisiest steps away from it. Ignored for SWA.
     """
 
-    def __init__(self, model: torch.nn.Module, spec: AveragingSpec):
+    def __init__(self, model: torch.nn.Module, spec: AveragingSpec, from_start: bool = False):
         self.spec = spec
         fn = _ema_multi_avg_fn(spec.value) if spec.mode == "ema" else None  # None: AveragedModel's uniform SWA
         self.averaged = AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
+        #: the EMA's warm-up ramp is on (off: the average began at the start's weights, see ``from_start``)
+        self.warmup = not (from_start and spec.mode == "ema")
+        if not self.warmup:  # AveragedModel's copy of the model is the first term of the average
+            self.averaged.n_averaged.fill_(1)
         #: False once training has ended and the model holds its final weights
         self.active = True
         #: ``averaged.n_averaged`` mirrored on the host (None: not read yet), so an EMA step reads no device value
@@ -111,7 +121,7 @@ class WeightAverager:
         if self.spec.mode == "ema" and self._count > 0:
             # AveragedModel.update_parameters tests its device counter twice per call (a host wait on a GPU each)
             ema_update(self._tensors(self.averaged.module), [t.detach() for t in self._tensors(model)],
-                       self._count, self.spec.value)
+                       self._count, self.spec.value, warmup=self.warmup)
             self.averaged.n_averaged += 1
         else:
             self.averaged.update_parameters(model)

@@ -350,6 +350,8 @@ class RunParts:
     threads: int = 1
     threads_note: str = ""
     channels_last: bool = False
+    #: the EMA starts at the starting weights with no warm-up (``--ema_warmup``, :func:`_ema_from_start`)
+    ema_from_start: bool = False
     dcfg: DataConfig | None = None
     data: object = None
     model: object = None
@@ -454,7 +456,9 @@ def _print_start(p: RunParts) -> None:
         m, warm = p.model_args, p.args.warmup_steps
         print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
               f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
-              "(--warmup_steps)", flush=True)
+              "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup)"
+                                    if p.ema_from_start and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
+                                    else ""), flush=True)
     if p.encoder_start is not None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
@@ -471,6 +475,15 @@ def _lr_scales(p: RunParts, encoder: list) -> dict[int, float]:
             if name not in new:
                 scales[id(t)] = scales.get(id(t), 1.0) * m.loaded_lr_scale
     return scales
+
+
+def _ema_from_start(choice: str, start) -> bool:
+    """``--ema_warmup``: ``false`` starts the average at the starting weights; ``auto`` does so for a whole
+    trained checkpoint (nothing newly initialised), where the warm-up ramp would first follow the fine-tuning's
+    earliest steps away from it (``bench/warm_start.py``, docs/results.md)."""
+    if choice != "auto":
+        return choice == "false"
+    return start.kind != "preset" and not start.new
 
 
 def _build_trainer(p: RunParts) -> None:
@@ -501,7 +514,7 @@ def _build_trainer(p: RunParts) -> None:
                   + ", ".join(f"{v:+.3f}" for v in p.inherited_shift.tolist()) + ") is taken off its classifier for "
                   "training and added to the logits at each evaluation, until this run picks its own", flush=True)
     p.averaging = parse_weight_averaging(args.weight_averaging)
-    p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging)
+    p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging, from_start=p.ema_from_start)
     if p.averager is not None:
         callbacks.append(WeightAveragingCallback(p.averager))
     p.trainer = MarsTrainer(
@@ -568,6 +581,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
+        "ema_warmup": None if p.averaging.mode != "ema" else not p.ema_from_start,
         "weight_averaging_updates": None if p.averager is None else p.averager.count,
         "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
         "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": state.epoch,
@@ -673,6 +687,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     set_seed(args.seed)
     _build_data_and_model(p, kind)
     p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device, tiny=p.model_args.tiny)
+    p.ema_from_start = _ema_from_start(str(args.ema_warmup), p.start)
     if p.channels_last:  # the weights only: the batch stays NCHW (as fast, bench/cpu_speed.py)
         p.model.to(memory_format=torch.channels_last)
     _print_start(p)

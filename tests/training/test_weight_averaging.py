@@ -36,6 +36,22 @@ def test_ema_matches_the_warmed_up_recursion():
     assert avg.count == len(weights)
 
 
+def test_ema_from_start_begins_at_the_starting_weights_with_the_full_decay():
+    model, weights = _model(), _sequence()
+    start = model[0].weight.detach().clone()
+    avg = WeightAverager(model, AveragingSpec.parse("ema:0.8"), from_start=True)
+    expected = start
+    for n, w in enumerate(weights):
+        with torch.no_grad():
+            model[0].weight.copy_(w)
+        avg.update(model, step=n + 1, max_steps=len(weights))
+        expected = 0.8 * expected + 0.2 * w  # no ramp: the start is the average's first term
+    torch.testing.assert_close(avg.averaged.module[0].weight, expected)
+    assert avg.count == len(weights) + 1
+    swa = WeightAverager(model, AveragingSpec.parse("swa:0.5"), from_start=True)  # SWA ignores it
+    assert swa.count == 0 and swa.warmup
+
+
 def test_swa_averages_uniformly_from_its_start_and_swaps_back():
     model, weights = _model(), _sequence(8)
     avg = WeightAverager(model, AveragingSpec.parse("swa:0.5"))
