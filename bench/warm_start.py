@@ -153,14 +153,15 @@ def main():
 
 def write_table(result: dict, args) -> None:
     m = result["machine"]
-    used = result["rows"][0]["warm"]["settings"]  # every run's metrics.json records both
+    used = result["rows"][0]["warm"]["settings"]  # every run's metrics.json records them
     lines = [f"`python bench/warm_start.py --seeds {' '.join(map(str, args.seeds))} --pretrain_steps "
              f"{args.pretrain_steps} --steps {args.steps}` on {m['cpu']} ({m['cpu_capability']}, {m['cores']} cores, "
              f"no GPU), model `{args.model}`, batch 32, frame-grouped validation split of the shared AI4Mars file, "
              f"evaluated every {args.eval_every} steps. Checkpoint: {args.pretrain_steps} steps on training frames "
              f"0:0.5; every arm then trains {args.steps} steps on frames 0.5:1 with the default recipe (same "
              f"validation tiles), recipe `{args.recipe}` of bench/ablation.py. `warm`: the fine-tuning defaults (loaded tensors at "
-             f"{used['loaded_lr_scale']}x, warm-up {used['warmup_steps']} of the steps, as seed "
+             f"{used['loaded_lr_scale']}x, warm-up {used['warmup_steps']} of the steps, "
+             f"{'EMA warm-up ramp' if used.get('ema_warmup') else 'the weight average starting at the checkpoint'}, as seed "
              f"{result['rows'][0]['seed']}'s run recorded them)"
              + (f" with `{args.warm_flags}`" if args.warm_flags else "") + "; "
              f"`old settings`: `{' '.join(OLD_SETTINGS)}` (every tensor at 6e-4 from the first step).",
