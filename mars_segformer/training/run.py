@@ -454,11 +454,11 @@ def _print_start(p: RunParts) -> None:
     print(p.start.line(), flush=True)
     if p.start.kind != "preset":
         m, warm = p.model_args, p.args.warmup_steps
+        ema = p.ema_from_start and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
         print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
               f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
-              "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup)"
-                                    if p.ema_from_start and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
-                                    else ""), flush=True)
+              "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup)" if ema else ""),
+              flush=True)
     if p.encoder_start is not None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
