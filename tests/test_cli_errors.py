@@ -130,7 +130,7 @@ CASES = [
     ("train", ["--keep_plots", "-3"], "--keep_plots is a number of evaluations (-1: all)"),
     ("train", ["--plot_every", "0"], "--plot_every is a number of evaluations, at least 1"),
     ("train", ["--channels_last", "maybe"], "--channels_last must be 'auto', 'true' or 'false'"),
-    ("train", ["--ema_warmup", "sometimes"], "--ema_warmup must be 'auto', 'true' or 'false'"),
+    ("train", ["--ema_warmup", "sometimes"], "--ema_warmup expects true or false, got 'sometimes'"),
     ("train", ["--model_revision", "nope"], "--model_revision 'nope' picks a revision of a Hub repo; --model unet is a preset"),
     ("train", ["--model", f"{W}/model", "--model_revision", "nope"], "is a local folder"),
     ("train", ["--input_scale", "0"], "--input_scale is the factor tiles are resized by, in [0.25, 4]"),

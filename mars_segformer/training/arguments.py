@@ -119,10 +119,10 @@ class MarsTrainingArguments(TrainingArguments):
     weight_averaging: str = field(default="ema:0.999", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
                                   "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
                                   "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})
-    ema_warmup: str = field(default="auto", metadata={"help": "with --weight_averaging ema: 'true' ramps the decay up "
-                            "over the first steps (min(decay, (1+n)/(10+n))), 'false' starts the average at the "
-                            "starting weights with the full decay; 'auto' is 'false' when --model is a whole trained "
-                            "checkpoint (no newly initialised tensors) and 'true' otherwise"})
+    ema_warmup: bool = field(default=True, metadata={"help": "with --weight_averaging ema: ramp the decay up over the "
+                             "first steps (min(decay, (1+n)/(10+n))); false starts the average at the starting weights "
+                             "with the full decay (a conservative fine-tune of a whole checkpoint: it stays nearer the "
+                             "checkpoint, and gains less in a short run, bench/warm_start.py)"})
     channels_last: str = field(default="auto", metadata={"help": "convolution weights in channels-last memory format: "
                                "'auto' (for UperNet, on a CPU, where bench/cpu_speed.py measured it 1.12-1.39x faster, "
                                "and on CUDA, 1.16x at batch 32 on an H200 by bench/gpu_speed.py; off elsewhere), "

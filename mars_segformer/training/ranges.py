@@ -63,8 +63,6 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     need(args.keep_plots >= -1, f"--keep_plots is a number of evaluations (-1: all), got {args.keep_plots}")
     need(str(args.channels_last) in ("auto", "true", "false"),
          f"--channels_last must be 'auto', 'true' or 'false', got {args.channels_last!r}")
-    need(str(args.ema_warmup) in ("auto", "true", "false"),
-         f"--ema_warmup must be 'auto', 'true' or 'false', got {args.ema_warmup!r}")
     need(args.plot_every >= 1, f"--plot_every is a number of evaluations, at least 1, got {args.plot_every}")
     need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
     need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,

@@ -350,7 +350,7 @@ class RunParts:
     threads: int = 1
     threads_note: str = ""
     channels_last: bool = False
-    #: the EMA starts at the starting weights with no warm-up (``--ema_warmup``, :func:`_ema_from_start`)
+    #: the EMA starts at the starting weights with no warm-up (``--ema_warmup false``)
     ema_from_start: bool = False
     dcfg: DataConfig | None = None
     data: object = None
@@ -457,8 +457,8 @@ def _print_start(p: RunParts) -> None:
         ema = p.ema_from_start and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
         print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
               f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
-              "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup)" if ema else ""),
-              flush=True)
+              "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup false)" if ema
+                                    else ""), flush=True)
     if p.encoder_start is not None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
@@ -475,15 +475,6 @@ def _lr_scales(p: RunParts, encoder: list) -> dict[int, float]:
             if name not in new:
                 scales[id(t)] = scales.get(id(t), 1.0) * m.loaded_lr_scale
     return scales
-
-
-def _ema_from_start(choice: str, start) -> bool:
-    """``--ema_warmup``: ``false`` starts the average at the starting weights; ``auto`` does so for a whole
-    trained checkpoint (nothing newly initialised), where the warm-up ramp would first follow the fine-tuning's
-    earliest steps away from it (``bench/warm_start.py``, docs/results.md)."""
-    if choice != "auto":
-        return choice == "false"
-    return start.kind != "preset" and not start.new
 
 
 def _build_trainer(p: RunParts) -> None:
@@ -687,7 +678,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     set_seed(args.seed)
     _build_data_and_model(p, kind)
     p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device, tiny=p.model_args.tiny)
-    p.ema_from_start = _ema_from_start(str(args.ema_warmup), p.start)
+    p.ema_from_start = not args.ema_warmup
     if p.channels_last:  # the weights only: the batch stays NCHW (as fast, bench/cpu_speed.py)
         p.model.to(memory_format=torch.channels_last)
     _print_start(p)

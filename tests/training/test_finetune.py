@@ -81,35 +81,31 @@ def test_a_warm_start_without_warmup_flag_gets_the_default_warmup(tmp_path):
     assert metrics["loaded_lr_scale"] == 0.1 and metrics["warmup_steps"] == 0.2
 
 
-def test_the_weight_average_of_a_warm_start_begins_at_a_whole_checkpoint(tmp_path, capsys):
-    """``--ema_warmup auto``: a whole checkpoint starts the EMA at its weights (after one step at decay 0.999 the
-    saved average is 0.999 checkpoint + 0.001 the step's weights); ``true``, a preset, or a backbone checkpoint
-    with a new head warm up as before (after one step the average is that step's weights)."""
+def test_ema_warmup_false_starts_the_weight_average_at_the_checkpoint(tmp_path, capsys):
+    """``--ema_warmup false`` on a warm start: after one step at decay 0.999 the saved average is 0.999 checkpoint
+    + 0.001 the step's weights; by default the EMA warms up (after one step the average is that step's weights)."""
     common = ["--per_device_train_batch_size", "8", "--eval_strategy", "no", "--load_best_model_at_end", "false",
               "--report_to", "none", "--disable_tqdm", "true", "--logit_adjustment", "0", "--max_steps", "1",
               "--weight_averaging", "ema:0.999", "--save_strategy", "steps", "--save_steps", "1"]
     ckpt = tmp_path / "ckpt"
-    _resnet(tmp_path / "resnet")
     assert train_main(["--model", "unet", "--tiny", "--output_dir", str(ckpt), *common]) == 0
     start = load_file(ckpt / "model.safetensors")
-    runs = {"preset": ckpt}
-    for name, model, choice in (("auto", ckpt, "auto"), ("true", ckpt, "true"), ("backbone", tmp_path / "resnet", "auto")):
+    runs = {}
+    for name, extra in (("default", []), ("false", ["--ema_warmup", "false"])):
         runs[name] = tmp_path / f"run_{name}"
         capsys.readouterr()
-        assert train_main(["--model", str(model), "--output_dir", str(runs[name]), "--ema_warmup", choice, *common]) == 0
-        said = "the weight average starting at the checkpoint (--ema_warmup)" in capsys.readouterr().out
-        assert said == (name == "auto")
-    for name, run in runs.items():
-        assert json.loads((run / "metrics.json").read_text())["ema_warmup"] is (name != "auto")
+        assert train_main(["--model", str(ckpt), "--output_dir", str(runs[name]), *extra, *common]) == 0
+        said = "the weight average starting at the checkpoint (--ema_warmup false)" in capsys.readouterr().out
+        assert said == (name == "false")
+        assert json.loads((runs[name] / "metrics.json").read_text())["ema_warmup"] is (name == "default")
     # the raw weights after the step (kept in the checkpoint for a resume) against the saved averages
     conv = [k for k in start if k.endswith("weight") and start[k].ndim == 4]
-    for name in ("auto", "true"):
+    for name, run in runs.items():
         for k in conv:
-            raw = load_file(runs[name] / "checkpoint-1" / "raw_weights.safetensors")[k]
-            saved = load_file(runs[name] / "model.safetensors")[k]
-            want = 0.999 * start[k] + 0.001 * raw if name == "auto" else raw
-            torch.testing.assert_close(saved, want)
-    assert any(not torch.equal(load_file(runs["auto"] / "checkpoint-1" / "raw_weights.safetensors")[k], start[k])
+            raw = load_file(run / "checkpoint-1" / "raw_weights.safetensors")[k]
+            want = 0.999 * start[k] + 0.001 * raw if name == "false" else raw
+            torch.testing.assert_close(load_file(run / "model.safetensors")[k], want)
+    assert any(not torch.equal(load_file(runs["false"] / "checkpoint-1" / "raw_weights.safetensors")[k], start[k])
                for k in conv)  # the step moved the weights, so the two rules differ
 
 
