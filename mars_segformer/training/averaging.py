@@ -76,7 +76,9 @@ def _ema_multi_avg_fn(decay: float):
     """:func:`ema_update` as ``AveragedModel``'s ``multi_avg_fn``."""
 
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        ema_update(averaged, current, int(num_averaged), decay)  # only ever the first update, with n = 0
+        # AveragedModel copies on its first update without calling this, and WeightAverager.update calls
+        # ema_update itself after that, so this is here for AveragedModel's interface (and its own callers)
+        ema_update(averaged, current, int(num_averaged), decay)
 
     return update
 
