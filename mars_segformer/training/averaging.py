@@ -72,17 +72,6 @@ def ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_av
             a.copy_(c)
 
 
-def _ema_multi_avg_fn(decay: float):
-    """:func:`ema_update` as ``AveragedModel``'s ``multi_avg_fn``."""
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        # AveragedModel copies on its first update without calling this, and WeightAverager.update calls
-        # ema_update itself after that, so this is here for AveragedModel's interface (and its own callers)
-        ema_update(averaged, current, int(num_averaged), decay)
-
-    return update
-
-
 class WeightAverager:
     """The averaged copy of a model and how to swap it in.
 
@@ -97,8 +86,9 @@ class WeightAverager:
 
     def __init__(self, model: torch.nn.Module, spec: AveragingSpec, from_start: bool = False):
         self.spec = spec
-        fn = _ema_multi_avg_fn(spec.value) if spec.mode == "ema" else None  # None: AveragedModel's uniform SWA
-        self.averaged = AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
+        # AveragedModel's own rule is the uniform SWA average; its first update (a copy) starts an EMA too, and
+        # every later EMA step goes through ema_update (``update``)
+        self.averaged = AveragedModel(model, use_buffers=True)
         #: the EMA's warm-up ramp is on (off: the average began at the start's weights, see ``from_start``)
         self.warmup = not (from_start and spec.mode == "ema")
         if not self.warmup:  # AveragedModel's copy of the model is the first term of the average

@@ -350,8 +350,6 @@ class RunParts:
     threads: int = 1
     threads_note: str = ""
     channels_last: bool = False
-    #: the EMA starts at the starting weights with no warm-up (``--ema_warmup false``)
-    ema_from_start: bool = False
     dcfg: DataConfig | None = None
     data: object = None
     model: object = None
@@ -454,7 +452,7 @@ def _print_start(p: RunParts) -> None:
     print(p.start.line(), flush=True)
     if p.start.kind != "preset":
         m, warm = p.model_args, p.args.warmup_steps
-        ema = p.ema_from_start and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
+        ema = not p.args.ema_warmup and parse_weight_averaging(p.args.weight_averaging).mode == "ema"
         print(f"fine-tuning: the loaded tensors at {m.loaded_lr_scale:g}x the learning rate of the new ones "
               f"(--loaded_lr_scale), warm-up {f'{warm:.0%} of the steps' if 0 < warm < 1 else f'{warm:g} steps'} "
               "(--warmup_steps)" + (", the weight average starting at the checkpoint (--ema_warmup false)" if ema
@@ -505,7 +503,7 @@ def _build_trainer(p: RunParts) -> None:
                   + ", ".join(f"{v:+.3f}" for v in p.inherited_shift.tolist()) + ") is taken off its classifier for "
                   "training and added to the logits at each evaluation, until this run picks its own", flush=True)
     p.averaging = parse_weight_averaging(args.weight_averaging)
-    p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging, from_start=p.ema_from_start)
+    p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging, from_start=not args.ema_warmup)
     if p.averager is not None:
         callbacks.append(WeightAveragingCallback(p.averager))
     p.trainer = MarsTrainer(
@@ -572,7 +570,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
-        "ema_warmup": None if p.averaging.mode != "ema" else not p.ema_from_start,
+        "ema_warmup": None if p.averaging.mode != "ema" else args.ema_warmup,
         "weight_averaging_updates": None if p.averager is None else p.averager.count,
         "learning_rate": args.learning_rate, "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
         "batch_size": args.per_device_train_batch_size * max(1, args.world_size), "epochs_run": state.epoch,
@@ -678,7 +676,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArg
     set_seed(args.seed)
     _build_data_and_model(p, kind)
     p.channels_last = use_channels_last(str(args.channels_last), p.model, args.device, tiny=p.model_args.tiny)
-    p.ema_from_start = not args.ema_warmup
     if p.channels_last:  # the weights only: the batch stays NCHW (as fast, bench/cpu_speed.py)
         p.model.to(memory_format=torch.channels_last)
     _print_start(p)
