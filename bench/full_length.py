@@ -237,14 +237,13 @@ def main():
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()
     check_runs(p, args.runs)
-    specs = args.runs
     if not args.render_only and not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
         for seed in args.seeds:
-            for spec in specs:
+            for spec in args.runs:
                 train(spec, seed, args, out_root)
     summary = summarize(out_root)
     # run folders are not kept in git: rows of an earlier checkout stay from the stored JSON unless this

@@ -11,12 +11,18 @@ def confusion_matrix(predictions, references, num_labels: int, ignore_index: int
     """(num_labels, num_labels) counts, rows truth, columns prediction; ignored and out-of-range labels skipped."""
     pred = np.asarray(predictions).ravel().astype(np.int64)
     ref = np.asarray(references).ravel().astype(np.int64)
+    keep = _counted(pred, ref, num_labels, ignore_index)
+    return np.bincount(ref[keep] * num_labels + pred[keep], minlength=num_labels**2).reshape(num_labels, num_labels)
+
+
+def _counted(pred, ref, num_labels: int, ignore_index: int | None):
+    """Which pixels of two flat label arrays (numpy or torch alike) count: both in range, truth not ignored."""
     if pred.shape != ref.shape:
-        raise ValueError(f"predictions ({pred.size} pixels) and references ({ref.size} pixels) differ in size")
+        raise ValueError(f"predictions ({pred.shape[0]} pixels) and references ({ref.shape[0]} pixels) differ in size")
     keep = (ref >= 0) & (ref < num_labels) & (pred >= 0) & (pred < num_labels)
     if ignore_index is not None:
         keep &= ref != ignore_index
-    return np.bincount(ref[keep] * num_labels + pred[keep], minlength=num_labels**2).reshape(num_labels, num_labels)
+    return keep
 
 
 def scores_from_confusion(cm: np.ndarray, ignore_index: int | None = None, nan_to_num: float | None = None,
@@ -54,11 +60,7 @@ def _tensor_counts(predictions, references, num_labels: int, ignore_index: int |
     that this module imports no torch): on a GPU nothing is read back until the counts are."""
     k = num_labels
     pred, ref = predictions.reshape(-1).long(), references.reshape(-1).long()
-    if pred.shape != ref.shape:
-        raise ValueError(f"predictions ({pred.numel()} pixels) and references ({ref.numel()} pixels) differ in size")
-    keep = (ref >= 0) & (ref < k) & (pred >= 0) & (pred < k)
-    if ignore_index is not None:
-        keep &= ref != ignore_index
+    keep = _counted(pred, ref, k, ignore_index)
     return (ref * k + pred).masked_fill(~keep, k * k).bincount(minlength=k * k + 1)[: k * k].reshape(k, k)
 
 
