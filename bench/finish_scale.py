@@ -1,0 +1,157 @@
+"""Finish at a higher resolution: a few fine-tuning epochs on tiles upsampled before the model.
+
+    python bench/finish_scale.py --runs upernet-r18:combo_logit_adj_frame_shift_bf16 --seeds 0 --scales 2 1 \\
+        --epochs 2 --threads 1
+
+Tiles upsampled ×2 before the model (``--input_scale 2``) were the one change that raised big-rock precision
+and recall together at 200 steps, at 4.2× the CPU time per sample (docs/results.md). This asks whether a
+full-length model gets most of that by *finishing* at ×2: its ``bench/full_length.py`` run
+(``bench/results/full_length/<model>__<recipe>_s<seed>``, 20 epochs at ×1) is fine-tuned for ``--epochs``
+epochs with ``train_hf.py --model RUN --input_scale S`` and the run's own recipe, its seed (so its
+frame-grouped split) and the fine-tuning defaults (warm-up, loaded tensors at 0.1× the rate). Scale 1 is the
+control: the same extra epochs without the resolution change. Each fine-tune trains into
+``bench/results/finish_scale/<run>__x<S>_e<E>``, evaluated every epoch; finished ones are skipped, so seeds run
+apart (one thread each, side by side) are tabled together by a last call with every seed. Results:
+``bench/results/finish_scale.json`` and ``docs/finish_scale.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.ablation import big_rock_precision_recall  # noqa: E402
+from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.full_length import BATCH, CLASSES, EPOCHS, check_runs, run_flags, run_name  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+
+OUT = RESULTS / "finish_scale"
+
+
+def finetune_flags(spec: str) -> list[str]:
+    """The full-length recipe's flags without ``--model`` and ``--warmup_steps`` (a checkpoint gets
+    train_hf.py's fine-tuning defaults instead)."""
+    _, flags = run_flags(spec)
+    out, i = [], 0
+    while i < len(flags):
+        if flags[i] in ("--model", "--warmup_steps"):
+            i += 2
+            continue
+        out.append(flags[i])
+        i += 1
+    return out
+
+
+def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
+    out = OUT / f"{parent.name}__x{scale:g}_e{args.epochs}"
+    if (out / "metrics.json").exists():
+        print(f"[finish-scale] {out.name}: finished, skipped", flush=True)
+        return out
+    cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), "--overwrite", "true",
+           "--data", args.data, "--model", str(parent), *finetune_flags(spec), "--input_scale", f"{scale:g}",
+           "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", str(BATCH),
+           "--seed", str(seed), "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "1",
+           "--load_best_model_at_end", "true", "--early_stopping_patience", "0", "--logging_steps", "50",
+           "--disable_tqdm", "true", "--torch_threads", str(args.threads), "--dataloader_num_workers", "0",
+           "--report_to", "none"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"[finish-scale] {out.name}: {args.epochs} epochs at x{scale:g} from {parent}", flush=True)
+    t0 = time.time()
+    with open(OUT / f"{out.name}.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    if proc.returncode != 0:
+        raise SystemExit(f"{out.name} failed (exit {proc.returncode}); see {OUT / (out.name + '.log')}")
+    print(f"[finish-scale] {out.name}: done in {time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+def scores(metrics: dict) -> dict:
+    """Task mIoU, per-class IoU and big-rock precision / recall of a run's final (saved) model."""
+    v = metrics["validation"]
+    precision, recall = big_rock_precision_recall(metrics["confusion_matrix"])
+    return {"task_mean_iou": v["task_mean_iou"], **{c: v[f"iou_{c}"] for c in CLASSES},
+            "big_rock_precision": precision, "big_rock_recall": recall}
+
+
+def _split(run: Path) -> dict:
+    """A run's split record without the data path (the same file may be named relatively or absolutely)."""
+    return {k: v for k, v in json.loads((run / "split.json").read_text()).items() if k != "data"}
+
+
+def row(parent: Path, run: Path | None) -> dict:
+    m = json.loads(((run or parent) / "metrics.json").read_text())
+    out = {**scores(m), "logit_adjustment_tau": m.get("logit_adjustment_tau")}
+    if run is not None:
+        out.update(train_samples_per_s=m.get("train_samples_per_s"), input_scale=m.get("input_scale"),
+                   split_matches_parent=_split(run) == _split(parent))
+    return out
+
+
+def main():
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj_frame_shift_bf16"],
+                   help="MODEL:RECIPE of bench/full_length.py whose finished runs are fine-tuned")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--scales", type=float, nargs="+", default=[2.0, 1.0], help="--input_scale of each fine-tune")
+    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
+    p.add_argument("--full_length", default=str(RESULTS / "full_length"), help="where the parent runs are")
+    p.add_argument("--name", default="finish_scale")
+    args = p.parse_args()
+    check_runs(p, args.runs)
+    if args.epochs < 1:
+        p.error(f"--epochs {args.epochs}: expected at least 1")
+    if any(not 0.25 <= s <= 4 for s in args.scales):
+        p.error(f"--scales {args.scales}: expected factors in [0.25, 4]")
+    if not Path(args.data).is_file():
+        p.error(f"--data {args.data}: no such file")
+    parents = {(spec, seed): Path(args.full_length) / run_name(spec, seed, EPOCHS) for spec in args.runs
+               for seed in args.seeds}
+    for (spec, seed), parent in parents.items():
+        if not (parent / "metrics.json").is_file():
+            p.error(f"--runs {spec} --seeds {seed}: {parent} has no metrics.json; expected a finished "
+                    f"bench/full_length.py run")
+    rows = {}
+    for (spec, seed), parent in parents.items():
+        entry = {"spec": spec, "seed": seed, "parent": row(parent, None), "finish": {}}
+        for scale in args.scales:
+            run = finetune(parent, spec, seed, scale, args)
+            entry["finish"][f"x{scale:g}"] = row(parent, run)
+        rows[f"{parent.name}__e{args.epochs}"] = entry
+    stored = RESULTS / f"{args.name}.json"
+    if stored.exists():  # rows of other seeds or runs, tabled together
+        rows = {**json.loads(stored.read_text())["rows"], **rows}
+    save(args.name, {"epochs": args.epochs, "batch_size": BATCH, "machine": machine(), "rows": rows})
+    render(rows, ROOT / "docs" / f"{args.name}.md", args)
+
+
+def render(rows: dict, path: Path, args) -> None:
+    m = machine()
+    lines = [f"Fine-tuning a 20-epoch model for a few more epochs at another input scale "
+             f"(`python bench/finish_scale.py --runs ... --seeds ... --scales ... --epochs E`); {m['cpu']} "
+             f"({m['cpu_capability']}), {m['cores']} cores. Validation task mIoU of the saved model (after any "
+             "logit adjustment), frame-grouped split of the run's seed; big-rock precision / recall from its "
+             "confusion matrix.", "",
+             "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in rows.values():
+        base = e["parent"]["task_mean_iou"]
+        for label, r in [("20 epochs at x1", e["parent"]),
+                         *[(f"+ fine-tune at {k}", v) for k, v in e["finish"].items()]]:
+            pr = "-" if r["big_rock_precision"] is None else f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
+            lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
+                         f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
+                         + f" | {pr} | {r['logit_adjustment_tau']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
