@@ -252,6 +252,17 @@ def test_an_epoch_ending_in_one_tile_trains_without_a_batch_of_one(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["global_step"] == n // batch  # the lone tile's batch dropped
 
 
+def test_a_run_without_evaluations_trains_with_the_default_early_stopping_and_best_model_flags(tmp_path):
+    # --eval_strategy no alone used to end in EarlyStoppingCallback's AssertionError traceback (patience 10 and
+    # load_best_model_at_end are the defaults): with no evaluations there is nothing to stop on or pick
+    out = tmp_path / "noeval"
+    proc = launch(["--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["global_step"] == 2
+    assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
+
+
 @pytest.mark.parametrize("spec", ["1", "auto"])
 def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_reported(tmp_path, spec):
     out = tmp_path / "run"
