@@ -1,0 +1,71 @@
+"""bench/finish_scale.py: the fine-tune it launches is the full-length run's recipe, from that run's model, on its
+seed, at the asked scale, with train_hf.py's fine-tuning defaults; its table reads big-rock precision and recall
+from the confusion matrix and checks the split against the parent's."""
+
+import json
+from argparse import Namespace
+
+import pytest
+
+import bench.finish_scale as fs
+from bench.full_length import run_flags
+from mars_segformer.training.run import _parse, _value, implied_flags
+
+SPEC = "upernet-r18:combo_logit_adj_frame_shift_bf16"
+
+
+def _launch(tmp_path, monkeypatch, scale):
+    calls = []
+    monkeypatch.setattr(fs, "OUT", tmp_path / "finish")
+    monkeypatch.setattr(fs.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    parent = tmp_path / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7"
+    out = fs.finetune(parent, SPEC, 7, scale, Namespace(data="x.npz", epochs=2, threads=1))
+    return parent, out, calls
+
+
+def test_the_fine_tune_is_the_parent_recipe_at_the_new_scale_with_fine_tuning_defaults(tmp_path, monkeypatch):
+    parent, out, (cmd,) = _launch(tmp_path, monkeypatch, 2.0)
+    assert out == tmp_path / "finish" / f"{parent.name}__x2_e2"
+    user = cmd[cmd.index("--output_dir"):]
+    parsed = _parse([*implied_flags(user), *user])
+    value = lambda name: _value(parsed, name)  # noqa: E731
+    assert value("model") == str(parent) and value("input_scale") == 2.0 and value("seed") == 7
+    assert value("num_train_epochs") == 2
+    # the recipe of the parent's run, as bench/full_length.py trained it ...
+    parent_run = _parse([*run_flags(SPEC)[1], "--output_dir", "p"])
+    for name in ("loss", "class_weights", "augmentations", "repeat_factor_threshold", "weight_averaging",
+                 "logit_adjustment", "learning_rate", "bf16"):
+        assert value(name) == _value(parent_run, name), name
+    # ... but warmed up and with the loaded tensors slowed, as train_hf.py fine-tunes a checkpoint
+    assert value("warmup_steps") == pytest.approx(0.2) and value("loaded_lr_scale") == pytest.approx(0.1)
+    assert _value(parent_run, "warmup_steps") == 0
+
+
+def test_a_finished_fine_tune_is_skipped(tmp_path, monkeypatch):
+    done = tmp_path / "finish" / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7__x1_e2"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    _, out, calls = _launch(tmp_path, monkeypatch, 1.0)
+    assert out == done and calls == []
+
+
+def _run(folder, cm, split):
+    folder.mkdir()
+    v = {"task_mean_iou": 0.5, **{f"iou_{c}": 0.5 for c in fs.CLASSES}}
+    (folder / "metrics.json").write_text(json.dumps({"validation": v, "confusion_matrix": cm,
+                                                     "logit_adjustment_tau": 0.0, "input_scale": 2.0}))
+    (folder / "split.json").write_text(json.dumps(split))
+
+
+def test_the_row_has_big_rock_precision_and_recall_and_checks_the_split(tmp_path):
+    # truth x prediction: 6 big-rock pixels hit, 4 big-rock pixels called bedrock (recall 6/10), and 3 bedrock
+    # pixels called big rock (precision 6/9)
+    cm = [[0] * 5, [0, 9, 0, 0, 0], [0, 0, 9, 0, 3], [0, 0, 0, 9, 0], [0, 0, 4, 0, 6]]
+    split = {"seed": 7, "val_fraction": 0.2, "data": "/abs/x.npz"}
+    _run(tmp_path / "parent", cm, split)
+    _run(tmp_path / "same", cm, {**split, "data": "x.npz"})  # the same file named relatively
+    _run(tmp_path / "other", cm, {**split, "seed": 8})
+    row = fs.row(tmp_path / "parent", tmp_path / "same")
+    assert row["big_rock_precision"] == pytest.approx(6 / 9) and row["big_rock_recall"] == pytest.approx(6 / 10)
+    assert row["split_matches_parent"] is True and row["input_scale"] == 2.0
+    assert fs.row(tmp_path / "parent", tmp_path / "other")["split_matches_parent"] is False
