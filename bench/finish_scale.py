@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ def finetune_flags(spec: str) -> list[str]:
 
 
 def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
-    out = OUT / f"{parent.name}__x{scale:g}_e{args.epochs}"
+    out = OUT / f"{parent.name}__x{scale:g}_e{args.epochs}{'_' + args.tag if args.tag else ''}"
     if (out / "metrics.json").exists():
         print(f"[finish-scale] {out.name}: finished, skipped", flush=True)
         return out
@@ -59,7 +60,7 @@ def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
            "--seed", str(seed), "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "1",
            "--load_best_model_at_end", "true", "--early_stopping_patience", "0", "--logging_steps", "50",
            "--disable_tqdm", "true", "--torch_threads", str(args.threads), "--dataloader_num_workers", "0",
-           "--report_to", "none"]
+           "--report_to", "none", *shlex.split(args.extra)]
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"[finish-scale] {out.name}: {args.epochs} epochs at x{scale:g} from {parent}", flush=True)
     t0 = time.time()
@@ -104,6 +105,9 @@ def main():
     p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
     p.add_argument("--full_length", default=str(RESULTS / "full_length"), help="where the parent runs are")
+    p.add_argument("--extra", default="", help="more train_hf.py flags for every fine-tune (e.g. '--loaded_lr_scale 1'; "
+                   "they win over the ones above); give --tag with them")
+    p.add_argument("--tag", default="", help="suffix of the fine-tunes' folder and table names, e.g. 'lr1'")
     p.add_argument("--name", default="finish_scale")
     args = p.parse_args()
     check_runs(p, args.runs)
@@ -111,6 +115,8 @@ def main():
         p.error(f"--epochs {args.epochs}: expected at least 1")
     if any(not 0.25 <= s <= 4 for s in args.scales):
         p.error(f"--scales {args.scales}: expected factors in [0.25, 4]")
+    if bool(args.extra) != bool(args.tag) or not all(c.isalnum() or c in "_-." for c in args.tag):
+        p.error(f"--extra {args.extra!r} --tag {args.tag!r}: expected both or neither, the tag letters, digits, '_-.'")
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
     parents = {(spec, seed): Path(args.full_length) / run_name(spec, seed, EPOCHS) for spec in args.runs
@@ -121,11 +127,11 @@ def main():
                     f"bench/full_length.py run")
     rows = {}
     for (spec, seed), parent in parents.items():
-        entry = {"spec": spec, "seed": seed, "parent": row(parent, None), "finish": {}}
+        entry = {"spec": spec, "seed": seed, "extra": args.extra, "parent": row(parent, None), "finish": {}}
         for scale in args.scales:
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
-        rows[f"{parent.name}__e{args.epochs}"] = entry
+        rows[f"{parent.name}__e{args.epochs}{'_' + args.tag if args.tag else ''}"] = entry
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds or runs, tabled together
         rows = {**json.loads(stored.read_text())["rows"], **rows}
@@ -145,7 +151,8 @@ def render(rows: dict, path: Path, args) -> None:
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
         for label, r in [("20 epochs at x1", e["parent"]),
-                         *[(f"+ fine-tune at {k}", v) for k, v in e["finish"].items()]]:
+                         *[(f"+ fine-tune at {k}" + (f" (`{e['extra']}`)" if e.get("extra") else ""), v)
+                           for k, v in e["finish"].items()]]:
             pr = "-" if r["big_rock_precision"] is None else f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
                          f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)

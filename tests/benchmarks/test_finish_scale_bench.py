@@ -14,12 +14,13 @@ from mars_segformer.training.run import _parse, _value, implied_flags
 SPEC = "upernet-r18:combo_logit_adj_frame_shift_bf16"
 
 
-def _launch(tmp_path, monkeypatch, scale):
+def _launch(tmp_path, monkeypatch, scale, extra="", tag=""):
     calls = []
     monkeypatch.setattr(fs, "OUT", tmp_path / "finish")
     monkeypatch.setattr(fs.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
     parent = tmp_path / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7"
-    out = fs.finetune(parent, SPEC, 7, scale, Namespace(data="x.npz", epochs=2, threads=1))
+    out = fs.finetune(parent, SPEC, 7, scale, Namespace(data="x.npz", epochs=2, threads=1, extra=extra,
+                                                                  tag=tag))
     return parent, out, calls
 
 
@@ -39,6 +40,14 @@ def test_the_fine_tune_is_the_parent_recipe_at_the_new_scale_with_fine_tuning_de
     # ... but warmed up and with the loaded tensors slowed, as train_hf.py fine-tunes a checkpoint
     assert value("warmup_steps") == pytest.approx(0.2) and value("loaded_lr_scale") == pytest.approx(0.1)
     assert _value(parent_run, "warmup_steps") == 0
+
+
+def test_extra_flags_win_and_the_tag_names_the_folder(tmp_path, monkeypatch):
+    parent, out, (cmd,) = _launch(tmp_path, monkeypatch, 2.0, extra="--loaded_lr_scale 1 --warmup_steps 0.1", tag="lr1")
+    assert out.name == f"{parent.name}__x2_e2_lr1"
+    user = cmd[cmd.index("--output_dir"):]
+    parsed = _parse([*implied_flags(user), *user])
+    assert _value(parsed, "loaded_lr_scale") == 1 and _value(parsed, "warmup_steps") == pytest.approx(0.1)
 
 
 def test_a_finished_fine_tune_is_skipped(tmp_path, monkeypatch):
