@@ -143,7 +143,7 @@ def render(rows: dict, path: Path, args) -> None:
     m = machine()
     lines = [f"Fine-tuning a 20-epoch model for a few more epochs at another input scale "
              f"(`python bench/finish_scale.py --runs ... --seeds ... --scales ... --epochs E`); {m['cpu']} "
-             f"({m['cpu_capability']}), {m['cores']} cores. Validation task mIoU of the saved model (after any "
+             f"({m['cpu_capability']}), {m['cores']} cores, {args.threads} torch thread(s) per fine-tune. Validation task mIoU of the saved model (after any "
              "logit adjustment), frame-grouped split of the run's seed; big-rock precision / recall from its "
              "confusion matrix.", "",
              "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ |",
