@@ -86,12 +86,27 @@ def _split(run: Path) -> dict:
     return {k: v for k, v in json.loads((run / "split.json").read_text()).items() if k != "data"}
 
 
+def curve(run: Path) -> list[float]:
+    """Validation task mIoU at the end of each epoch of a fine-tune (before any logit adjustment), from its log:
+    the first evaluation logged at each epoch (the final ones, of the best model and after the adjustment, repeat
+    the last epoch's number)."""
+    import ast
+
+    log = run.parent / f"{run.name}.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    evals = [ast.literal_eval(line) for line in lines if line.startswith("{") and "'eval_task_mean_iou'" in line]
+    by_epoch = {}
+    for e in evals:
+        by_epoch.setdefault(float(e["epoch"]), float(e["eval_task_mean_iou"]))
+    return list(by_epoch.values())
+
+
 def row(parent: Path, run: Path | None) -> dict:
     m = json.loads(((run or parent) / "metrics.json").read_text())
     out = {**scores(m), "logit_adjustment_tau": m.get("logit_adjustment_tau")}
     if run is not None:
         out.update(train_samples_per_s=m.get("train_samples_per_s"), input_scale=m.get("input_scale"),
-                   split_matches_parent=_split(run) == _split(parent))
+                   split_matches_parent=_split(run) == _split(parent), curve=curve(run))
     return out
 
 

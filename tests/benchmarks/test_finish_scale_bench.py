@@ -78,3 +78,15 @@ def test_the_row_has_big_rock_precision_and_recall_and_checks_the_split(tmp_path
     assert row["big_rock_precision"] == pytest.approx(6 / 9) and row["big_rock_recall"] == pytest.approx(6 / 10)
     assert row["split_matches_parent"] is True and row["input_scale"] == 2.0
     assert fs.row(tmp_path / "parent", tmp_path / "other")["split_matches_parent"] is False
+
+
+def test_the_curve_is_one_score_per_epoch_from_the_log(tmp_path):
+    run = tmp_path / "parent__x2_e2"
+    run.mkdir()
+    lines = ["frame_shift: ...", "{'loss': '0.8', 'epoch': '0.5'}",
+             "{'eval_loss': '0.67', 'eval_task_mean_iou': '0.5982', 'epoch': '1'}",
+             "{'eval_loss': '0.61', 'eval_task_mean_iou': '0.6202', 'epoch': '2'}",
+             "{'eval_loss': '0.61', 'eval_task_mean_iou': '0.6202', 'epoch': '2'}",  # the best model, evaluated again
+             "{'eval_loss': '0.62', 'eval_task_mean_iou': '0.635', 'epoch': '2'}"]  # after the logit adjustment
+    (tmp_path / "parent__x2_e2.log").write_text("\n".join(lines) + "\n")
+    assert fs.curve(run) == [0.5982, 0.6202]
