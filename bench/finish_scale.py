@@ -161,8 +161,9 @@ def render(rows: dict, path: Path, args) -> None:
              f"({m['cpu_capability']}), {m['cores']} cores, {args.threads} torch thread(s) per fine-tune. Validation task mIoU of the saved model (after any "
              "logit adjustment), frame-grouped split of the run's seed; big-rock precision / recall from its "
              "confusion matrix.", "",
-             "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ "
+             "| per epoch (before τ) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
         for label, r in [("20 epochs at x1", e["parent"]),
@@ -171,7 +172,8 @@ def render(rows: dict, path: Path, args) -> None:
             pr = "-" if r["big_rock_precision"] is None else f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
                          f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
-                         + f" | {pr} | {r['logit_adjustment_tau']} |")
+                         + f" | {pr} | {r['logit_adjustment_tau']} | "
+                         + (" → ".join(f"{x:.3f}" for x in r["curve"]) if r.get("curve") else "-") + " |")
     path.write_text("\n".join(lines) + "\n")
 
 
