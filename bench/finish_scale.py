@@ -142,7 +142,7 @@ def main():
                     f"bench/full_length.py run")
     rows = {}
     for (spec, seed), parent in parents.items():
-        entry = {"spec": spec, "seed": seed, "extra": args.extra, "parent": row(parent, None), "finish": {}}
+        entry = {"spec": spec, "seed": seed, "epochs": args.epochs, "extra": args.extra, "parent": row(parent, None), "finish": {}}
         for scale in args.scales:
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
@@ -150,7 +150,7 @@ def main():
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds or runs, tabled together
         rows = {**json.loads(stored.read_text())["rows"], **rows}
-    save(args.name, {"epochs": args.epochs, "batch_size": BATCH, "machine": machine(), "rows": rows})
+    save(args.name, {"batch_size": BATCH, "machine": machine(), "rows": rows})
     render(rows, ROOT / "docs" / f"{args.name}.md", args)
 
 
@@ -167,7 +167,7 @@ def render(rows: dict, path: Path, args) -> None:
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
         for label, r in [("20 epochs at x1", e["parent"]),
-                         *[(f"+ fine-tune at {k}" + (f" (`{e['extra']}`)" if e.get("extra") else ""), v)
+                         *[(f"+ {e.get('epochs', '?')} epochs at {k}" + (f" (`{e['extra']}`)" if e.get("extra") else ""), v)
                            for k, v in e["finish"].items()]]:
             pr = "-" if r["big_rock_precision"] is None else f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
