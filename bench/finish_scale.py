@@ -162,8 +162,8 @@ def render(rows: dict, path: Path, args) -> None:
              "logit adjustment), frame-grouped split of the run's seed; big-rock precision / recall from its "
              "confusion matrix.", "",
              "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ "
-             "| per epoch (before τ) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| per epoch (before τ) | train samples/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
         for label, r in [("20 epochs at x1", e["parent"]),
@@ -173,7 +173,8 @@ def render(rows: dict, path: Path, args) -> None:
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
                          f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
                          + f" | {pr} | {r['logit_adjustment_tau']} | "
-                         + (" → ".join(f"{x:.3f}" for x in r["curve"]) if r.get("curve") else "-") + " |")
+                         + (" → ".join(f"{x:.3f}" for x in r["curve"]) if r.get("curve") else "-")
+                         + f" | {r.get('train_samples_per_s') or '-'} |")
     path.write_text("\n".join(lines) + "\n")
 
 
