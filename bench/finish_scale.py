@@ -81,6 +81,20 @@ def scores(metrics: dict) -> dict:
             "big_rock_precision": precision, "big_rock_recall": recall}
 
 
+def untrained(parent: Path, scale: float, data: str) -> dict:
+    """The parent model's validation scores on tiles resized by ``scale`` with no fine-tuning: how far the
+    new scale starts from the one it trained at."""
+    import torch
+
+    from bench.tta import score, validation_tiles
+    from mars_segformer.inference import load_model, predict_masks
+
+    images, truths, _ = validation_tiles(parent, None, data)
+    with torch.inference_mode():
+        preds = predict_masks(load_model(str(parent), "cpu"), images, 128, "none", progress=False, scales=(scale,))
+    return score(preds, truths)
+
+
 def _split(run: Path) -> dict:
     """A run's split record without the data path (the same file may be named relatively or absolutely)."""
     return {k: v for k, v in json.loads((run / "split.json").read_text()).items() if k != "data"}
@@ -146,6 +160,8 @@ def main():
         for scale in args.scales:
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
+            if scale != 1:
+                entry["finish"][f"x{scale:g}"]["untrained"] = untrained(parent, scale, args.data)
         rows[f"{parent.name}__e{args.epochs}{'_' + args.tag if args.tag else ''}"] = entry
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds or runs, tabled together
@@ -175,6 +191,11 @@ def render(rows: dict, path: Path, args) -> None:
                          + f" | {pr} | {r['logit_adjustment_tau']} | "
                          + (" → ".join(f"{x:.3f}" for x in r["curve"]) if r.get("curve") else "-")
                          + f" | {r.get('train_samples_per_s') or '-'} |")
+    starts = sorted({(e["seed"], k, r["untrained"]["task_mean_iou"], r["untrained"]["big_rock"])
+                     for e in rows.values() for k, r in e["finish"].items() if r.get("untrained")})
+    if starts:
+        lines += ["", "Where a fine-tune starts: the 20-epoch model on the resized tiles, untrained at that scale: "
+                  + "; ".join(f"seed {s} at {k}: task mIoU {t:.3f}, big rock {b:.3f}" for s, k, t, b in starts) + "."]
     path.write_text("\n".join(lines) + "\n")
 
 
