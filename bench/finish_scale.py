@@ -119,7 +119,8 @@ def row(parent: Path, run: Path | None) -> dict:
     m = json.loads(((run or parent) / "metrics.json").read_text())
     out = {**scores(m), "logit_adjustment_tau": m.get("logit_adjustment_tau")}
     if run is not None:
-        out.update(train_samples_per_s=m.get("train_samples_per_s"), input_scale=m.get("input_scale"),
+        out.update(train_samples_per_s=m.get("train_samples_per_s"), torch_threads=m.get("torch_threads"),
+                   input_scale=m.get("input_scale"),
                    split_matches_parent=_split(run) == _split(parent), curve=curve(run))
     return out
 
@@ -170,11 +171,18 @@ def main():
     render(rows, ROOT / "docs" / f"{args.name}.md", args)
 
 
+def _speed(r: dict) -> str:
+    if not r.get("train_samples_per_s"):
+        return "-"
+    threads = r.get("torch_threads")
+    return f"{r['train_samples_per_s']:.1f}" + (f" ({threads} thread{'s' if threads != 1 else ''})" if threads else "")
+
+
 def render(rows: dict, path: Path, args) -> None:
     m = machine()
     lines = [f"Fine-tuning a 20-epoch model for a few more epochs at another input scale "
              f"(`python bench/finish_scale.py --runs ... --seeds ... --scales ... --epochs E`); {m['cpu']} "
-             f"({m['cpu_capability']}), {m['cores']} cores, {args.threads} torch thread(s) per fine-tune. Validation task mIoU of the saved model (after any "
+             f"({m['cpu_capability']}), {m['cores']} cores; each fine-tune's torch threads beside its speed. Validation task mIoU of the saved model (after any "
              "logit adjustment), frame-grouped split of the run's seed; big-rock precision / recall from its "
              "confusion matrix.", "",
              "| run | seed | model | task mIoU | Δ vs 20 epochs | soil | bedrock | sand | big rock | big-rock P / R | τ "
@@ -190,7 +198,7 @@ def render(rows: dict, path: Path, args) -> None:
                          f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
                          + f" | {pr} | {r['logit_adjustment_tau']} | "
                          + (" → ".join(f"{x:.3f}" for x in r["curve"]) if r.get("curve") else "-")
-                         + f" | {r.get('train_samples_per_s') or '-'} |")
+                         + f" | {_speed(r)} |")
     starts = sorted({(e["seed"], k, r["untrained"]["task_mean_iou"], r["untrained"]["big_rock"])
                      for e in rows.values() for k, r in e["finish"].items() if r.get("untrained")})
     if starts:
