@@ -193,7 +193,7 @@ def render(rows: dict, path: Path, args) -> None:
         for label, r in [("20 epochs at x1", e["parent"]),
                          *[(f"+ {e.get('epochs', '?')} epochs at {k}" + (f" (`{e['extra']}`)" if e.get("extra") else ""), v)
                            for k, v in e["finish"].items()]]:
-            pr = "-" if r["big_rock_precision"] is None else f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
+            pr = f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
                          f"{r['task_mean_iou'] - base:+.4f} | " + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
                          + f" | {pr} | {r['logit_adjustment_tau']} | "
