@@ -81,9 +81,9 @@ def scores(metrics: dict) -> dict:
             "big_rock_precision": precision, "big_rock_recall": recall}
 
 
-def untrained(parent: Path, scale: float, data: str) -> dict:
+def untrained(parent: Path, scale: float, data: str | None) -> dict:
     """The parent model's validation scores on tiles resized by ``scale`` with no fine-tuning: how far the
-    new scale starts from the one it trained at."""
+    new scale starts from the one it trained at (``data`` None: the file the run names)."""
     import torch
 
     from bench.tta import score, validation_tiles
