@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
+from transformers import EarlyStoppingCallback, HfArgumentParser, IntervalStrategy, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
@@ -461,11 +461,6 @@ def _print_start(p: RunParts) -> None:
         print(f"encoder: {p.encoder_start.line().split(': ', 1)[1]}", flush=True)
 
 
-def _evaluates(args) -> bool:
-    """Whether the run evaluates during training (``--eval_strategy`` other than ``no``)."""
-    return str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
-
-
 def _lr_scales(p: RunParts, encoder: list) -> dict[int, float]:
     """``{id(param): learning-rate factor}``: the encoder's ``--encoder_lr_scale`` times its
     ``--layer_lr_decay`` factors, and for a checkpoint start the loaded tensors' ``--loaded_lr_scale``."""
@@ -497,7 +492,7 @@ def _build_trainer(p: RunParts) -> None:
     if m.freeze_encoder_steps:
         callbacks.append(FreezeEncoderCallback(encoder, m.freeze_encoder_steps))
     # early stopping counts evaluations: with --eval_strategy no there are none, so it is off, not an error
-    if args.early_stopping_patience > 0 and args.load_best_model_at_end and _evaluates(args):
+    if args.early_stopping_patience > 0 and args.load_best_model_at_end and args.eval_strategy != IntervalStrategy.NO:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     p.inherited_shift = inherited_shift(p.model, p.loss_args.logit_adjustment, p.weights)
     preprocess = argmax_at_label_size
