@@ -43,6 +43,18 @@ def _with(base, **kw):
     return out
 
 
+def _without(base, *flags):
+    """``base`` with each of ``flags`` and its value taken out."""
+    out, i = [], 0
+    while i < len(base):
+        if base[i] in flags:
+            i += 2
+            continue
+        out.append(base[i])
+        i += 1
+    return out
+
+
 FOCAL = _with(PLAIN, loss="focal", class_weights="auto")
 IGNORE = _with(FOCAL, ignore_background="true")
 AUG = _with(IGNORE, augmentations="hflip,rotate,scale,elastic,blur,brightness_contrast")

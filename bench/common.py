@@ -28,3 +28,11 @@ def run_folders(parser, specs: list[str], need=("config.json",), what: str = "a 
         if missing:
             parser.error(f"--runs: {r} has no {' and no '.join(missing)}; expected {what}")
     return runs
+
+
+def logged_evals(log: Path) -> list[dict]:
+    """The evaluation dicts a ``train_hf.py`` run printed to its log (lines with ``eval_task_mean_iou``), in order."""
+    import ast
+
+    return [ast.literal_eval(line) for line in log.read_text().splitlines()
+            if line.startswith("{") and "'eval_task_mean_iou'" in line]

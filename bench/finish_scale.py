@@ -27,8 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import big_rock_precision_recall  # noqa: E402
-from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.ablation import _without, big_rock_precision_recall  # noqa: E402
+from bench.common import RESULTS, logged_evals, machine, save  # noqa: E402
 from bench.full_length import BATCH, CLASSES, EPOCHS, check_runs, run_flags, run_name  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -38,15 +38,7 @@ OUT = RESULTS / "finish_scale"
 def finetune_flags(spec: str) -> list[str]:
     """The full-length recipe's flags without ``--model`` and ``--warmup_steps`` (a checkpoint gets
     train_hf.py's fine-tuning defaults instead)."""
-    _, flags = run_flags(spec)
-    out, i = [], 0
-    while i < len(flags):
-        if flags[i] in ("--model", "--warmup_steps"):
-            i += 2
-            continue
-        out.append(flags[i])
-        i += 1
-    return out
+    return _without(run_flags(spec)[1], "--model", "--warmup_steps")
 
 
 def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
@@ -104,13 +96,9 @@ def curve(run: Path) -> list[float]:
     """Validation task mIoU at the end of each epoch of a fine-tune (before any logit adjustment), from its log:
     the first evaluation logged at each epoch (the final ones, of the best model and after the adjustment, repeat
     the last epoch's number)."""
-    import ast
-
-    log = run.parent / f"{run.name}.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    evals = [ast.literal_eval(line) for line in lines if line.startswith("{") and "'eval_task_mean_iou'" in line]
+    log = run.parent / f"{run.name}.log"  # not run.with_suffix: a scale such as x1.5 has a dot in the name
     by_epoch = {}
-    for e in evals:
+    for e in logged_evals(log) if log.exists() else []:
         by_epoch.setdefault(float(e["epoch"]), float(e["eval_task_mean_iou"]))
     return list(by_epoch.values())
 

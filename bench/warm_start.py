@@ -25,8 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
-from bench.common import RESULTS, machine  # noqa: E402
+from bench.ablation import CONFIGS, DEFAULT_CONFIG, _without  # noqa: E402
+from bench.common import RESULTS, logged_evals, machine  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
@@ -35,11 +35,7 @@ CLASSES = ("soil", "bedrock", "sand", "big_rock")
 def recipe_flags(name: str) -> list[str]:
     """The config's flags without ``--warmup_steps`` (0 there, train_hf.py's own default), so a warm start
     gets the fine-tuning default and the old-settings arm says its own."""
-    flags = list(CONFIGS[name][1])
-    if "--warmup_steps" in flags:
-        i = flags.index("--warmup_steps")
-        del flags[i:i + 2]
-    return flags
+    return _without(CONFIGS[name][1], "--warmup_steps")
 
 
 def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra=()) -> dict:
@@ -61,14 +57,7 @@ def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra
 
 def curve(out: Path) -> list[tuple[int, float]]:
     """(step, validation task mIoU) of every evaluation, read from the run's log."""
-    import ast
-
-    points = []
-    for line in out.with_suffix(".log").read_text().splitlines():
-        if line.startswith("{") and "'eval_task_mean_iou'" in line:
-            d = ast.literal_eval(line)
-            points.append(float(d["eval_task_mean_iou"]))
-    return points
+    return [float(d["eval_task_mean_iou"]) for d in logged_evals(out.with_suffix(".log"))]
 
 
 #: the fine-tuning settings before training/finetune.py: every tensor at the full rate from step 1
