@@ -94,9 +94,11 @@ def run_name(spec: str, seed: int, epochs: int) -> str:
     return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}_s{seed}"
 
 
-def train(spec: str, seed: int, args, out_root: Path) -> None:
+def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (), name: str | None = None) -> None:
+    """Train (or resume) one run of ``spec`` into ``out_root / name`` (default :func:`run_name`), its log beside it;
+    ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads)."""
     _, flags = run_flags(spec)
-    out = out_root / run_name(spec, seed, args.epochs)
+    out = out_root / (name or run_name(spec, seed, args.epochs))
     if (out / "metrics.json").exists():
         print(f"[full-length] {out.name}: finished, skipped", flush=True)
         return
@@ -106,7 +108,7 @@ def train(spec: str, seed: int, args, out_root: Path) -> None:
            "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "2",
            "--load_best_model_at_end", "true", "--early_stopping_patience", str(args.patience),
            "--logging_steps", "50", "--disable_tqdm", "true", "--torch_threads", str(args.threads),
-           "--dataloader_num_workers", "0", "--report_to", "none"]
+           "--dataloader_num_workers", "0", "--report_to", "none", *extra]
     cmd += ["--resume_from_checkpoint", "true"] if resume else ["--overwrite", "true"]
     out.mkdir(parents=True, exist_ok=True)
     print(f"[full-length] {out.name}: {'resuming' if resume else 'starting'} ({args.epochs} epochs, "
