@@ -25,8 +25,8 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, logged_evals, machine, save  # noqa: E402
-from bench.finish_scale import row  # noqa: E402
+from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.finish_scale import curve, row  # noqa: E402
 from bench.full_length import EPOCHS, check_runs, run_name, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -51,14 +51,6 @@ def pseudo_labels(parent: Path, seed: int, args) -> dict:
                     DataConfig(seed=seed))
     return {"path": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
             **json.loads(path.with_suffix(".json").read_text())}
-
-
-def curve(log: Path) -> list[float]:
-    """Validation task mIoU at each epoch's evaluation (before any logit adjustment), from the run's log."""
-    by_epoch = {}
-    for e in logged_evals(log) if log.exists() else []:
-        by_epoch.setdefault(float(e["epoch"]), float(e["eval_task_mean_iou"]))
-    return list(by_epoch.values())
 
 
 def student(spec: str, seed: int, parent: Path, pseudo: dict, args) -> Path:
@@ -108,9 +100,9 @@ def main():
             "spec": spec, "seed": seed, "share": args.share, "threshold": args.threshold, "quota": args.quota,
             "epochs": student_epochs(args.share), "teacher": row(parent, None),
             "student": {**row(run, None), "train_samples_per_s": m.get("train_samples_per_s"),
-                        "torch_threads": m.get("torch_threads"), "curve": curve(OUT / f"{run.name}.log")},
+                        "torch_threads": m.get("torch_threads"), "curve": curve(run)},
             "pseudo": {k: pseudo.get(k) for k in ("path", "tiles_labelled", "tiles_kept", "pixels_kept_share",
-                                                  "thresholds_used", "leakage_guard")}}
+                                                  "thresholds_used", "coverage", "leakage_guard")}}
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds, tabled together
         rows = {**json.loads(stored.read_text())["rows"], **rows}
