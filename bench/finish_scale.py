@@ -87,6 +87,17 @@ def untrained(parent: Path, scale: float, data: str | None) -> dict:
     return score(preds, truths)
 
 
+def start_at(parent: Path, scale: float, data: str | None, stored: dict) -> dict:
+    """:func:`untrained`, read from a stored row of the same parent (its saved scores) at the same scale when there is
+    one: it depends on the parent's weights and the scale only, not on the fine-tune."""
+    scores_now = row(parent, None)
+    for entry in stored.values():
+        got = entry.get("finish", {}).get(f"x{scale:g}", {}).get("untrained")
+        if got and entry.get("parent") == scores_now:
+            return got
+    return untrained(parent, scale, data)
+
+
 def _split(run: Path) -> dict:
     """A run's split record without the data path (the same file may be named relatively or absolutely)."""
     return {k: v for k, v in json.loads((run / "split.json").read_text()).items() if k != "data"}
@@ -143,6 +154,8 @@ def main():
         if not (parent / "metrics.json").is_file():
             p.error(f"--runs {spec} --seeds {seed}: {parent} has no metrics.json; expected a finished "
                     f"bench/full_length.py run")
+    stored = RESULTS / f"{args.name}.json"
+    before = json.loads(stored.read_text())["rows"] if stored.exists() else {}  # rows of other seeds or runs
     rows = {}
     for (spec, seed), parent in parents.items():
         entry = {"spec": spec, "seed": seed, "epochs": args.epochs, "extra": args.extra, "parent": row(parent, None), "finish": {}}
@@ -150,11 +163,9 @@ def main():
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
             if scale != 1:
-                entry["finish"][f"x{scale:g}"]["untrained"] = untrained(parent, scale, args.data)
+                entry["finish"][f"x{scale:g}"]["untrained"] = start_at(parent, scale, args.data, before)
         rows[f"{parent.name}__e{args.epochs}{'_' + args.tag if args.tag else ''}"] = entry
-    stored = RESULTS / f"{args.name}.json"
-    if stored.exists():  # rows of other seeds or runs, tabled together
-        rows = {**json.loads(stored.read_text())["rows"], **rows}
+    rows = {**before, **rows}
     save(args.name, {"batch_size": BATCH, "machine": machine(), "rows": rows})
     render(rows, ROOT / "docs" / f"{args.name}.md", args)
 

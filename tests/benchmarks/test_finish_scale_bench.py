@@ -104,3 +104,19 @@ def test_the_untrained_score_at_scale_1_is_the_runs_own_validation_score(tmp_pat
     got = fs.untrained(out, 1.0, None)
     assert got["task_mean_iou"] == pytest.approx(saved["task_mean_iou"], abs=1e-6)
     assert got["big_rock"] == pytest.approx(saved["iou_big_rock"], abs=1e-6)
+
+
+def test_the_untrained_score_is_read_back_for_the_same_parent_only(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fs, "untrained", lambda parent, scale, data: calls.append(scale) or {"task_mean_iou": 0.09})
+    cm = [[0] * 5, [0, 9, 0, 0, 0], [0, 0, 9, 0, 3], [0, 0, 0, 9, 0], [0, 0, 4, 0, 6]]
+    _run(tmp_path / "parent", cm, {"seed": 7})
+    stored = {"earlier": {"parent": fs.row(tmp_path / "parent", None), "finish": {"x2": {"untrained": {"task_mean_iou": 0.1}}}}}
+    assert fs.start_at(tmp_path / "parent", 2.0, None, stored) == {"task_mean_iou": 0.1} and calls == []
+    assert fs.start_at(tmp_path / "parent", 1.5, None, stored) == {"task_mean_iou": 0.09} and calls == [1.5]
+    cm[4][4] = 7  # another parent model: its scores differ, so the stored start is not its own
+    (tmp_path / "parent" / "metrics.json").unlink()
+    (tmp_path / "parent" / "split.json").unlink()
+    (tmp_path / "parent").rmdir()
+    _run(tmp_path / "parent", cm, {"seed": 7})
+    assert fs.start_at(tmp_path / "parent", 2.0, None, stored) == {"task_mean_iou": 0.09} and calls == [1.5, 2.0]
