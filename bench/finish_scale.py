@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import _without, big_rock_precision_recall  # noqa: E402
 from bench.common import RESULTS, logged_evals, machine, save  # noqa: E402
-from bench.full_length import BATCH, CLASSES, EPOCHS, check_runs, run_flags, run_name  # noqa: E402
+from bench.full_length import BATCH, CLASSES, check_runs, finished_runs, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 OUT = RESULTS / "finish_scale"
@@ -148,12 +148,7 @@ def main():
         p.error(f"--extra {args.extra!r} --tag {args.tag!r}: expected both or neither, the tag letters, digits, '_-.'")
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
-    parents = {(spec, seed): Path(args.full_length) / run_name(spec, seed, EPOCHS) for spec in args.runs
-               for seed in args.seeds}
-    for (spec, seed), parent in parents.items():
-        if not (parent / "metrics.json").is_file():
-            p.error(f"--runs {spec} --seeds {seed}: {parent} has no metrics.json; expected a finished "
-                    f"bench/full_length.py run")
+    parents = finished_runs(p, args.runs, args.seeds, Path(args.full_length))
     stored = RESULTS / f"{args.name}.json"
     before = json.loads(stored.read_text())["rows"] if stored.exists() else {}  # rows of other seeds or runs
     rows = {}

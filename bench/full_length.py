@@ -94,6 +94,16 @@ def run_name(spec: str, seed: int, epochs: int) -> str:
     return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}_s{seed}"
 
 
+def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], folder: Path) -> dict[tuple[str, int], Path]:
+    """The finished 20-epoch run of every spec and seed in ``folder``, by (spec, seed); else one line and exit 2."""
+    runs = {(spec, seed): folder / run_name(spec, seed, EPOCHS) for spec in specs for seed in seeds}
+    for (spec, seed), run in runs.items():
+        if not (run / "metrics.json").is_file():
+            parser.error(f"--runs {spec} --seeds {seed}: {run} has no metrics.json; expected a finished "
+                         f"bench/full_length.py run")
+    return runs
+
+
 def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (), name: str | None = None) -> None:
     """Train (or resume) one run of ``spec`` into ``out_root / name`` (default :func:`run_name`), its log beside it;
     ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads)."""

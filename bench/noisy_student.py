@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, machine, save  # noqa: E402
 from bench.finish_scale import curve, row  # noqa: E402
-from bench.full_length import EPOCHS, check_runs, run_name, train  # noqa: E402
+from bench.full_length import EPOCHS, check_runs, finished_runs, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 OUT = RESULTS / "noisy_student"
@@ -83,12 +83,7 @@ def main():
         p.error(f"--threshold {args.threshold} --quota {args.quota}: expected a threshold in (0, 1), a quota in [0, 1)")
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
-    parents = {(spec, seed): Path(args.full_length) / run_name(spec, seed, EPOCHS) for spec in args.runs
-               for seed in args.seeds}
-    for (spec, seed), parent in parents.items():
-        if not (parent / "metrics.json").is_file():
-            p.error(f"--runs {spec} --seeds {seed}: {parent} has no metrics.json; expected a finished "
-                    f"bench/full_length.py run")
+    parents = finished_runs(p, args.runs, args.seeds, Path(args.full_length))
     rows = {}
     for (spec, seed), parent in parents.items():
         pseudo = pseudo_labels(parent, seed, args)
