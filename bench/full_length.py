@@ -49,9 +49,10 @@ from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 #: the "8_" prefix (e.g. ``upernet-r18:focal_lovasz``), and the default in bf16 autocast as ``combo_bf16``, train_hf.py's default (9_combo + logit adjustment auto) as
 #: ``combo_logit_adj``, and that with an OHEM term (13_combo_logit_adj_ohem) as ``combo_logit_adj_ohem``, both in
 #: bf16 autocast as ``combo_logit_adj_bf16`` / ``combo_logit_adj_ohem_bf16``; with shifted frame reads
-#: (14_combo_logit_adj_frame_shift) as ``combo_logit_adj_frame_shift`` (``_bf16``); every other recipe runs in float32 on
+#: (14_combo_logit_adj_frame_shift) as ``combo_logit_adj_frame_shift`` (``_bf16``); the reference recipe in bf16 autocast
+#: as ``reference_bf16`` (for its 60-epoch run beside the default's, which ran in bf16); every other recipe runs in float32 on
 #: every machine (``fixed_precision``); their --model is replaced by the run's MODEL
-RECIPES = {"default": IGNORE, "reference": OVERSAMPLE,
+RECIPES = {"default": IGNORE, "reference": OVERSAMPLE, "reference_bf16": _with(OVERSAMPLE, bf16="true"),
            **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST, **HARD, **CONTEXT, **BF16}.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {

@@ -5,6 +5,7 @@ import json
 from argparse import Namespace
 
 import bench.full_length as fl
+from bench.ablation import _without
 
 
 def test_a_longer_schedule_is_its_own_run(tmp_path, monkeypatch):
@@ -47,11 +48,14 @@ def test_stored_recipes_train_in_float32_unless_named_bf16(tmp_path, monkeypatch
     monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
     args = Namespace(data="x.npz", epochs=20, patience=10, threads=1)
     for spec in ("upernet-r18:combo_logit_adj", "upernet-r18:default", "upernet-r18:combo_logit_adj_bf16",
-                 "upernet-r18:combo_logit_adj_ohem_bf16"):
+                 "upernet-r18:combo_logit_adj_ohem_bf16", "upernet-r18:reference", "upernet-r18:reference_bf16"):
         fl.train(spec, 0, args, tmp_path)
     bf16 = []
     for cmd in calls:
         user = cmd[cmd.index("--data") + 2:]  # (a fresh run each: --overwrite true, no resume)
         parsed = _parse([*device_defaults(user, cuda=False, cpu_bf16=True), *user, "--output_dir", "u"])[3]
         bf16.append(parsed.bf16)
-    assert bf16 == [False, False, True, True]
+    assert bf16 == [False, False, True, True, False, True]
+    # the reference recipe in bf16 is the reference recipe otherwise: the same flags but the precision
+    ref, ref_bf16 = (c[c.index("--data") + 2:] for c in calls[4:])
+    assert _without(ref_bf16, "--bf16") == _without(ref, "--bf16") and ref_bf16 != ref
