@@ -158,6 +158,11 @@ CONFIGS.update(HARD)
 CONTEXT = {"14_combo_logit_adj_frame_shift": ("the default (10_combo_logit_adj) + frame_shift: half the reads of a "
                                               "complete frame's tiles moved by up to half a tile inside the frame",
                                               _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_shift"))}
+#: the default on tiles x2 (the resolution lever for big rock, ~4x the compute): finishing at x2 did not pay
+#: (bench/finish_scale.py), so this asks whether training at x2 from scratch does, at full length
+CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("the default (14_combo_logit_adj_frame_shift) on tiles upsampled x2 "
+                                                "before the model (128x256, ~4x the compute)",
+                                                _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], input_scale=2))
 CONFIGS.update(CONTEXT)
 #: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
 #: training/devices.py made it one), for full-length runs beside their stored float32 rows
@@ -180,6 +185,8 @@ PARENT = {
     **{name: name.removesuffix("_bf16") for name in BF16},
     # measured only in bf16, paired with the bf16 default on the same seeds
     "14_combo_logit_adj_frame_shift_bf16": "10_combo_logit_adj_bf16",
+    "15_combo_logit_adj_frame_shift_x2": "14_combo_logit_adj_frame_shift",
+    "15_combo_logit_adj_frame_shift_x2_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 
 
