@@ -172,6 +172,11 @@ def _speed(r: dict) -> str:
     return f"{r['train_samples_per_s']:.1f}" + (f" ({threads} thread{'s' if threads != 1 else ''})" if threads else "")
 
 
+def _short(extra: str) -> str:
+    """Extra flags as a table shows them: a path by its file name (the full flags stay in the JSON)."""
+    return " ".join(Path(t).name if "/" in t else t for t in shlex.split(extra))
+
+
 def render(rows: dict, path: Path, args) -> None:
     m = machine()
     lines = [f"Fine-tuning a 20-epoch model for a few more epochs at another input scale "
@@ -185,7 +190,7 @@ def render(rows: dict, path: Path, args) -> None:
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
         for label, r in [("20 epochs at x1", e["parent"]),
-                         *[(f"+ {e.get('epochs', '?')} epochs at {k}" + (f" (`{e['extra']}`)" if e.get("extra") else ""), v)
+                         *[(f"+ {e.get('epochs', '?')} epochs at {k}" + (f" (`{_short(e['extra'])}`)" if e.get("extra") else ""), v)
                            for k, v in e["finish"].items()]]:
             pr = f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"
             lines.append(f"| {e['spec']} | {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "

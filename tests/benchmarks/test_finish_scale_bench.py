@@ -120,3 +120,13 @@ def test_the_untrained_score_is_read_back_for_the_same_parent_only(tmp_path, mon
     (tmp_path / "parent").rmdir()
     _run(tmp_path / "parent", cm, {"seed": 7})
     assert fs.start_at(tmp_path / "parent", 2.0, None, stored) == {"task_mean_iou": 0.09} and calls == [1.5, 2.0]
+
+
+def test_the_table_names_an_extra_path_by_its_file_name(tmp_path):
+    r = {"task_mean_iou": 0.6, **{c: 0.5 for c in fs.CLASSES}, "big_rock_precision": 0.4, "big_rock_recall": 0.3,
+         "logit_adjustment_tau": 0.0}
+    rows = {"k": {"spec": "s", "seed": 0, "epochs": 2, "parent": r, "finish": {"x1": r},
+                  "extra": "--extra_data /some/where/pseudo_s0.npz --extra_share 0.5"}}
+    fs.render(rows, tmp_path / "t.md", None)
+    text = (tmp_path / "t.md").read_text()
+    assert "(`--extra_data pseudo_s0.npz --extra_share 0.5`)" in text and "/some/where" not in text
