@@ -54,6 +54,7 @@ def pseudo_labels(parent: Path, seed: int, args) -> dict:
 
 
 def student(spec: str, seed: int, parent: Path, pseudo: dict, args) -> Path:
+    """Train (or resume, or skip when finished) the seed's student from scratch; returns its run folder."""
     epochs = student_epochs(args.share)
     name = f"{parent.name}__student_share{args.share:g}_t{args.threshold:g}_q{args.quota:g}"
     OUT.mkdir(parents=True, exist_ok=True)
