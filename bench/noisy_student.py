@@ -26,8 +26,8 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, machine, save  # noqa: E402
-from bench.finish_scale import curve, row  # noqa: E402
-from bench.full_length import EPOCHS, check_runs, finished_runs, train  # noqa: E402
+from bench.finish_scale import _speed, row  # noqa: E402
+from bench.full_length import CLASSES, EPOCHS, check_runs, finished_runs, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 OUT = RESULTS / "noisy_student"
@@ -91,12 +91,10 @@ def main():
         run = student(spec, seed, parent, pseudo, args)
         if not (run / "metrics.json").is_file():
             raise SystemExit(f"{run.name} did not finish; see {OUT / (run.name + '.log')}")
-        m = json.loads((run / "metrics.json").read_text())
         rows[run.name] = {
             "spec": spec, "seed": seed, "share": args.share, "threshold": args.threshold, "quota": args.quota,
             "epochs": student_epochs(args.share), "teacher": row(parent, None),
-            "student": {**row(run, None), "train_samples_per_s": m.get("train_samples_per_s"),
-                        "torch_threads": m.get("torch_threads"), "curve": curve(run)},
+            "student": row(parent, run),  # + its speed, threads, curve and whether its split is the teacher's
             "pseudo": {k: pseudo.get(k) for k in ("path", "tiles_labelled", "tiles_kept", "pixels_kept_share",
                                                   "thresholds_used", "coverage", "leakage_guard")}}
     stored = RESULTS / f"{args.name}.json"
@@ -107,8 +105,6 @@ def main():
 
 
 def render(rows: dict, path: Path) -> None:
-    from bench.full_length import CLASSES
-
     m = machine()
     lines = [f"Noisy Student at full length (`python bench/noisy_student.py --seeds ...`); {m['cpu']} "
              f"({m['cpu_capability']}), {m['cores']} cores. Validation task mIoU of the saved model (after any logit "
@@ -124,14 +120,12 @@ def render(rows: dict, path: Path) -> None:
                           f"quota {e['quota']:g})", s)):
             pseudo = (f"{e['pseudo']['tiles_kept']} of {e['pseudo']['tiles_labelled']} "
                       f"({e['pseudo']['pixels_kept_share']:.1%})") if r is s else ""
-            speed = (f"{s['train_samples_per_s']:.1f} ({s['torch_threads']} thread(s))"
-                     if r is s and s.get("train_samples_per_s") else "")
             lines.append(f"| {e['seed']} | {label} | {r['task_mean_iou']:.4f} | "
                          f"{r['task_mean_iou'] - t['task_mean_iou']:+.4f} | "
                          + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
                          + f" | {r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f} | "
                          f"{r['logit_adjustment_tau']} | {pseudo} | "
-                         + (" → ".join(f"{x:.3f}" for x in r.get("curve") or []) or "-") + f" | {speed} |")
+                         + (" → ".join(f"{x:.3f}" for x in r.get("curve") or []) or "-") + f" | {_speed(s) if r is s else ''} |")
     path.write_text("\n".join(lines) + "\n")
 
 
