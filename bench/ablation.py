@@ -324,7 +324,8 @@ def _pr(row: dict) -> str:
     return f"{row['big_rock_precision']:.2f} / {row['big_rock_recall']:.2f}"
 
 
-def render(summary: dict, docs: Path) -> None:
+def _plot(summary: dict, docs: Path) -> None:
+    """``docs/ablation.png``: each config's mean task mIoU ± std over seeds, the default highlighted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -351,6 +352,35 @@ def render(summary: dict, docs: Path) -> None:
     fig.tight_layout()
     fig.savefig(docs / "ablation.png", dpi=110)
     plt.close(fig)
+
+
+def _row(n: str, rows: dict) -> str:
+    """One config's line of the table, with its Δ against the config it changes one thing of."""
+    r = rows[n]
+    pc = r["per_class"]
+    std = f"{r['task_mean_iou_std']:.3f}" if r["task_mean_iou_std"] is not None else "-"
+    parent = PARENT.get(n)
+    if parent in rows:
+        delta = r["task_mean_iou"] - rows[parent]["task_mean_iou"]
+        diff = f"{delta:+.3f} ({parent.split('_')[0]})"
+        spread = max(r["task_mean_iou_std"] or 0, rows[parent]["task_mean_iou_std"] or 0)
+        verdict = "within seed spread" if abs(delta) <= spread else "helps" if delta > 0 else "hurts"
+    else:
+        diff, verdict = "-", "baseline" if n == "1_plain" else "-"
+    if n == DEFAULT_CONFIG:
+        verdict = f"**default**, {verdict}"
+    elif n != "1_plain" and _in_default(n):  # the baseline's model and loss are not in the default
+        verdict = f"kept in default, {verdict}"
+    name = f"**{n}**" if n == DEFAULT_CONFIG else n
+    return (f"| {name} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {diff} | {verdict} "
+            f"| {pc['soil']:.3f} | {pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} "
+            f"| {_pr(r)} | {r['train_runtime_s']:.0f} |")
+
+
+def render(summary: dict, docs: Path) -> None:
+    """``docs/ablation.png`` and ``docs/ablation.md`` from the stored summary."""
+    _plot(summary, docs)
+    rows = summary["rows"]
     lines = [
         f"Budget: {summary['steps']} steps x batch 32 = {summary['samples_seen']:,} samples seen per run; "
         "machine: each row's `measured_on` in the JSON (rows without it: the earlier AMD EPYC 2-core machine of "
@@ -368,25 +398,7 @@ def render(summary: dict, docs: Path) -> None:
         "| big-rock precision / recall | train s/run |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for n, r in rows.items():
-        pc = r["per_class"]
-        std = f"{r['task_mean_iou_std']:.3f}" if r["task_mean_iou_std"] is not None else "-"
-        parent = PARENT.get(n)
-        if parent in rows:
-            delta = r["task_mean_iou"] - rows[parent]["task_mean_iou"]
-            diff = f"{delta:+.3f} ({parent.split('_')[0]})"
-            spread = max(r["task_mean_iou_std"] or 0, rows[parent]["task_mean_iou_std"] or 0)
-            verdict = "within seed spread" if abs(delta) <= spread else "helps" if delta > 0 else "hurts"
-        else:
-            diff, verdict = "-", "baseline" if n == "1_plain" else "-"
-        if n == DEFAULT_CONFIG:
-            verdict = f"**default**, {verdict}"
-        elif n != "1_plain" and _in_default(n):  # the baseline's model and loss are not in the default
-            verdict = f"kept in default, {verdict}"
-        name = f"**{n}**" if n == DEFAULT_CONFIG else n
-        lines.append(f"| {name} | {r['description']} | {r['seeds']} | {r['task_mean_iou']:.3f} | {std} | {diff} | {verdict} "
-                     f"| {pc['soil']:.3f} | {pc['bedrock']:.3f} | {pc['sand']:.3f} | {pc['big_rock']:.3f} "
-                     f"| {_pr(r)} | {r['train_runtime_s']:.0f} |")
+    lines += [_row(n, rows) for n in rows]
     if "1_plain" in rows and DEFAULT_CONFIG in rows:
         d, b = rows[DEFAULT_CONFIG], rows["1_plain"]
         lines += ["", f"Default recipe ({DEFAULT_CONFIG}) vs plain baseline: {d['task_mean_iou'] - b['task_mean_iou']:+.3f} "

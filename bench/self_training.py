@@ -37,7 +37,7 @@ def _train(out: Path, argv: list[str]) -> dict:
     return json.loads((out / "metrics.json").read_text())["validation"]
 
 
-def main():
+def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
     p.add_argument("--model", default="upernet-r18")
@@ -48,49 +48,38 @@ def main():
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--quota", type=float, default=0.3)
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
-    import torch
+    return p.parse_args()
 
-    torch.set_num_threads(args.threads)
+
+def _seed_chain(seed: int, args: argparse.Namespace, root: Path, common: list[str]) -> dict:
+    """One seed: the teacher, then per round a student (+ its pseudo-labels) and a control (labelled only)."""
     from mars_segformer.data import DataConfig
     from mars_segformer.self_train import label_round
     from mars_segformer.training.pseudo_labels import PseudoLabelConfig
 
-    tag = args.label_frames.replace(":", "-")  # one result per labelled share
-    root = RESULTS / "self_training" / tag
-    root.mkdir(parents=True, exist_ok=True)
-    common = ["--data", args.data, "--train_frames", args.label_frames, "--max_steps", str(args.steps),
-              "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-              "--disable_tqdm", "true", "--logging_steps", "50", "--report_to", "none",
-              "--torch_threads", str(args.threads)]
     config = PseudoLabelConfig(threshold=args.threshold, quota=args.quota)
-    rows = []
-    for seed in args.seeds:
-        s = ["--seed", str(seed)]
-        teacher = root / f"s{seed}_teacher"
-        row = {"seed": seed, "teacher": _train(teacher, ["--model", args.model, *common, *s]), "rounds": []}
-        student, control = teacher, teacher
-        for k in range(1, args.rounds + 1):
-            pseudo = root / f"s{seed}_round{k}_pseudo.npz"
-            if not pseudo.with_suffix(".json").exists():
-                label_round(str(student), args.data, pseudo, config, DataConfig(seed=seed))
-            record = json.loads(pseudo.with_suffix(".json").read_text())
-            new_student, new_control = root / f"s{seed}_round{k}_student", root / f"s{seed}_round{k}_control"
-            v_s = _train(new_student, ["--model", str(student), "--extra_data", str(pseudo), *common, *s])
-            v_c = _train(new_control, ["--model", str(control), *common, *s])
-            row["rounds"].append({"round": k, "student": v_s, "control": v_c, "steps_total": (k + 1) * args.steps,
-                                  "pseudo": {"tiles_kept": record["tiles_kept"],
-                                             "pixels_kept_share": record["pixels_kept_share"],
-                                             "thresholds_used": record["thresholds_used"],
-                                             "excluded_validation_frame_tiles": record["leakage_guard"].get("excluded_tiles")}})
-            student, control = new_student, new_control
-        rows.append(row)
-    result = {"model": args.model, "label_frames": args.label_frames, "steps_per_stage": args.steps,
-              "rounds": args.rounds, "threshold": args.threshold, "quota": args.quota, "batch_size": 32,
-              "machine": machine(), "rows": rows}
-    tmp = RESULTS / f"self_training_{tag}.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, RESULTS / f"self_training_{tag}.json")
+    s = ["--seed", str(seed)]
+    teacher = root / f"s{seed}_teacher"
+    row = {"seed": seed, "teacher": _train(teacher, ["--model", args.model, *common, *s]), "rounds": []}
+    student, control = teacher, teacher
+    for k in range(1, args.rounds + 1):
+        pseudo = root / f"s{seed}_round{k}_pseudo.npz"
+        if not pseudo.with_suffix(".json").exists():
+            label_round(str(student), args.data, pseudo, config, DataConfig(seed=seed))
+        record = json.loads(pseudo.with_suffix(".json").read_text())
+        new_student, new_control = root / f"s{seed}_round{k}_student", root / f"s{seed}_round{k}_control"
+        v_s = _train(new_student, ["--model", str(student), "--extra_data", str(pseudo), *common, *s])
+        v_c = _train(new_control, ["--model", str(control), *common, *s])
+        row["rounds"].append({"round": k, "student": v_s, "control": v_c, "steps_total": (k + 1) * args.steps,
+                              "pseudo": {"tiles_kept": record["tiles_kept"],
+                                         "pixels_kept_share": record["pixels_kept_share"],
+                                         "thresholds_used": record["thresholds_used"],
+                                         "excluded_validation_frame_tiles": record["leakage_guard"].get("excluded_tiles")}})
+        student, control = new_student, new_control
+    return row
+
+
+def _table(result: dict, args: argparse.Namespace) -> list[str]:
     m = result["machine"]
     lines = [f"`python bench/self_training.py --seeds {' '.join(map(str, args.seeds))} --label_frames {args.label_frames} "
              f"--steps {args.steps} --rounds {args.rounds}` on {m['cpu']} ({m['cores']} cores, no GPU): `{args.model}`, "
@@ -99,7 +88,7 @@ def main():
              "from the previous model of its chain; validation task mIoU on the labelled validation frames.",
              "", "| seed | round | steps in all | control (labelled only) | student (+ pseudo-labels) | gain | "
              "big rock control / student | pseudo tiles kept |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in result["rows"]:
         lines.append(f"| {r['seed']} | teacher | {args.steps} | {r['teacher']['task_mean_iou']:.4f} | | | "
                      f"{r['teacher']['iou_big_rock']:.3f} | |")
         for k in r["rounds"]:
@@ -107,6 +96,29 @@ def main():
             lines.append(f"| {r['seed']} | {k['round']} | {k['steps_total']} | {c['task_mean_iou']:.4f} | "
                          f"{st['task_mean_iou']:.4f} | {st['task_mean_iou'] - c['task_mean_iou']:+.4f} | "
                          f"{c['iou_big_rock']:.3f} / {st['iou_big_rock']:.3f} | {k['pseudo']['tiles_kept']} |")
+    return lines
+
+
+def main():
+    args = _parse()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    tag = args.label_frames.replace(":", "-")  # one result per labelled share
+    root = RESULTS / "self_training" / tag
+    root.mkdir(parents=True, exist_ok=True)
+    common = ["--data", args.data, "--train_frames", args.label_frames, "--max_steps", str(args.steps),
+              "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+              "--disable_tqdm", "true", "--logging_steps", "50", "--report_to", "none",
+              "--torch_threads", str(args.threads)]
+    rows = [_seed_chain(seed, args, root, common) for seed in args.seeds]
+    result = {"model": args.model, "label_frames": args.label_frames, "steps_per_stage": args.steps,
+              "rounds": args.rounds, "threshold": args.threshold, "quota": args.quota, "batch_size": 32,
+              "machine": machine(), "rows": rows}
+    tmp = RESULTS / f"self_training_{tag}.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, RESULTS / f"self_training_{tag}.json")
+    lines = _table(result, args)
     (ROOT / "docs" / f"self_training_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
