@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers import Trainer
+from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 from transformers.trainer_utils import has_length
 
 from ..inference.predictor import class_ids
@@ -85,6 +87,30 @@ class MarsTrainer(Trainer):
         if self.averager is not None:
             self.averager.load(self.accelerator.unwrap_model(self.model), Path(resume_from_checkpoint))
 
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        """The Trainer's restore, then the learning-rate schedule set to the checkpoint's step.
+
+        A finished run's checkpoints have no optimizer or scheduler state (removed unless
+        ``--keep_optimizer_state``), and the Trainer then starts the schedule again at its first step: a finished
+        run extended with more epochs trained on at the peak rate (found when a 60-epoch run stopped early at
+        epoch 50 was extended). A restored schedule gave its first step the old length's last rate (0 for a
+        decay to 0). Here the step's rate on the schedule of this session's length is set either way; AdamW's
+        moments, where not restored, start again from zero, and the resume line says so."""
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        step = self.state.global_step
+        follows_step = isinstance(self.lr_scheduler, torch.optim.lr_scheduler.LambdaLR)  # every step-based schedule
+        if follows_step:
+            catch_up_schedule(self.lr_scheduler, step)
+        if self.is_world_process_zero() and not all((Path(checkpoint) / n).is_file()
+                                                    for n in (OPTIMIZER_NAME, SCHEDULER_NAME)):
+            schedule = (f"continues at step {step} (lr {self.lr_scheduler.get_last_lr()[0]:.3g})" if follows_step
+                        else "starts again")
+            print(f"resume: {Path(checkpoint).name} holds no optimizer state (removed when the run ended; "
+                  f"--keep_optimizer_state true keeps it): the learning-rate schedule {schedule}, AdamW's moments "
+                  "start again from zero", flush=True)
+
     def evaluate(self, *args, **kwargs):
         if self.averager is None:
             return super().evaluate(*args, **kwargs)
@@ -117,6 +143,15 @@ class MarsTrainer(Trainer):
         outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
         loss = self.loss_fn(outputs.logits, labels)
         return (loss, outputs) if return_outputs else loss
+
+
+def catch_up_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, step: int) -> None:
+    """Put a freshly built learning-rate scheduler (and its optimizer's rates) where it stands after ``step``
+    steps, as a restored ``scheduler.pt`` would."""
+    scheduler.last_epoch = step - 1
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": no optimizer step is skipped
+        warnings.simplefilter("ignore", UserWarning)
+        scheduler.step()
 
 
 def argmax_at_label_size(logits, labels, shift=None):

@@ -237,6 +237,31 @@ def test_run_folder_keeps_the_last_and_best_plots_and_drops_optimizer_state(tmp_
     assert proc.returncode == 0 and (kept_state / "checkpoint-2" / "optimizer.pt").is_file()
 
 
+@pytest.mark.parametrize("keep_state", [False, True])
+def test_extending_a_finished_run_continues_its_learning_rate_schedule(tmp_path, keep_state):
+    # a finished run's checkpoints lose optimizer.pt / scheduler.pt (unless --keep_optimizer_state); extending
+    # one with more steps restarted the schedule at its peak (found on a 60-epoch run ended early at epoch 50),
+    # and a restored scheduler gave the first new step the old length's last rate (0)
+    lr0, first, total = 1e-3, 4, 8
+    out = tmp_path / "run"
+    proc = launch(["--max_steps", str(first), "--learning_rate", str(lr0), "--lr_scheduler_type", "linear",
+                   "--warmup_steps", "0", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps",
+                   str(first), "--load_best_model_at_end", "false", "--logging_steps", "1", "--report_to", "none",
+                   "--keep_optimizer_state", str(keep_state).lower()], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / f"checkpoint-{first}" / "scheduler.pt").is_file() == keep_state
+    proc = launch(["--resume_from_checkpoint", "true", "--max_steps", str(total), "--logging_steps", "1"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = [ast.literal_eval(line) for line in proc.stdout.splitlines() if line.startswith("{'loss'")]
+    assert len(logs) == total - first
+    # linear decay to 0 over the new length: step k trains at lr0 * (1 - (k - 1) / total) (the rate its log line
+    # shows), whether the scheduler was restored from its file or moved on to the checkpoint's step
+    for k, e in zip(range(first + 1, total + 1), logs, strict=True):
+        assert float(e["learning_rate"]) == pytest.approx(lr0 * (1 - (k - 1) / total), rel=2e-3, abs=1e-9), k
+    assert ("holds no optimizer state" in proc.stdout) != keep_state
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == total
+
+
 def test_an_epoch_ending_in_one_tile_trains_without_a_batch_of_one(tmp_path):
     # BatchNorm cannot train on a batch of one (UperNet's pooled 1x1 maps raise); a split of k * batch + 1
     # training rows used to end every epoch in one, found when seed 5's frame-grouped split of the shared
