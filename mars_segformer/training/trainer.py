@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import Trainer
+from transformers import EarlyStoppingCallback, Trainer
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 from transformers.trainer_utils import has_length
 
@@ -87,6 +87,15 @@ class MarsTrainer(Trainer):
         if self.averager is not None:
             self.averager.load(self.accelerator.unwrap_model(self.model), Path(resume_from_checkpoint))
 
+    def _load_callback_state(self):
+        """Early stopping's count of evaluations without gain carried over a resume; its patience stays this
+        session's flag. The Trainer restores callbacks only under ``restore_callback_states_from_checkpoint``,
+        which would also take the checkpoint's patience and control flags (an early-stopped run's extension
+        would stop at once); without either, the count started again at 0, so a run resumed N evaluations after
+        its best could train up to N evaluations longer than an uninterrupted one."""
+        super()._load_callback_state()
+        carry_early_stopping_count(self.callback_handler.callbacks, self.state)
+
     def _load_optimizer_and_scheduler(self, checkpoint):
         """The Trainer's restore, then the learning-rate schedule set to the checkpoint's step.
 
@@ -143,6 +152,19 @@ class MarsTrainer(Trainer):
         outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
         loss = self.loss_fn(outputs.logits, labels)
         return (loss, outputs) if return_outputs else loss
+
+
+def carry_early_stopping_count(callbacks, state) -> None:
+    """Set every ``EarlyStoppingCallback`` of ``callbacks`` to the count of evaluations without gain that a
+    resumed ``TrainerState`` recorded (none recorded: left as is)."""
+    stored = (state.stateful_callbacks or {}).get(EarlyStoppingCallback.__name__)
+    stored = stored[0] if isinstance(stored, list) and stored else stored
+    if not isinstance(stored, dict):
+        return
+    count = stored.get("attributes", {}).get("early_stopping_patience_counter", 0)
+    for callback in callbacks:
+        if isinstance(callback, EarlyStoppingCallback):
+            callback.early_stopping_patience_counter = count
 
 
 def catch_up_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, step: int) -> None:

@@ -262,6 +262,27 @@ def test_extending_a_finished_run_continues_its_learning_rate_schedule(tmp_path,
     assert json.loads((out / "metrics.json").read_text())["global_step"] == total
 
 
+def test_a_resumed_run_keeps_early_stoppings_count_of_evaluations_without_gain(tmp_path):
+    # the Trainer starts the count at 0 on a resume, so a run resumed N evaluations after its best could train up
+    # to N evaluations longer than an uninterrupted one
+    out = tmp_path / "run"
+    flags = ["--eval_strategy", "steps", "--eval_steps", "1", "--save_strategy", "steps", "--save_steps", "1",
+             "--save_total_limit", "10", "--early_stopping_patience", "100", "--learning_rate", "3e-2",
+             "--report_to", "none"]
+    proc = launch(["--max_steps", "5", *flags], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = launch(["--resume_from_checkpoint", "true", "--max_steps", "7"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())
+    scores = [e["eval_task_mean_iou"] for e in state["log_history"] if "eval_task_mean_iou" in e][:7]
+    assert len(scores) == 7
+    # the count an uninterrupted run holds after its 7th evaluation: evaluations since the last one that beat
+    # every earlier score
+    last_gain = max(i for i, v in enumerate(scores) if all(v > w for w in scores[:i]))
+    stored = state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"]
+    assert stored == len(scores) - 1 - last_gain, scores
+
+
 def test_an_epoch_ending_in_one_tile_trains_without_a_batch_of_one(tmp_path):
     # BatchNorm cannot train on a batch of one (UperNet's pooled 1x1 maps raise); a split of k * batch + 1
     # training rows used to end every epoch in one, found when seed 5's frame-grouped split of the shared
