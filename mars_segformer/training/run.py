@@ -64,7 +64,7 @@ from .flags import expand_config, given_flags
 from .ranges import parse_logit_adjustment
 from .sampling import sampling_defaults
 from .threads import apply_threads
-from .trainer import MarsTrainer, StreamingMetrics, argmax_at_label_size
+from .trainer import OPTIMIZER_STATE, MarsTrainer, StreamingMetrics, argmax_at_label_size
 
 #: run_args.json: the arguments a run was started with, so that a resume needs only --output_dir
 RUN_ARGS = "run_args.json"
@@ -267,7 +267,7 @@ class _NotedLock(RunLock):
 def strip_optimizer_state(out: Path) -> None:
     """Drop optimizer and scheduler state from the checkpoints of a finished run (most of their size)."""
     for ck in out.glob("checkpoint-*"):
-        for name in ("optimizer.pt", "scheduler.pt"):
+        for name in OPTIMIZER_STATE:
             (ck / name).unlink(missing_ok=True)
 
 

@@ -17,6 +17,9 @@ from ..models.logit_adjustment import add_shift
 from .averaging import WeightAverager
 from .devices import float32_forward
 
+#: a checkpoint's optimizer and scheduler state, the files a finished run's checkpoints lose
+OPTIMIZER_STATE = (OPTIMIZER_NAME, SCHEDULER_NAME)
+
 
 class MarsTrainer(Trainer):
     """``Trainer`` whose loss is ``loss_fn(logits, labels)`` instead of the model's own cross-entropy.
@@ -112,8 +115,7 @@ class MarsTrainer(Trainer):
         follows_step = isinstance(self.lr_scheduler, torch.optim.lr_scheduler.LambdaLR)  # every step-based schedule
         if follows_step:
             catch_up_schedule(self.lr_scheduler, step)
-        if self.is_world_process_zero() and not all((Path(checkpoint) / n).is_file()
-                                                    for n in (OPTIMIZER_NAME, SCHEDULER_NAME)):
+        if self.is_world_process_zero() and not all((Path(checkpoint) / n).is_file() for n in OPTIMIZER_STATE):
             schedule = (f"continues at step {step} (lr {self.lr_scheduler.get_last_lr()[0]:.3g})" if follows_step
                         else "starts again")
             print(f"resume: {Path(checkpoint).name} holds no optimizer state (removed when the run ended; "
