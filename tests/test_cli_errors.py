@@ -73,6 +73,9 @@ def world(tmp_path_factory):
     # a run killed while writing its only checkpoint (trainer_state.json is written last)
     (w / "half_ckpt" / "checkpoint-4").mkdir(parents=True)
     (w / "half_ckpt" / "checkpoint-4" / "model.safetensors").write_bytes(b"half-written")
+    # killed while the Trainer wrote trainer_state.json (a plain open("w") then one write): the file is cut short
+    (w / "cut_ckpt" / "checkpoint-4").mkdir(parents=True)
+    (w / "cut_ckpt" / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4, "log_hi')
     return w
 
 
@@ -153,9 +156,11 @@ CASES = [
     ("train", ["--output_dir", f"{W}/a_file"], "--output_dir {w}/a_file: exists and is a file"),
     ("train", ["--output_dir", f"{W}/a_file/run"], "a_file is a file, so no folder can be made below it"),
     ("train", ["--output_dir", f"{W}/no_ckpt", "--resume_from_checkpoint", "true"], "holds no checkpoint-* folder"),
-    ("train", ["--resume_from_checkpoint", f"{W}/nowhere"], "nowhere: not a checkpoint folder"),
+    ("train", ["--resume_from_checkpoint", f"{W}/nowhere"], "nowhere: not a complete checkpoint folder"),
     ("train", ["--output_dir", f"{W}/half_ckpt", "--resume_from_checkpoint", "true"],
-     "half_ckpt was written to the end (none of checkpoint-4 has trainer_state.json)"),
+     "half_ckpt was written to the end (none of checkpoint-4 has a readable trainer_state.json)"),
+    ("train", ["--resume_from_checkpoint", f"{W}/cut_ckpt/checkpoint-4"],
+     "cut_ckpt/checkpoint-4: not a complete checkpoint folder (no readable trainer_state.json)"),
     ("train-config", [f"{W}/typo.yaml"], "typo.yaml: unknown key 'learning_rte' (did you mean 'learning_rate'?)"),
     ("train-config", [f"{W}/list.yaml"], "list.yaml: expected a mapping of flag names to values"),
     ("train-config", [f"{W}/bad.yaml"], "bad.yaml: not valid YAML/JSON"),

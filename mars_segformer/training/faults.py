@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import signal
@@ -51,14 +52,27 @@ def is_disk_full(err: BaseException) -> bool:
     return False
 
 
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` is a checkpoint written to the end.
+
+    The Trainer writes ``trainer_state.json`` last, and not atomically (``open(..., "w")`` then one
+    write), so a process killed while saving leaves the file missing, empty or cut short; only a file
+    that parses as a JSON object marks a complete checkpoint.
+    """
+    try:
+        return isinstance(json.loads((folder / "trainer_state.json").read_text()), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
 def remove_incomplete_checkpoints(out: Path) -> list[str]:
-    """Remove every ``checkpoint-*`` without ``trainer_state.json`` (the Trainer writes it last) and
-    stray temporary files; returns the names removed."""
+    """Remove every ``checkpoint-*`` that is not complete (:func:`is_complete_checkpoint`) and stray
+    temporary files; returns the names removed."""
     removed = []
     if not out.is_dir():
         return removed
     for ck in sorted(out.glob("checkpoint-*")):
-        if ck.is_dir() and not (ck / "trainer_state.json").is_file():
+        if ck.is_dir() and not is_complete_checkpoint(ck):
             shutil.rmtree(ck, ignore_errors=True)
             removed.append(ck.name)
     for tmp in out.glob("*.tmp*"):

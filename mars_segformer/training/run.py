@@ -58,6 +58,7 @@ from .faults import (
     RunStopped,
     check_room_to_resume,
     disk_faults,
+    is_complete_checkpoint,
 )
 from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
@@ -281,13 +282,14 @@ def _resume_target(args: MarsTrainingArguments):
     if not resume or (isinstance(resume, str) and resume.lower() in ("false", "no", "0")):
         return None
     if isinstance(resume, str) and resume.lower() not in ("true", "last", "yes", "1"):
-        if not (Path(resume) / "trainer_state.json").is_file():
-            raise RunError(f"--resume_from_checkpoint {resume}: not a checkpoint folder (no trainer_state.json)")
+        if not is_complete_checkpoint(Path(resume)):
+            raise RunError(f"--resume_from_checkpoint {resume}: not a complete checkpoint folder (no readable "
+                           "trainer_state.json)")
         return resume
     last, skipped = _last_complete_checkpoint(Path(args.output_dir), resume)
     if skipped and args.process_index == 0:
-        print(f"resume: {', '.join(skipped)} skipped (no trainer_state.json: the run was stopped while "
-              f"saving it); resuming from {Path(last).name}", flush=True)
+        print(f"resume: {', '.join(skipped)} skipped (no readable trainer_state.json: the run was stopped "
+              f"while saving it); resuming from {Path(last).name}", flush=True)
     return last
 
 
@@ -295,8 +297,8 @@ def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     """The newest ``checkpoint-N`` that was written to the end.
 
     The Trainer writes ``trainer_state.json`` last, so a run killed while saving leaves a newer folder
-    without it; the Trainer's own choice (the highest N) would then fail or restore a half-written
-    state.
+    without it, or with it cut short (:func:`~.faults.is_complete_checkpoint`); the Trainer's own choice
+    (the highest N) would then fail or restore a half-written state.
 
     Returns:
         The checkpoint's path, and the names of the newer, incomplete ones.
@@ -306,10 +308,10 @@ def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     if not found:
         raise RunError(f"--resume_from_checkpoint {flag_value}: {out} holds no checkpoint-* folder to "
                        "resume from (checkpoints are written by --save_strategy steps/epoch)")
-    complete = [(n, p) for n, p in found if (p / "trainer_state.json").is_file()]
+    complete = [(n, p) for n, p in found if is_complete_checkpoint(p)]
     if not complete:
         raise RunError(f"--resume_from_checkpoint: no checkpoint in {out} was written to the end "
-                       f"(none of {', '.join(p.name for _, p in found)} has trainer_state.json)")
+                       f"(none of {', '.join(p.name for _, p in found)} has a readable trainer_state.json)")
     newest, last = complete[-1]
     return str(last), [p.name for n, p in found if n > newest]
 

@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,29 +122,57 @@ def test_two_process_data_parallel_metric_is_global(tmp_path):
     assert m["validation"]["task_mean_iou"] == pytest.approx(independent_task_iou(out), abs=1e-6)
 
 
+def _complete_steps(out: Path) -> list[int]:
+    """Steps of the checkpoints in ``out`` whose trainer_state.json (the Trainer writes it last) reads as JSON."""
+    steps = []
+    for p in out.glob("checkpoint-*"):
+        try:
+            json.loads((p / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        steps.append(int(p.name.split("-")[1]))
+    return sorted(steps)
+
+
+def _kill_mid_run(cmd, out: Path, *, after_step: int, tries: int = 3) -> None:
+    """Start ``cmd`` and SIGKILL it once it has a complete checkpoint at ``after_step`` or later.
+
+    A tiny step takes ~50 ms, so on a loaded machine the poll can wake only after the run has finished;
+    such a try shows no kill at all and is repeated in a fresh folder.
+    """
+    for _ in range(tries):
+        shutil.rmtree(out, ignore_errors=True)
+        proc = forked.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not any(
+                s >= after_step for s in _complete_steps(out)):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if not (out / "metrics.json").exists() and any(s >= after_step for s in _complete_steps(out)):
+            return
+    pytest.fail(f"in {tries} tries the run was never killed between step {after_step} and its end")
+
+
 def test_resume_after_kill(tmp_path):
     out = tmp_path / "resume"
     common = ["--max_steps", "30", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "4",
               "--load_best_model_at_end", "false", "--save_total_limit", "3"]
     cmd = [sys.executable, str(ROOT / "train_hf.py"), "--output_dir", str(out), *TINY, *common,
            "--hub_token", "hf_do_not_store_me"]
-    proc = forked.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 240
-    while time.time() < deadline and not (out / "checkpoint-8" / "trainer_state.json").exists():
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (out / "checkpoint-8").exists(), "training never reached its second checkpoint"
-    assert not (out / "metrics.json").exists()  # killed mid-way
-    done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
-    last = done[-1]
-    assert last < 30
-    # a kill while saving leaves a newer checkpoint folder without trainer_state.json (the Trainer writes
-    # it last); make sure there is one, so the resume below must pass over it
-    partial = out / f"checkpoint-{last + 4}"  # newer than every complete one (``last`` is the newest)
-    partial.mkdir(exist_ok=True)
-    (partial / "model.safetensors").write_bytes(b"half-written")
+    _kill_mid_run(cmd, out, after_step=8)
+    last = _complete_steps(out)[-1]
+    assert 8 <= last < 30
+    # a kill while saving leaves a newer checkpoint folder with no trainer_state.json (the Trainer writes it
+    # last), or with one cut short (written with a plain open("w")); make sure there is one of each, so the
+    # resume below must pass over both
+    cut, partial = out / f"checkpoint-{last + 4}", out / f"checkpoint-{last + 8}"  # newer than every complete one
+    for half in (cut, partial):
+        half.mkdir(exist_ok=True)
+        (half / "model.safetensors").write_bytes(b"half-written")
+    (cut / "trainer_state.json").write_text('{"best_metric": null, "global_st')
+    (partial / "trainer_state.json").unlink(missing_ok=True)
     # a flag that would change the run is refused, and leaves the folder as it was
     before = snapshot(out)
     assert main(["--output_dir", str(out), "--resume_from_checkpoint", "true", "--model", "deeplabv3plus"]) == 2
@@ -154,13 +183,13 @@ def test_resume_after_kill(tmp_path):
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     assert "model: unet (MarsUNetForSemanticSegmentation" in proc2.stdout  # the run's own tiny UNet, not the default
-    assert f"{partial.name} skipped" in proc2.stdout and f"resuming from checkpoint-{last}" in proc2.stdout
+    assert f"{cut.name}, {partial.name} skipped" in proc2.stdout and f"resuming from checkpoint-{last}" in proc2.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["global_step"] == 30
-    state = json.loads((out / "checkpoint-28" / "trainer_state.json").read_text())
+    state = json.loads((out / "checkpoint-30" / "trainer_state.json").read_text())
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     # the log history of the killed run was restored, and steps were not run twice
-    assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 28
+    assert steps == list(range(2, 31, 2))
     # the Hub token given to the first run is in no file of the run folder (training_args.bin included)
     leaked = [p for p in out.rglob("*") if p.is_file() and b"hf_do_not_store_me" in p.read_bytes()]
     assert not leaked and any(out.rglob("training_args.bin"))
