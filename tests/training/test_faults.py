@@ -132,6 +132,25 @@ def test_disk_full_while_checkpointing_is_one_line_and_resumable(small_disk, tmp
     assert json.loads((roomy / "metrics.json").read_text())["global_step"] == 14
 
 
+def test_only_checkpoints_with_a_readable_trainer_state_are_kept(tmp_path):
+    """The Trainer writes trainer_state.json last, with a plain open("w"): a kill can leave it missing, empty or cut
+    short. Those folders and stray temporary files go; complete checkpoints and other files stay."""
+    from mars_segformer.training.faults import remove_incomplete_checkpoints
+
+    states = {"checkpoint-4": '{"global_step": 4}', "checkpoint-8": None, "checkpoint-12": "",
+              "checkpoint-16": '{"global_step": 16, "log_hist', "checkpoint-20": '{"global_step": 20}\n'}
+    for name, text in states.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"weights")
+        if text is not None:
+            (tmp_path / name / "trainer_state.json").write_text(text)
+    (tmp_path / "metrics.json.tmp123").write_text("{")
+    (tmp_path / "run_args.json").write_text("{}")
+    removed = remove_incomplete_checkpoints(tmp_path)
+    assert sorted(removed) == ["checkpoint-12", "checkpoint-16", "checkpoint-8", "metrics.json.tmp123"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-20", "checkpoint-4", "run_args.json"]
+
+
 def test_two_trainings_on_one_folder(tmp_path):
     out = tmp_path / "run"
     flags = ["--max_steps", "4", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
