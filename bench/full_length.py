@@ -135,12 +135,23 @@ def _history(run: Path) -> tuple[list[dict], dict | None]:
     """Per-epoch evaluations of a run (finished or as far as its newest checkpoint), and its metrics.json."""
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else None
     # the newest checkpoint's state holds the whole history up to it (the best one is kept too)
-    states = sorted(run.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
-    if not states:
+    state = newest_state(run)
+    if state is None:
         return [], metrics
-    state = json.loads(states[-1].read_text())
     evals = [e for e in state["log_history"] if "eval_task_mean_iou" in e]
     return evals, metrics
+
+
+def newest_state(run: Path) -> dict | None:
+    """The ``trainer_state.json`` of the newest checkpoint of ``run`` written to the end (a run killed while
+    saving leaves a newer one without it, or with it cut short), or None where there is none."""
+    from mars_segformer.training.faults import is_complete_checkpoint  # imports transformers: only when read
+
+    done = [p for p in run.glob("checkpoint-*") if p.name.split("-")[1].isdecimal() and is_complete_checkpoint(p)]
+    if not done:
+        return None
+    newest = max(done, key=lambda p: int(p.name.split("-")[1]))
+    return json.loads((newest / "trainer_state.json").read_text())
 
 
 def _adjustment(metrics: dict | None) -> dict | None:

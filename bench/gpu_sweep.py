@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine  # noqa: E402
-from bench.full_length import CLASSES, check_runs, run_flags  # noqa: E402
+from bench.full_length import CLASSES, check_runs, newest_state, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
@@ -100,11 +100,11 @@ def result(out: Path, name: str, seed: int, seconds: float, mem_mib: float | Non
            batch: int = 32) -> dict:
     """One run's row: from metrics.json when it finished, else from its newest checkpoint's history."""
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
-    states = sorted(out.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
-    history = json.loads(states[-1].read_text())["log_history"] if states else []
+    saved = newest_state(out)
+    history = saved["log_history"] if saved else []
     evals = [e for e in history if "eval_task_mean_iou" in e]
     best = max(evals, key=lambda e: e["eval_task_mean_iou"]) if evals else None
-    steps = json.loads(states[-1].read_text())["global_step"] if states else 0
+    steps = saved["global_step"] if saved else 0
     return {
         "run": name, "seed": seed, "state": state if metrics is None else "finished",
         "epochs": evals[-1]["epoch"] if evals else 0, "seconds": round(seconds, 1),

@@ -37,6 +37,24 @@ def test_the_table_reads_a_longer_run_as_its_own_row(tmp_path):
     assert rows["upernet-r18__combo_logit_adj_s0"]["recipe"] == "combo_logit_adj"
 
 
+def test_a_training_run_is_read_from_its_newest_complete_checkpoint(tmp_path):
+    """A run stopped while saving (a time limit, a kill) leaves its newest checkpoint without trainer_state.json or
+    with it cut short: the table reads the newest complete one instead of failing."""
+    run = tmp_path / "upernet-r18__combo_logit_adj_s0"
+    scores = (0.5, 0.6)  # epochs 1 and 2; each checkpoint holds the history up to it
+    for epochs in (1, 2):
+        ev = [{"epoch": e + 1.0, "step": 162 * (e + 1), "eval_task_mean_iou": s, **{f"eval_iou_{c}": s for c in fl.CLASSES}}
+              for e, s in enumerate(scores[:epochs])]
+        step = 162 * epochs
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        (run / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"log_history": ev}))
+    (run / "checkpoint-486").mkdir()
+    (run / "checkpoint-486" / "trainer_state.json").write_text('{"log_history": [{"epoch": 3.0, "ev')
+    (run / "checkpoint-648").mkdir()  # stopped before its trainer_state.json
+    row = fl.summarize(tmp_path)["rows"]["upernet-r18__combo_logit_adj_s0"]
+    assert row["epochs_reached"] == 2.0 and row["best"]["task_mean_iou"] == 0.6 and not row["finished"]
+
+
 def test_stored_recipes_train_in_float32_unless_named_bf16(tmp_path, monkeypatch):
     """bf16 is train_hf.py's default on CPUs with bf16 instructions; the bench's recipes keep the precision their
     stored rows were measured in on every machine, and the bf16 recipes ask for it. Read back through train_hf.py's
