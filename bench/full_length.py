@@ -145,13 +145,11 @@ def _history(run: Path) -> tuple[list[dict], dict | None]:
 def newest_state(run: Path) -> dict | None:
     """The ``trainer_state.json`` of the newest checkpoint of ``run`` written to the end (a run killed while
     saving leaves a newer one without it, or with it cut short), or None where there is none."""
-    from mars_segformer.training.faults import is_complete_checkpoint  # imports transformers: only when read
+    # imports transformers: only when a run is read
+    from mars_segformer.training.faults import is_complete_checkpoint, numbered_checkpoints
 
-    done = [p for p in run.glob("checkpoint-*") if p.name.split("-")[1].isdecimal() and is_complete_checkpoint(p)]
-    if not done:
-        return None
-    newest = max(done, key=lambda p: int(p.name.split("-")[1]))
-    return json.loads((newest / "trainer_state.json").read_text())
+    done = [p for _, p in numbered_checkpoints(run) if is_complete_checkpoint(p)]
+    return json.loads((done[-1] / "trainer_state.json").read_text()) if done else None
 
 
 def _adjustment(metrics: dict | None) -> dict | None:

@@ -65,6 +65,14 @@ def is_complete_checkpoint(folder: Path) -> bool:
         return False
 
 
+def numbered_checkpoints(out: Path) -> list[tuple[int, Path]]:
+    """The ``checkpoint-N`` folders of ``out`` with their step N, oldest first (none where ``out`` is no folder)."""
+    if not out.is_dir():
+        return []
+    steps = {p: p.name.removeprefix("checkpoint-") for p in out.glob("checkpoint-*")}
+    return sorted((int(n), p) for p, n in steps.items() if n.isdecimal() and p.is_dir())
+
+
 def remove_incomplete_checkpoints(out: Path) -> list[str]:
     """Remove every ``checkpoint-*`` that is not complete (:func:`is_complete_checkpoint`) and stray
     temporary files; returns the names removed."""

@@ -59,6 +59,7 @@ from .faults import (
     check_room_to_resume,
     disk_faults,
     is_complete_checkpoint,
+    numbered_checkpoints,
 )
 from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
@@ -303,8 +304,7 @@ def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     Returns:
         The checkpoint's path, and the names of the newer, incomplete ones.
     """
-    steps = {p: p.name.removeprefix("checkpoint-") for p in out.glob("checkpoint-*")} if out.is_dir() else {}
-    found = sorted((int(n), p) for p, n in steps.items() if n.isdecimal() and p.is_dir())
+    found = numbered_checkpoints(out)
     if not found:
         raise RunError(f"--resume_from_checkpoint {flag_value}: {out} holds no checkpoint-* folder to "
                        "resume from (checkpoints are written by --save_strategy steps/epoch)")
