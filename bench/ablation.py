@@ -164,10 +164,18 @@ CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("the default (14_combo_logit_adj
                                                 "before the model (128x256, ~4x the compute)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], input_scale=2))
 CONFIGS.update(CONTEXT)
+#: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
+#: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
+AUX_HEAD = '{"use_auxiliary_head": true}'
+DEEP = {"16_combo_logit_adj_frame_shift_aux": ("the default (14_combo_logit_adj_frame_shift) + UperNet's auxiliary "
+                                               "head (stage 3, loss weight 0.4)",
+                                               _with(CONTEXT["14_combo_logit_adj_frame_shift"][1],
+                                                     model_overrides=AUX_HEAD))}
+CONFIGS.update(DEEP)
 #: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
 #: training/devices.py made it one), for full-length runs beside their stored float32 rows
 BF16 = {f"{name}_bf16": (f"{desc}, in bf16 autocast", _with(flags, bf16="true"))
-        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT}.items()}
+        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT, **DEEP}.items()}
 CONFIGS.update(BF16)
 
 #: the config each one changes one thing of; the table reports the difference to it
@@ -187,6 +195,8 @@ PARENT = {
     "14_combo_logit_adj_frame_shift_bf16": "10_combo_logit_adj_bf16",
     "15_combo_logit_adj_frame_shift_x2": "14_combo_logit_adj_frame_shift",
     "15_combo_logit_adj_frame_shift_x2_bf16": "14_combo_logit_adj_frame_shift_bf16",
+    "16_combo_logit_adj_frame_shift_aux": "14_combo_logit_adj_frame_shift",
+    "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import (  # noqa: E402
     ADJUST,
+    AUX_HEAD,
     BF16,
     BIG_ROCK,
     CONTEXT,
@@ -56,7 +57,8 @@ RECIPES = {"default": IGNORE, "reference": OVERSAMPLE, "reference_bf16": _with(O
            **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST, **HARD, **CONTEXT, **BF16}.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
-    "upernet-r18": {}, "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
+    "upernet-r18": {}, "upernet-r18-aux": {"model": "upernet-r18", "model_overrides": AUX_HEAD},
+    "upernet-r34": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
     "timm-segformer-regnetx_016": {"model": "timm-segformer", "model_overrides": '{"encoder_name": "regnetx_016"}'},
 }
 CLASSES = ("soil", "bedrock", "sand", "big_rock")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -151,9 +152,32 @@ class MarsTrainer(Trainer):
         if self.loss_fn is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]
-        outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
+        with auxiliary_outputs(self.accelerator.unwrap_model(model)) as (auxiliary, weight):
+            outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
         loss = self.loss_fn(outputs.logits, labels)
+        if auxiliary:  # deep supervision: UperNet's auxiliary FCN head (stage 3, 1/16) under the same loss
+            loss = loss + weight * self.loss_fn(auxiliary[0], labels)
         return (loss, outputs) if return_outputs else loss
+
+
+@contextmanager
+def auxiliary_outputs(model):
+    """Collect the logits of ``model``'s auxiliary head (UperNet with ``use_auxiliary_head``) during a forward.
+
+    transformers' UperNet computes them on every forward but returns them only inside its own cross-entropy
+    loss, so a forward hook takes them for the Trainer's loss. Yields (list filled by the forward, the config's
+    ``auxiliary_loss_weight``); the list stays empty for a model without an auxiliary head.
+    """
+    head = getattr(model, "auxiliary_head", None)
+    caught: list[torch.Tensor] = []
+    if head is None:
+        yield caught, 0.0
+        return
+    handle = head.register_forward_hook(lambda _module, _inputs, output: caught.append(output))
+    try:
+        yield caught, float(model.config.auxiliary_loss_weight)
+    finally:
+        handle.remove()
 
 
 def carry_early_stopping_count(callbacks, state) -> None:
