@@ -3,8 +3,9 @@
     python bench/recipe_cost.py --configs 7_upernet_r18 8_input_x2 8_copy_paste --steps 8
 
 One training step is what the Trainer does per batch: read 32 rows of the config's train split
-(decode, copy-paste / CutMix / augmentation, resize by ``--input_scale``, normalise), forward, the
-config's loss, backward, gradient clipping, AdamW step, and the weight-averaging update when the config
+(decode, copy-paste / CutMix / augmentation, resize by ``--input_scale``, normalise), forward (in bf16
+autocast where the config trains in bf16), the config's loss (with the auxiliary head's term where the
+model has one), backward, gradient clipping, AdamW step, and the weight-averaging update when the config
 averages. Each config is built from its own
 ``train_hf.py`` flags with the package's own stage functions, on the real shared file. Steps of the
 configs are interleaved round-robin, so a change of machine load hits every config alike; the
@@ -31,6 +32,7 @@ from mars_segformer.models import create_model  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
 from mars_segformer.training.checks import parse_overrides  # noqa: E402
 from mars_segformer.training.run import data_config, loss_function, parse_args  # noqa: E402
+from mars_segformer.training.trainer import supervised_loss  # noqa: E402
 
 
 class Stepper:
@@ -48,6 +50,7 @@ class Stepper:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
         self.rng = np.random.default_rng(0)
         self.batch, self.clip = batch, args.max_grad_norm
+        self.bf16 = bool(args.bf16)  # the Trainer's CPU autocast where the config trains in bf16
         self.params = sum(p.numel() for p in self.model.parameters())
         spec = AveragingSpec.parse(args.weight_averaging)
         self.averager = None if spec.mode == "none" else WeightAverager(self.model, spec)
@@ -55,10 +58,11 @@ class Stepper:
     def step(self) -> float:
         t0 = time.perf_counter()
         rows = self.train[self.rng.choice(len(self.train), self.batch, replace=False).tolist()]
-        logits = self.model(pixel_values=rows["pixel_values"]).logits
-        loss = self.loss_fn(logits, rows["labels"]) if self.loss_fn is not None else None
-        if loss is None:  # the model's own loss
-            loss = self.model(pixel_values=rows["pixel_values"], labels=rows["labels"]).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            if self.loss_fn is not None:  # with the auxiliary head's term where the model has one
+                loss, _ = supervised_loss(self.model, self.loss_fn, rows["pixel_values"], rows["labels"])
+            else:  # the model's own loss
+                loss = self.model(pixel_values=rows["pixel_values"], labels=rows["labels"]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()

@@ -151,13 +151,28 @@ class MarsTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.loss_fn is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs["labels"]
-        with auxiliary_outputs(self.accelerator.unwrap_model(model)) as (auxiliary, weight):
-            outputs = model(pixel_values=inputs["pixel_values"])  # no labels: the model skips its own loss
-        loss = self.loss_fn(outputs.logits, labels)
-        if auxiliary:  # deep supervision: UperNet's auxiliary FCN head (stage 3, 1/16) under the same loss
-            loss = loss + weight * self.loss_fn(auxiliary[0], labels)
+        loss, outputs = supervised_loss(model, self.loss_fn, inputs["pixel_values"], inputs["labels"],
+                                        unwrapped=self.accelerator.unwrap_model(model))
         return (loss, outputs) if return_outputs else loss
+
+
+def supervised_loss(model, loss_fn, pixel_values, labels, unwrapped=None):
+    """``loss_fn`` on the model's logits, plus ``auxiliary_loss_weight`` times ``loss_fn`` on its auxiliary head's
+    logits when it has one (deep supervision: UperNet's FCN head on stage 3, at 1/16 of the tile).
+
+    Args:
+        model: the model as called (possibly wrapped for data parallelism).
+        unwrapped: the bare model, where its auxiliary head lives (default: ``model``).
+
+    Returns:
+        (loss, the model's outputs).
+    """
+    with auxiliary_outputs(unwrapped if unwrapped is not None else model) as (auxiliary, weight):
+        outputs = model(pixel_values=pixel_values)  # no labels: the model skips its own loss
+    loss = loss_fn(outputs.logits, labels)
+    if auxiliary:
+        loss = loss + weight * loss_fn(auxiliary[0], labels)
+    return loss, outputs
 
 
 @contextmanager
