@@ -2,6 +2,7 @@
 
     python bench/full_length.py --runs upernet-r18:default deeplabv3plus:default --epochs 20 --threads 1
     python bench/full_length.py --render-only       # table + curve PNG from whatever has been trained so far
+    python bench/full_length.py --runs upernet-r18:combo_logit_adj --seeds 0 --data_seed 1   # run-to-run noise
 
 Each run is ``train_hf.py`` on the frame-grouped split of the shared AI4Mars file with eval and a
 checkpoint every epoch, early stopping on validation task mIoU (patience 10) and the LR schedule
@@ -90,11 +91,12 @@ def check_runs(parser: ArgumentParser, specs: list[str]) -> None:
             parser.error(str(e))
 
 
-def run_name(spec: str, seed: int, epochs: int) -> str:
+def run_name(spec: str, seed: int, epochs: int, data_seed: int | None = None) -> str:
     """The run's folder name: ``MODEL__RECIPE_sSEED``, with ``_eEPOCHS`` before the seed when the schedule is
-    not the usual 20 epochs (so a longer run of a recipe never resumes, or is skipped as, the 20-epoch one)."""
+    not the usual 20 epochs (so a longer run of a recipe never resumes, or is skipped as, the 20-epoch one), and
+    ``_dsN`` for a rerun with the Trainer's data-order seed N (``--data_seed``)."""
     name, _ = run_flags(spec)
-    return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}_s{seed}"
+    return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}{'' if data_seed is None else f'_ds{data_seed}'}_s{seed}"
 
 
 def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], folder: Path) -> dict[tuple[str, int], Path]:
@@ -109,9 +111,12 @@ def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], fo
 
 def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (), name: str | None = None) -> None:
     """Train (or resume) one run of ``spec`` into ``out_root / name`` (default :func:`run_name`), its log beside it;
-    ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads)."""
+    ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads, optionally data_seed)."""
     _, flags = run_flags(spec)
-    out = out_root / (name or run_name(spec, seed, args.epochs))
+    data_seed = getattr(args, "data_seed", None)
+    if data_seed is not None:
+        extra = ("--data_seed", str(data_seed), *extra)
+    out = out_root / (name or run_name(spec, seed, args.epochs, data_seed))
     if (out / "metrics.json").exists():
         print(f"[full-length] {out.name}: finished, skipped", flush=True)
         return
@@ -257,6 +262,10 @@ def main():
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
+    p.add_argument("--data_seed", type=int, default=None,
+                   help="the Trainer's data-order seed (same split, initialisation and augmentation seeds, another "
+                        "order of the reads): a rerun of a run that measures the run-to-run noise; the run is named "
+                        "RECIPE_dsN")
     p.add_argument("--out", default=str(RESULTS / "full_length"))
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()

@@ -77,3 +77,23 @@ def test_stored_recipes_train_in_float32_unless_named_bf16(tmp_path, monkeypatch
     # the reference recipe in bf16 is the reference recipe otherwise: the same flags but the precision
     ref, ref_bf16 = (c[c.index("--data") + 2:] for c in calls[4:])
     assert _without(ref_bf16, "--bf16") == _without(ref, "--bf16") and ref_bf16 != ref
+
+
+def test_a_rerun_with_another_data_order_is_its_own_run(tmp_path, monkeypatch):
+    """--data_seed N: the same recipe, seed and split read in another order, trained into RECIPE_dsN beside the
+    finished run (not skipped as it), and read back as its own row."""
+    calls = []
+    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    (tmp_path / "upernet-r18__combo_logit_adj_s0").mkdir()
+    (tmp_path / "upernet-r18__combo_logit_adj_s0" / "metrics.json").write_text("{}")
+    args = Namespace(data="x.npz", epochs=20, patience=10, threads=1, data_seed=1)
+    fl.train("upernet-r18:combo_logit_adj", 0, args, tmp_path)
+    (cmd,) = calls
+    assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / "upernet-r18__combo_logit_adj_ds1_s0")
+    assert cmd[cmd.index("--data_seed") + 1] == "1" and cmd[cmd.index("--seed") + 1] == "0"
+    ck = tmp_path / "upernet-r18__combo_logit_adj_ds1_s0" / "checkpoint-162"
+    ck.mkdir(parents=True)
+    ev = {"epoch": 1.0, "step": 162, "eval_task_mean_iou": 0.5, **{f"eval_iou_{c}": 0.5 for c in fl.CLASSES}}
+    (ck / "trainer_state.json").write_text(json.dumps({"log_history": [ev]}))
+    row = fl.summarize(tmp_path)["rows"]["upernet-r18__combo_logit_adj_ds1_s0"]
+    assert (row["recipe"], row["seed"]) == ("combo_logit_adj_ds1", 0)
