@@ -37,7 +37,9 @@ class ModelArguments:
         "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "
         "default: the checkpoint's, or 1"})
     tiny: bool = field(default=False, metadata={"help": "tiny widths of the preset (tests, smoke runs)"})
-    model_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config fields, e.g. '{\"depth\": 3}'"})
+    model_overrides: str | None = field(default=None, metadata={
+        "help": "JSON dict of config fields, e.g. '{\"depth\": 3}'; '{\"use_auxiliary_head\": true}' trains UperNet's "
+                "auxiliary head under the same loss (deep supervision)"})
 
 
 @dataclass
