@@ -202,20 +202,21 @@ def render(summary: dict, docs: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = summary["rows"]
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for r in rows.values():
+    fig, ax = plt.subplots(figsize=(13, 6))
+    colors = plt.get_cmap("tab20").colors  # a colour per run up to 20, then a new line style for the next 20
+    for i, r in enumerate(rows.values()):
         xs, ys = zip(*r["curve"], strict=True)
-        ls = "-" if r["recipe"] == "default" else "--"
+        ls = ("-", "--", ":")[min(i // len(colors), 2)]
         label = f"{r['model']} · {r['recipe']} · s{r['seed']}" + ("" if r["finished"] else " (training)")
-        ax.plot(xs, ys, ls, marker=".", label=label)
+        ax.plot(xs, ys, ls, marker=".", markersize=3, color=colors[i % len(colors)], label=label)
     ax.set_xlabel(f"samples seen (batch {summary['batch_size']})")
     ax.set_ylabel("validation task mean IoU (classes 1-4)")
     m = summary["machine"]
     ax.set_title("full-length runs, frame-grouped validation (CPU; machines in full_length.md)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the curves
     fig.tight_layout()
-    fig.savefig(docs / "full_length.png", dpi=110)
+    fig.savefig(docs / "full_length.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     lines = [
         f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
