@@ -109,11 +109,12 @@ def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], fo
     return runs
 
 
-def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (), name: str | None = None) -> None:
+def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (), name: str | None = None,
+          data_seed: int | None = None) -> None:
     """Train (or resume) one run of ``spec`` into ``out_root / name`` (default :func:`run_name`), its log beside it;
-    ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads, optionally data_seed)."""
+    ``extra`` flags come after the recipe's (``args``: data, epochs, patience, threads); ``data_seed``: the
+    Trainer's data-order seed of a rerun (``--data_seed``)."""
     _, flags = run_flags(spec)
-    data_seed = getattr(args, "data_seed", None)
     if data_seed is not None:
         extra = ("--data_seed", str(data_seed), *extra)
     out = out_root / (name or run_name(spec, seed, args.epochs, data_seed))
@@ -278,7 +279,7 @@ def main():
     if not args.render_only:
         for seed in args.seeds:
             for spec in args.runs:
-                train(spec, seed, args, out_root)
+                train(spec, seed, args, out_root, data_seed=args.data_seed)
     summary = summarize(out_root)
     # run folders are not kept in git: rows of an earlier checkout stay from the stored JSON unless this
     # checkout has that run (then its own folder replaces the row)

@@ -86,8 +86,8 @@ def test_a_rerun_with_another_data_order_is_its_own_run(tmp_path, monkeypatch):
     monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
     (tmp_path / "upernet-r18__combo_logit_adj_s0").mkdir()
     (tmp_path / "upernet-r18__combo_logit_adj_s0" / "metrics.json").write_text("{}")
-    args = Namespace(data="x.npz", epochs=20, patience=10, threads=1, data_seed=1)
-    fl.train("upernet-r18:combo_logit_adj", 0, args, tmp_path)
+    args = Namespace(data="x.npz", epochs=20, patience=10, threads=1)
+    fl.train("upernet-r18:combo_logit_adj", 0, args, tmp_path, data_seed=1)
     (cmd,) = calls
     assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / "upernet-r18__combo_logit_adj_ds1_s0")
     assert cmd[cmd.index("--data_seed") + 1] == "1" and cmd[cmd.index("--seed") + 1] == "0"
