@@ -163,6 +163,11 @@ CONTEXT = {"14_combo_logit_adj_frame_shift": ("the default (10_combo_logit_adj) 
 CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("the default (14_combo_logit_adj_frame_shift) on tiles upsampled x2 "
                                                 "before the model (128x256, ~4x the compute)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], input_scale=2))
+#: scale augmentation with real context: frame_shift's windows at 2/3-1.5x the tile's size, resized to it
+#: (data/frame_shift.py's ZOOM_SCALE), the scale jitter of common segmentation recipes without invented borders
+CONTEXT["17_combo_logit_adj_frame_zoom"] = ("the default (14_combo_logit_adj_frame_shift) with frame_zoom for "
+                                            "frame_shift: the shifted windows 2/3-1.5x the tile's size, resized",
+                                            _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_zoom"))
 CONFIGS.update(CONTEXT)
 #: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
 #: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
@@ -196,6 +201,8 @@ PARENT = {
     "15_combo_logit_adj_frame_shift_x2": "14_combo_logit_adj_frame_shift",
     "15_combo_logit_adj_frame_shift_x2_bf16": "14_combo_logit_adj_frame_shift_bf16",
     "16_combo_logit_adj_frame_shift_aux": "14_combo_logit_adj_frame_shift",
+    "17_combo_logit_adj_frame_zoom": "14_combo_logit_adj_frame_shift",
+    "17_combo_logit_adj_frame_zoom_bf16": "14_combo_logit_adj_frame_shift_bf16",
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 

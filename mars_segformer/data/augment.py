@@ -102,7 +102,7 @@ AUGMENTATIONS = {
 
 #: augmentations that draw from the training pool, built with the DatasetDict (``data.copy_paste``,
 #: ``data.frame_shift``)
-POOL_AUGMENTATIONS = ("copy_paste", "frame_shift")
+POOL_AUGMENTATIONS = ("copy_paste", "frame_shift", "frame_zoom")
 #: every name ``--augmentations`` accepts
 AUGMENTATION_NAMES = (*AUGMENTATIONS, *POOL_AUGMENTATIONS)
 
@@ -116,7 +116,7 @@ DEFAULT_AUGMENTATIONS = ("hflip", "frame_shift")
 
 def build_augmentation(names: Sequence[str], seed: int | None = None) -> A.Compose | None:
     """An albumentations pipeline of the named transforms, in the given order (None for no names);
-    the pool augmentations (``copy_paste``, ``frame_shift``) are left to the dataset builder.
+    the pool augmentations (``copy_paste``, ``frame_shift``, ``frame_zoom``) are left to the dataset builder.
 
     Args:
         names: keys of :data:`AUGMENTATIONS` (and :data:`POOL_AUGMENTATIONS`, skipped here).

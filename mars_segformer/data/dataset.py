@@ -25,7 +25,7 @@ from .augment import (
 from .clean import OutlierReport, drop_outliers, find_outliers
 from .copy_paste import CopyPaste
 from .errors import MarsDataError
-from .frame_shift import FrameShift
+from .frame_shift import ZOOM_SCALE, FrameShift
 from .io import MarsArrays
 from .sampling import repeat_factor_indices
 from .split import SPLIT_SEED, VAL_FRACTION, train_val_split
@@ -264,7 +264,8 @@ class MarsData:
     #: extra tiles: {"tiles", "rows", "excluded_validation_frames"} (None without extra data)
     extra: dict | None = None
     #: with ``frame_shift``: {"frames": complete training frames whose tiles are read shifted, "seam_median": their
-    #: median seam ratio, None without complete frames} (None without ``frame_shift``)
+    #: median seam ratio, None without complete frames, "scale": the windows' scale range, (1, 1) without zoom}
+    #: (None without ``frame_shift`` or ``frame_zoom``)
     frame_shift: dict | None = None
 
 
@@ -320,6 +321,23 @@ def _extra_rows(extra: MarsArrays, arrays: MarsArrays, va: np.ndarray, n_train_r
                 "excluded_validation_frame_tiles": excluded}
 
 
+def _frame_shift(arrays, rows, config: DataConfig) -> FrameShift | None:
+    """The shifted-read augmentation of ``frame_shift`` or ``frame_zoom`` (at :data:`ZOOM_SCALE`), over the
+    training ``rows``; None when neither is named.
+
+    Raises:
+        ValueError: both are named (they are one augmentation; ``frame_zoom`` includes the shift).
+    """
+    wanted = [n for n in ("frame_shift", "frame_zoom") if n in config.augmentations]
+    if len(wanted) > 1:
+        raise ValueError("augmentations: name one of frame_shift and frame_zoom (frame_zoom shifts too)")
+    if not wanted:
+        return None
+    scale = ZOOM_SCALE if wanted[0] == "frame_zoom" else (1.0, 1.0)
+    return FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, rows, scale=scale,
+                      seed=config.seed + 2)
+
+
 def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None) -> MarsData:
     """Clean, split and wrap ``arrays`` into train / validation / test with on-the-fly transforms.
 
@@ -350,8 +368,7 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
     paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
-    shift = (FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, tr, seed=config.seed + 2)
-             if "frame_shift" in config.augmentations else None)
+    shift = _frame_shift(arrays, tr, config)
     norm = {"input_scale": config.input_scale, "mean": config.image_mean, "std": config.image_std}
     train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels,
                                       paste, **norm, frame_shift=shift))
@@ -359,4 +376,5 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     val.set_transform(plain)
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info,
-                    None if shift is None else {"frames": shift.num_frames, "seam_median": shift.seam_median})
+                    None if shift is None else {"frames": shift.num_frames, "seam_median": shift.seam_median,
+                                                "scale": shift.scale})

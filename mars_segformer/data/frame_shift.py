@@ -9,10 +9,16 @@ frame becomes the tile-sized window of that frame moved by up to ``max_shift`` o
 (kept inside the frame), with its mask cut the same way. Every pixel shown is a real, labelled pixel of the
 same frame, so no border is invented and no other frame leaks in. Named ``frame_shift`` in
 ``--augmentations``; reads of tiles whose frame is incomplete (or of a file with no frame ids) are unchanged.
+
+``frame_zoom`` is the same read at a random scale: the window's sides are the tile's times a factor drawn
+log-uniformly from :data:`ZOOM_SCALE`, and the window is resized to the tile's shape (image bilinear or by area,
+mask nearest). It is the scale augmentation of common segmentation recipes without the borders an affine
+rescale of the tile alone has to invent: a zoomed-out read shows the frame around the tile.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .ai4mars import join_tiles
@@ -22,6 +28,8 @@ from .io import FRAME_SIZE, TILE_SHAPE
 TILES_PER_FRAME = (FRAME_SIZE // TILE_SHAPE[0]) * (FRAME_SIZE // TILE_SHAPE[1])
 #: share of an eligible tile's reads that are shifted, and the largest shift as a share of the tile's sides
 SHIFT_P, MAX_SHIFT = 0.5, 0.5
+#: ``frame_zoom``'s range of the window's scale (its sides over the tile's): below 1 zooms in, above 1 out
+ZOOM_SCALE = (2 / 3, 1.5)
 #: the stored order is trusted to be the frame's layout only if the joined frames' median :func:`seam_ratio` is
 #: at most the first; a frame above the second is left out. On the shared file's 426 complete frames the ratio's
 #: median is 1.27 (at most 2.67); joined in a shuffled order 5.88, with the two columns swapped 3.94
@@ -78,6 +86,8 @@ class FrameShift:
             tiles are allowed, so a shifted read never shows a validation tile's pixels.
         p: probability that a read of an eligible tile is shifted.
         max_shift: largest shift as a share of the tile's height and width (each drawn uniformly).
+        scale: (low, high) range of the window's scale, drawn log-uniformly and resized back to the tile's shape
+            ((1, 1): shifted windows only, ``frame_shift``; :data:`ZOOM_SCALE`: ``frame_zoom``).
         seed: seed of this object's generator (each DataLoader worker reseeds it).
 
     Frames are joined in the shared file's layout only where the joins look like it (:func:`seam_ratio`): a file
@@ -85,9 +95,12 @@ class FrameShift:
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, frame_ids, allowed, p: float = SHIFT_P,
-                 max_shift: float = MAX_SHIFT, seed: int | None = None):
+                 max_shift: float = MAX_SHIFT, scale: tuple[float, float] = (1.0, 1.0), seed: int | None = None):
         if not 0 <= p <= 1 or not 0 < max_shift <= 1:
             raise ValueError(f"frame_shift: p must be in [0, 1] and max_shift in (0, 1], got {p}, {max_shift}")
+        if not 0 < scale[0] <= scale[1] or scale[1] * TILE_SHAPE[1] > FRAME_SIZE:
+            raise ValueError(f"frame_zoom: scale must be (low, high) with 0 < low <= high <= "
+                             f"{FRAME_SIZE // TILE_SHAPE[1]} (the window fits the frame), got {scale}")
         rows = np.zeros(0, np.int64)
         #: median seam ratio of the complete frames (None: none to join); above SEAM_MEDIAN_MAX nothing is shifted
         self.seam_median = None
@@ -108,7 +121,7 @@ class FrameShift:
         #: row -> (frame, tile row, tile column)
         self.where = {int(r): (k // TILES_PER_FRAME, (k % TILES_PER_FRAME) // cols, k % cols)
                       for k, r in enumerate(rows)}
-        self.p, self.max_shift = p, max_shift
+        self.p, self.max_shift, self.scale = p, max_shift, (float(scale[0]), float(scale[1]))
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -120,17 +133,19 @@ class FrameShift:
         settings (``datasets`` fingerprints a formatted dataset by pickling its transform; see
         ``data/dataset.py``)."""
         return ("FrameShift", tuple(self.images.shape), str(self.images.dtype), self.frames.tobytes(), self.p,
-                self.max_shift)
+                self.max_shift, self.scale)
 
-    def window(self, k: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
-        """The tile-sized window of frame ``k`` whose top-left pixel is (``y``, ``x``), image and mask, cut from
-        the stored tiles it crosses."""
+    def window(self, k: int, y: int, x: int, h: int | None = None, w: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``h`` × ``w`` window (default: the tile's size) of frame ``k`` whose top-left pixel is (``y``,
+        ``x``), image and mask, cut from the stored tiles it crosses."""
         th, tw = TILE_SHAPE
+        h, w = h or th, w or tw
         cols = FRAME_SIZE // tw
-        r0, r1, c0, c1 = y // th, (y + th - 1) // th, x // tw, (x + tw - 1) // tw
+        r0, r1, c0, c1 = y // th, (y + h - 1) // th, x // tw, (x + w - 1) // tw
         rows = [[self.frames[k, r * cols + c] for c in range(c0, c1 + 1)] for r in range(r0, r1 + 1)]
         oy, ox = y - r0 * th, x - c0 * tw
-        return tuple(np.block([[a[i] for i in row] for row in rows])[oy:oy + th, ox:ox + tw]
+        return tuple(np.block([[a[i] for i in row] for row in rows])[oy:oy + h, ox:ox + w]
                      for a in (self.images, self.masks))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +155,17 @@ class FrameShift:
         k, r, c = at
         th, tw = image.shape
         sy, sx = round(self.max_shift * th), round(self.max_shift * tw)
-        y = min(max(r * th + int(self.rng.integers(-sy, sy + 1)), 0), FRAME_SIZE - th)
-        x = min(max(c * tw + int(self.rng.integers(-sx, sx + 1)), 0), FRAME_SIZE - tw)
-        return self.window(k, y, x)
+        dy, dx = int(self.rng.integers(-sy, sy + 1)), int(self.rng.integers(-sx, sx + 1))
+        if self.scale == (1.0, 1.0):
+            h, w = th, tw
+        else:
+            s = float(np.exp(self.rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))
+            h, w = min(round(th * s), FRAME_SIZE), min(round(tw * s), FRAME_SIZE)
+        # the window's centre is the tile's, moved by (dy, dx); then the window is kept inside the frame
+        y = min(max(r * th + dy + (th - h) // 2, 0), FRAME_SIZE - h)
+        x = min(max(c * tw + dx + (tw - w) // 2, 0), FRAME_SIZE - w)
+        img, msk = self.window(k, y, x, h, w)
+        if (h, w) == (th, tw):
+            return img, msk
+        return (cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA if h > th else cv2.INTER_LINEAR),
+                cv2.resize(msk, (tw, th), interpolation=cv2.INTER_NEAREST))

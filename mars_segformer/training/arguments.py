@@ -50,7 +50,7 @@ class DataArguments:
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'; 'copy_paste' pastes "
         "1-3 big-rock instances (connected components with their pixels, scale-jittered) into half the training reads; "
         "'frame_shift' reads half the tiles of complete frames (data with frame ids) moved by up to half a tile inside "
-        "their frame"})
+        "their frame; 'frame_zoom' does the same with windows 2/3-1.5x the tile's size, resized to it"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "

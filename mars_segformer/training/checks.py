@@ -18,7 +18,10 @@ from .threads import parse_threads
 
 def parse_augmentations(text: str) -> list[str]:
     """``--augmentations`` as a list of known names (``none`` or empty: no augmentation)."""
-    return _parse_augmentations(text, AUGMENTATION_NAMES)
+    names = _parse_augmentations(text, AUGMENTATION_NAMES)
+    need(not {"frame_shift", "frame_zoom"} <= set(names),
+         "--augmentations: name one of frame_shift and frame_zoom (frame_zoom shifts its windows too)")
+    return names
 
 
 def parse_weight_averaging(text: str) -> AveragingSpec:

@@ -419,8 +419,10 @@ def _frame_shift_line(info: dict) -> str:
     """The start-up line of ``--augmentations ...,frame_shift``: what it reads, or why it reads nothing."""
     n, seam = info["frames"], info["seam_median"]
     if n:
+        zoom = "" if info.get("scale", (1, 1)) == (1, 1) else (
+            f", windows {info['scale'][0]:.2f}-{info['scale'][1]:.2f}x the tile's size resized to it (frame_zoom)")
         return (f"frame_shift: the tiles of {n} complete training frames are read shifted (by up to {MAX_SHIFT:.0%} "
-                f"of a tile) in {SHIFT_P:.0%} of their reads")
+                f"of a tile) in {SHIFT_P:.0%} of their reads{zoom}")
     if seam is None:
         return "frame_shift: off here: the data has no complete frames (frame ids with all their tiles)"
     return (f"frame_shift: off here: the tiles do not join into frames in the expected layout (median seam ratio "

@@ -1,10 +1,17 @@
 """frame_shift: training tiles of complete frames read at a shifted place inside their own frame."""
 
 import numpy as np
+import pytest
 
 from mars_segformer.data import DataConfig, build_dataset_dict
 from mars_segformer.data.dataset import IMAGE_MEAN, IMAGE_STD, decode_tiles
-from mars_segformer.data.frame_shift import SEAM_MEDIAN_MAX, FrameShift, complete_frames, seam_ratio
+from mars_segformer.data.frame_shift import (
+    SEAM_MEDIAN_MAX,
+    ZOOM_SCALE,
+    FrameShift,
+    complete_frames,
+    seam_ratio,
+)
 from mars_segformer.data.io import FRAME_SIZE, TILE_SHAPE
 
 TH, TW = TILE_SHAPE
@@ -157,7 +164,7 @@ def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
 
     arrays = arrays_from_course_layout(*make_course_arrays(n=40))
     data = build_dataset_dict(arrays, DataConfig())  # the default augmentations hold frame_shift
-    assert data.frame_shift == {"frames": 0, "seam_median": None}
+    assert data.frame_shift == {"frames": 0, "seam_median": None, "scale": (1.0, 1.0)}
     assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
     assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
 
@@ -190,3 +197,62 @@ def test_fingerprinting_the_training_transform_does_not_pickle_the_tiles():
     assert Hasher.hash(shift) != Hasher.hash(other)
     assert Hasher.hash(shift) != Hasher.hash(FrameShift(images, masks, ids, np.arange(len(ids)), p=0.5))
     assert Hasher.hash(shift) == Hasher.hash(FrameShift(images, masks, ids, np.arange(len(ids)), p=1.0))
+    assert Hasher.hash(shift) != Hasher.hash(FrameShift(images, masks, ids, np.arange(len(ids)), p=1.0,
+                                                        scale=ZOOM_SCALE))
+
+
+def test_a_zoomed_read_is_a_scaled_frame_window_around_its_tile():
+    """frame_zoom: the window read has sides s times the tile's (s log-uniform in ZOOM_SCALE, the same s on both
+    axes), lies inside the frame around the tile, and is resized to the tile's shape. On coordinate frames the
+    mask (resized nearest) names the window's columns and the image (row numbers, resized smoothly) its rows."""
+    images, masks = _coordinate_frames(1)
+    zoom = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, scale=ZOOM_SCALE, seed=0)
+    scales = []
+    for row in range(8):
+        r, c = row // 2, row % 2
+        for _ in range(40):
+            img, msk = zoom(images[row], masks[row], row)
+            assert img.shape == msk.shape == TILE_SHAPE and img.dtype == msk.dtype == np.uint8
+            cols, rows = msk[0].astype(int), img[:, 0].astype(int)
+            # every mask row is the same run of columns, non-decreasing: a window, not a mix of classes
+            assert (msk == msk[0]).all() and (np.diff(cols) >= 0).all()
+            assert (np.diff(rows) >= 0).all() and (img == img[:, :1]).all()
+            sx = (cols[-1] - cols[0] + 1) / TW
+            sy = (rows[-1] - rows[0] + 1) / TH
+            assert ZOOM_SCALE[0] - 0.03 <= sx <= ZOOM_SCALE[1] + 0.03
+            assert abs(sy - sx) < 0.1  # one scale for both sides: the aspect is kept
+            # the window's centre is within half a tile of the tile's centre (unless the frame's edge stops it)
+            cy, cx = (rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2
+            assert abs(cx - (c * TW + TW / 2)) <= TW / 2 + 1 or cols[0] == 0 or cols[-1] == FRAME_SIZE - 1
+            assert abs(cy - (r * TH + TH / 2)) <= TH / 2 + 1 or rows[0] <= 1 or rows[-1] >= FRAME_SIZE - 2
+            scales.append(sx)
+    scales = np.array(scales)
+    # both ways: zoomed in (windows smaller than the tile, upsampled) and out (larger, downsampled)
+    assert (scales < 0.8).mean() > 0.15 and (scales > 1.25).mean() > 0.15
+
+
+def test_a_zoomed_mask_holds_only_the_frame_classes_of_its_window():
+    """Nearest resizing: a zoomed label map never blends two classes into a third id."""
+    images, _ = _coordinate_frames(1)
+    classes = np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8)
+    classes[:, ::2] = 4  # stripes of class 0 and 4: any blending would give ids 1-3
+    masks = np.stack([classes[r * TH:(r + 1) * TH, c * TW:(c + 1) * TW] for r in range(4) for c in range(2)])
+    zoom = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, scale=ZOOM_SCALE, seed=1)
+    for row in range(8):
+        for _ in range(10):
+            assert set(np.unique(zoom(images[row], masks[row], row)[1])) <= {0, 4}
+
+
+def test_zoom_settings_outside_the_frame_are_refused():
+    images, masks = _coordinate_frames(1)
+    ids = np.array(["f"] * 8)
+    for bad in ((0.0, 1.0), (1.5, 1.0), (1.0, 2.5)):  # the last: windows wider than the 256-pixel frame
+        with pytest.raises(ValueError, match="frame_zoom: scale"):
+            FrameShift(images, masks, ids, np.arange(8), scale=bad)
+
+
+def test_frame_zoom_in_the_dataset_and_not_beside_frame_shift(sample_arrays):
+    data = build_dataset_dict(sample_arrays, DataConfig(augmentations=["hflip", "frame_zoom"]))
+    assert data.frame_shift["frames"] > 0 and data.frame_shift["scale"] == ZOOM_SCALE
+    with pytest.raises(ValueError, match="name one of frame_shift and frame_zoom"):
+        build_dataset_dict(sample_arrays, DataConfig(augmentations=["frame_shift", "frame_zoom"]))
