@@ -168,6 +168,10 @@ CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("the default (14_combo_logit_adj
 CONTEXT["17_combo_logit_adj_frame_zoom"] = ("the default (14_combo_logit_adj_frame_shift) with frame_zoom for "
                                             "frame_shift: the shifted windows 2/3-1.5x the tile's size, resized",
                                             _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_zoom"))
+#: ... with every read of a complete frame's tile moved and zoomed (--frame_read_p 1 instead of 0.5)
+CONTEXT["18_combo_logit_adj_frame_zoom_p1"] = ("17_combo_logit_adj_frame_zoom with every read of a complete frame's "
+                                               "tile moved (--frame_read_p 1)",
+                                               _with(CONTEXT["17_combo_logit_adj_frame_zoom"][1], frame_read_p=1))
 CONFIGS.update(CONTEXT)
 #: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
 #: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
@@ -203,6 +207,7 @@ PARENT = {
     "16_combo_logit_adj_frame_shift_aux": "14_combo_logit_adj_frame_shift",
     "17_combo_logit_adj_frame_zoom": "14_combo_logit_adj_frame_shift",
     "17_combo_logit_adj_frame_zoom_bf16": "14_combo_logit_adj_frame_shift_bf16",
+    "18_combo_logit_adj_frame_zoom_p1": "17_combo_logit_adj_frame_zoom",
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 

@@ -125,6 +125,8 @@ CASES = [
     ("train", ["--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"], "use one of them"),
     ("train", ["--augmentations", "hflip,copypaste"], "--augmentations: unknown name(s) ['copypaste']"),
     ("train", ["--augmentations", "frame_shift,frame_zoom"], "--augmentations: name one of frame_shift and frame_zoom"),
+    ("train", ["--frame_read_p", "1.5"], "--frame_read_p is a probability in [0, 1], got 1.5"),
+    ("train", ["--frame_read_p", "nan"], "--frame_read_p is a probability in [0, 1], got nan"),
     ("train", ["--extra_share", "0.7"], "--extra_share 0.7 needs --extra_data"),
     ("train", ["--extra_data", f"{W}/good.npz", "--extra_share", "1.5"], "--extra_share must lie in (0, 1)"),
     ("train", ["--encoder_lr_scale", "0"], "--encoder_lr_scale must be a positive number"),

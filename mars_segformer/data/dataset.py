@@ -25,7 +25,7 @@ from .augment import (
 from .clean import OutlierReport, drop_outliers, find_outliers
 from .copy_paste import CopyPaste
 from .errors import MarsDataError
-from .frame_shift import ZOOM_SCALE, FrameShift
+from .frame_shift import SHIFT_P, ZOOM_SCALE, FrameShift
 from .io import MarsArrays
 from .sampling import repeat_factor_indices
 from .split import SPLIT_SEED, VAL_FRACTION, train_val_split
@@ -76,6 +76,7 @@ class DataConfig:
         cutmix_p: probability of CutMix per training read (0 disables it).
         oversample_big_rock: copies of each big-rock training tile (1 disables it).
         repeat_factor_threshold: LVIS repeat-factor sampling threshold (0 disables it).
+        frame_read_p: share of the eligible training reads ``frame_shift`` / ``frame_zoom`` move.
         drop_outliers: drop tiles sharing a multi-class mask with at least ``outlier_min_count`` others.
         outlier_min_count: see ``drop_outliers``.
         num_channels: channels the model expects; the gray tile is repeated, as ``pipeline`` does with RGB.
@@ -90,6 +91,7 @@ class DataConfig:
     oversample_big_rock: int = 1
     #: LVIS repeat-factor sampling threshold t over tile classes (0: off); see data.sampling
     repeat_factor_threshold: float = 0.0
+    frame_read_p: float = SHIFT_P
     drop_outliers: bool = True
     outlier_min_count: int = 20
     num_channels: int = 3
@@ -264,7 +266,8 @@ class MarsData:
     #: extra tiles: {"tiles", "rows", "excluded_validation_frames"} (None without extra data)
     extra: dict | None = None
     #: with ``frame_shift``: {"frames": complete training frames whose tiles are read shifted, "seam_median": their
-    #: median seam ratio, None without complete frames, "scale": the windows' scale range, (1, 1) without zoom}
+    #: median seam ratio, None without complete frames, "p": share of their reads moved, "scale": the windows'
+    #: scale range, (1, 1) without zoom}
     #: (None without ``frame_shift`` or ``frame_zoom``)
     frame_shift: dict | None = None
 
@@ -334,8 +337,8 @@ def _frame_shift(arrays, rows, config: DataConfig) -> FrameShift | None:
     if not wanted:
         return None
     scale = ZOOM_SCALE if wanted[0] == "frame_zoom" else (1.0, 1.0)
-    return FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, rows, scale=scale,
-                      seed=config.seed + 2)
+    return FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, rows, p=config.frame_read_p,
+                      scale=scale, seed=config.seed + 2)
 
 
 def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None) -> MarsData:
@@ -377,4 +380,4 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info,
                     None if shift is None else {"frames": shift.num_frames, "seam_median": shift.seam_median,
-                                                "scale": shift.scale})
+                                                "p": shift.p, "scale": shift.scale})

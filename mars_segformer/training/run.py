@@ -17,7 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.frame_shift import MAX_SHIFT, SEAM_MEDIAN_MAX, SHIFT_P
+from ..data.frame_shift import MAX_SHIFT, SEAM_MEDIAN_MAX
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -231,7 +231,8 @@ def data_config(data_args: DataArguments, seed: int) -> DataConfig:
     return DataConfig(
         val_fraction=data_args.val_fraction, seed=seed, augmentations=parse_augmentations(data_args.augmentations),
         cutmix_p=data_args.cutmix_p, oversample_big_rock=data_args.oversample_big_rock,
-        repeat_factor_threshold=data_args.repeat_factor_threshold, drop_outliers=data_args.drop_outliers,
+        repeat_factor_threshold=data_args.repeat_factor_threshold, frame_read_p=data_args.frame_read_p,
+        drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
         extra_share=DataConfig.extra_share if data_args.extra_share is None else data_args.extra_share,
     )
@@ -422,7 +423,7 @@ def _frame_shift_line(info: dict) -> str:
         zoom = "" if info.get("scale", (1, 1)) == (1, 1) else (
             f", windows {info['scale'][0]:.2f}-{info['scale'][1]:.2f}x the tile's size resized to it (frame_zoom)")
         return (f"frame_shift: the tiles of {n} complete training frames are read shifted (by up to {MAX_SHIFT:.0%} "
-                f"of a tile) in {SHIFT_P:.0%} of their reads{zoom}")
+                f"of a tile) in {info['p']:.0%} of their reads{zoom}")
     if seam is None:
         return "frame_shift: off here: the data has no complete frames (frame ids with all their tiles)"
     return (f"frame_shift: off here: the tiles do not join into frames in the expected layout (median seam ratio "

@@ -164,7 +164,7 @@ def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
 
     arrays = arrays_from_course_layout(*make_course_arrays(n=40))
     data = build_dataset_dict(arrays, DataConfig())  # the default augmentations hold frame_shift
-    assert data.frame_shift == {"frames": 0, "seam_median": None, "scale": (1.0, 1.0)}
+    assert data.frame_shift == {"frames": 0, "seam_median": None, "p": 0.5, "scale": (1.0, 1.0)}
     assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
     assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
 
@@ -256,3 +256,22 @@ def test_frame_zoom_in_the_dataset_and_not_beside_frame_shift(sample_arrays):
     assert data.frame_shift["frames"] > 0 and data.frame_shift["scale"] == ZOOM_SCALE
     with pytest.raises(ValueError, match="name one of frame_shift and frame_zoom"):
         build_dataset_dict(sample_arrays, DataConfig(augmentations=["frame_shift", "frame_zoom"]))
+
+
+def test_frame_read_p_sets_the_share_of_moved_training_reads(sample_arrays):
+    """DataConfig.frame_read_p (train_hf.py --frame_read_p): 0 leaves every read as stored, 1 moves nearly all
+    reads of eligible tiles (a shift of 0 on both axes, drawn now and then, gives the tile back)."""
+    changed = {}
+    for p in (0.0, 1.0):
+        data = build_dataset_dict(sample_arrays, DataConfig(augmentations=["frame_zoom"], frame_read_p=p))
+        train, shift = data.datasets["train"], data.frame_shift
+        assert shift["p"] == p
+        raw = train.with_format(None)[:]
+        _, stored_m = decode_tiles(raw)
+        labels = train[:]["labels"].numpy()
+        eligible = [k for k, fid in enumerate(raw["frame_id"])
+                    if (np.asarray(data.arrays.train_frame_ids) == fid).sum() == 8 and fid not in
+                    set(data.arrays.train_frame_ids[data.val_indices])]
+        assert eligible
+        changed[p] = np.mean([not np.array_equal(labels[k], stored_m[k]) for k in eligible])
+    assert changed[0.0] == 0 and changed[1.0] > 0.8

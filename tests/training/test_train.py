@@ -380,7 +380,8 @@ def test_logit_adjustment_is_folded_into_the_saved_model_and_both_scores_are_rep
 
 def test_frame_shift_run_reads_the_complete_training_frames_it_reports(tmp_path):
     out = tmp_path / "shift"
-    proc = launch(["--augmentations", "hflip,frame_shift", "--drop_outliers", "false", "--max_steps", "2",
+    proc = launch(["--augmentations", "hflip,frame_shift", "--frame_read_p", "0.25", "--drop_outliers", "false",
+                   "--max_steps", "2",
                    "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false"], out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the oracle: runs of 8 stored tiles of one frame (../shared/data/README.md's layout) among the training frames
@@ -395,3 +396,4 @@ def test_frame_shift_run_reads_the_complete_training_frames_it_reports(tmp_path)
     assert 0 < expected < len(runs)
     assert json.loads((out / "metrics.json").read_text())["frame_shift"]["frames"] == expected
     assert f"frame_shift: the tiles of {expected} complete training frames are read shifted" in proc.stdout
+    assert "in 25% of their reads" in proc.stdout  # --frame_read_p reaches the augmentation
