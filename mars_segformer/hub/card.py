@@ -71,13 +71,26 @@ def _card_data(repo_id: str, model_type: str, m: dict) -> ModelCardData:
     )
 
 
+def _frame_reads(info: dict | None) -> str:
+    """The card's line for ``metrics.json``'s ``frame_shift`` entry (None: neither augmentation named)."""
+    if not info:
+        return "off"
+    if not info.get("frames"):
+        return "named, but the data has no complete frames to read from"
+    scale = info.get("scale") or (1, 1)
+    zoom = "" if tuple(scale) == (1, 1) else f", windows {scale[0]:.2f}-{scale[1]:.2f}x the tile's size"
+    return f"{info['frames']} complete training frames, {info.get('p', 0.5):.0%} of their tiles' reads moved{zoom}"
+
+
 def _recipe_rows(m: dict) -> str:
     """The card's recipe table (markdown rows) from ``metrics.json``."""
     start = m.get("base_model") or {}
     recipe = {
         "architecture": m.get("model"), "loss": m.get("loss"), "focal gamma": m.get("focal_gamma"),
         "class weights": _weights(m.get("class_weights")), "background ignored in loss": m.get("ignore_background"),
-        "augmentations": ", ".join(m.get("augmentations") or []) or "none", "CutMix probability": m.get("cutmix_p"),
+        "augmentations": ", ".join(m.get("augmentations") or []) or "none",
+        "shifted frame reads (frame_shift, frame_zoom)": _frame_reads(m.get("frame_shift")),
+        "CutMix probability": m.get("cutmix_p"),
         "big-rock oversampling": m.get("oversample_big_rock"),
         "repeat-factor sampling threshold": m.get("repeat_factor_threshold", 0), "optimizer": "AdamW",
         "learning rate": m.get("learning_rate"), "weight decay": m.get("weight_decay"),

@@ -95,6 +95,10 @@ def test_card_metadata_parses_and_validates_shape(runs):
                      ("repeat-factor sampling threshold", "repeat_factor_threshold"),
                      (r"logit adjustment \(tau\)", "logit_adjustment_tau"), ("training precision", "training_precision")):
         assert re.search(rf"\| {row} \| ([^|]+) \|", text).group(1).strip() == str(m[key]), row
+    # the default's shifted frame reads, with the number of frames metrics.json counted and the default share
+    reads = re.search(r"\| shifted frame reads \(frame_shift, frame_zoom\) \| ([^|]+) \|", text).group(1).strip()
+    assert m["frame_shift"]["frames"] > 0
+    assert reads == f"{m['frame_shift']['frames']} complete training frames, 50% of their tiles' reads moved"
     # the metadata passes the YAML check the Hub runs on a push (the test server's, built on huggingface_hub)
     assert validate_card_yaml(text) == []
     broken = text.replace("metrics:\n    - name:", "metrics:\n    - nom:", 1).replace("type: mean_iou\n      value:", "value:", 1)
