@@ -172,6 +172,10 @@ CONTEXT["17_combo_logit_adj_frame_zoom"] = ("the default (14_combo_logit_adj_fra
 CONTEXT["18_combo_logit_adj_frame_zoom_p1"] = ("17_combo_logit_adj_frame_zoom with every read of a complete frame's "
                                                "tile moved (--frame_read_p 1)",
                                                _with(CONTEXT["17_combo_logit_adj_frame_zoom"][1], frame_read_p=1))
+#: the default with every read of a complete frame's tile shifted (--frame_read_p 1 instead of 0.5), no zoom
+CONTEXT["19_combo_logit_adj_frame_shift_p1"] = ("the default (14_combo_logit_adj_frame_shift) with every read of a "
+                                                "complete frame's tile shifted (--frame_read_p 1)",
+                                                _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], frame_read_p=1))
 CONFIGS.update(CONTEXT)
 #: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
 #: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
@@ -208,6 +212,8 @@ PARENT = {
     "17_combo_logit_adj_frame_zoom": "14_combo_logit_adj_frame_shift",
     "17_combo_logit_adj_frame_zoom_bf16": "14_combo_logit_adj_frame_shift_bf16",
     "18_combo_logit_adj_frame_zoom_p1": "17_combo_logit_adj_frame_zoom",
+    "19_combo_logit_adj_frame_shift_p1": "14_combo_logit_adj_frame_shift",
+    "19_combo_logit_adj_frame_shift_p1_bf16": "14_combo_logit_adj_frame_shift_bf16",
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 
