@@ -177,6 +177,14 @@ CONTEXT["19_combo_logit_adj_frame_shift_p1"] = ("the default (14_combo_logit_adj
                                                 "complete frame's tile shifted (--frame_read_p 1)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], frame_read_p=1))
 CONFIGS.update(CONTEXT)
+#: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
+#: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
+WIDE = {f"20_combo_logit_adj_frame_shift_head{w}": (f"the default (14_combo_logit_adj_frame_shift) with a {w}-channel "
+                                                    "decode head (128 in the default)",
+                                                    _with(CONTEXT["14_combo_logit_adj_frame_shift"][1],
+                                                          model_overrides=f'{{"hidden_size": {w}}}'))
+        for w in (192, 256)}
+CONFIGS.update(WIDE)
 #: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
 #: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
 AUX_HEAD = '{"use_auxiliary_head": true}'
@@ -188,7 +196,7 @@ CONFIGS.update(DEEP)
 #: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
 #: training/devices.py made it one), for full-length runs beside their stored float32 rows
 BF16 = {f"{name}_bf16": (f"{desc}, in bf16 autocast", _with(flags, bf16="true"))
-        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT, **DEEP}.items()}
+        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT, **WIDE, **DEEP}.items()}
 CONFIGS.update(BF16)
 
 #: the config each one changes one thing of; the table reports the difference to it
@@ -214,6 +222,8 @@ PARENT = {
     "18_combo_logit_adj_frame_zoom_p1": "17_combo_logit_adj_frame_zoom",
     "19_combo_logit_adj_frame_shift_p1": "14_combo_logit_adj_frame_shift",
     "19_combo_logit_adj_frame_shift_p1_bf16": "14_combo_logit_adj_frame_shift_bf16",
+    **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
+    **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
 }
 
