@@ -157,29 +157,31 @@ CONFIGS.update(HARD)
 #: (data/frame_shift.py) show training the windows the fixed grid hides, at the same cost per sample
 CONTEXT = {"14_combo_logit_adj_frame_shift": ("the default (10_combo_logit_adj) + frame_shift: half the reads of a "
                                               "complete frame's tiles moved by up to half a tile inside the frame",
-                                              _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_shift"))}
+                                              _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_shift",
+                                                    frame_read_p=0.5))}
 #: the default on tiles x2 (the resolution lever for big rock, ~4x the compute): finishing at x2 did not pay
 #: (bench/finish_scale.py), so this asks whether training at x2 from scratch does, at full length
-CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("the default (14_combo_logit_adj_frame_shift) on tiles upsampled x2 "
+CONTEXT["15_combo_logit_adj_frame_shift_x2"] = ("14_combo_logit_adj_frame_shift (the default until 19) on tiles upsampled x2 "
                                                 "before the model (128x256, ~4x the compute)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], input_scale=2))
 #: scale augmentation with real context: frame_shift's windows at 2/3-1.5x the tile's size, resized to it
 #: (data/frame_shift.py's ZOOM_SCALE), the scale jitter of common segmentation recipes without invented borders
-CONTEXT["17_combo_logit_adj_frame_zoom"] = ("the default (14_combo_logit_adj_frame_shift) with frame_zoom for "
+CONTEXT["17_combo_logit_adj_frame_zoom"] = ("14_combo_logit_adj_frame_shift (the default until 19) with frame_zoom for "
                                             "frame_shift: the shifted windows 2/3-1.5x the tile's size, resized",
-                                            _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_zoom"))
+                                            _with(ADJUST["10_combo_logit_adj"][1], augmentations="hflip,frame_zoom",
+                                                  frame_read_p=0.5))
 #: ... with every read of a complete frame's tile moved and zoomed (--frame_read_p 1 instead of 0.5)
 CONTEXT["18_combo_logit_adj_frame_zoom_p1"] = ("17_combo_logit_adj_frame_zoom with every read of a complete frame's "
                                                "tile moved (--frame_read_p 1)",
                                                _with(CONTEXT["17_combo_logit_adj_frame_zoom"][1], frame_read_p=1))
 #: the default with every read of a complete frame's tile shifted (--frame_read_p 1 instead of 0.5), no zoom
-CONTEXT["19_combo_logit_adj_frame_shift_p1"] = ("the default (14_combo_logit_adj_frame_shift) with every read of a "
+CONTEXT["19_combo_logit_adj_frame_shift_p1"] = ("14_combo_logit_adj_frame_shift (the default before it) with every read of a "
                                                 "complete frame's tile shifted (--frame_read_p 1)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], frame_read_p=1))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
-WIDE = {f"20_combo_logit_adj_frame_shift_head{w}": (f"the default (14_combo_logit_adj_frame_shift) with a {w}-channel "
+WIDE = {f"20_combo_logit_adj_frame_shift_head{w}": (f"14_combo_logit_adj_frame_shift (the default until 19) with a {w}-channel "
                                                     "decode head (128 in the default)",
                                                     _with(CONTEXT["14_combo_logit_adj_frame_shift"][1],
                                                           model_overrides=f'{{"hidden_size": {w}}}'))
@@ -188,7 +190,7 @@ CONFIGS.update(WIDE)
 #: deep supervision: UperNet's own auxiliary FCN head on stage 3 (1/16), its logits under the same loss at
 #: transformers' auxiliary_loss_weight (0.4); the saved model is a plain UperNet (the head unused by pipeline)
 AUX_HEAD = '{"use_auxiliary_head": true}'
-DEEP = {"16_combo_logit_adj_frame_shift_aux": ("the default (14_combo_logit_adj_frame_shift) + UperNet's auxiliary "
+DEEP = {"16_combo_logit_adj_frame_shift_aux": ("14_combo_logit_adj_frame_shift (the default until 19) + UperNet's auxiliary "
                                                "head (stage 3, loss weight 0.4)",
                                                _with(CONTEXT["14_combo_logit_adj_frame_shift"][1],
                                                      model_overrides=AUX_HEAD))}
@@ -234,7 +236,7 @@ def fixed_precision(flags: list[str]) -> list[str]:
     return list(flags) if {"--bf16", "--fp16"} & set(flags) else [*flags, "--bf16", "false"]
 
 #: the recipe ``train_hf.py`` runs with no flags (tests/test_ablation_defaults.py keeps the two in step)
-DEFAULT_CONFIG = "14_combo_logit_adj_frame_shift"
+DEFAULT_CONFIG = "19_combo_logit_adj_frame_shift_p1"
 
 
 def _in_default(name: str) -> bool:

@@ -26,8 +26,12 @@ from .io import FRAME_SIZE, TILE_SHAPE
 
 #: tiles of a complete frame: (FRAME_SIZE / tile height) rows × (FRAME_SIZE / tile width) columns
 TILES_PER_FRAME = (FRAME_SIZE // TILE_SHAPE[0]) * (FRAME_SIZE // TILE_SHAPE[1])
-#: share of an eligible tile's reads that are shifted, and the largest shift as a share of the tile's sides
-SHIFT_P, MAX_SHIFT = 0.5, 0.5
+#: share of an eligible tile's reads that are shifted (``--frame_read_p``'s default), and the largest shift as a
+#: share of the tile's sides. Every read since issue 19's full-length runs (docs/results.md, "Every eligible read
+#: shifted": level, +0.012 and +0.018 over three splits against half the reads)
+SHIFT_P, MAX_SHIFT = 1.0, 0.5
+#: the share every run moved before ``--frame_read_p`` existed (a run folder or metrics.json without it)
+EARLIER_SHIFT_P = 0.5
 #: ``frame_zoom``'s range of the window's scale (its sides over the tile's): below 1 zooms in, above 1 out
 ZOOM_SCALE = (2 / 3, 1.5)
 #: the stored order is trusted to be the frame's layout only if the joined frames' median :func:`seam_ratio` is

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..data.frame_shift import SHIFT_P
+from ..data.frame_shift import EARLIER_SHIFT_P
 from ..data.io import CLASS_NAMES, TILE_SHAPE
 
 #: The template ships inside the package (``hub/model_card.md``), so a wheel install renders cards too.
@@ -74,14 +74,14 @@ def _card_data(repo_id: str, model_type: str, m: dict) -> ModelCardData:
 
 def _frame_reads(info: dict | None) -> str:
     """The card's line for ``metrics.json``'s ``frame_shift`` entry (None: neither augmentation named; a run of an
-    earlier release recorded no ``p`` and moved :data:`SHIFT_P` of the reads)."""
+    earlier release recorded no ``p`` and moved :data:`EARLIER_SHIFT_P` of the reads)."""
     if not info:
         return "off"
     if not info.get("frames"):
         return "named, but the data has no complete frames to read from"
     scale = info.get("scale") or (1, 1)
     zoom = "" if tuple(scale) == (1, 1) else f", windows {scale[0]:.2f}-{scale[1]:.2f}x the tile's size"
-    return f"{info['frames']} complete training frames, {info.get('p', SHIFT_P):.0%} of their tiles' reads moved{zoom}"
+    return f"{info['frames']} complete training frames, {info.get('p', EARLIER_SHIFT_P):.0%} of their tiles' reads moved{zoom}"
 
 
 def _recipe_rows(m: dict) -> str:

@@ -50,10 +50,11 @@ class DataArguments:
     val_fraction: float = field(default=VAL_FRACTION, metadata={"help": "share of frames held out for validation"})
     augmentations: str = field(default=",".join(DEFAULT_AUGMENTATIONS), metadata={"help": "comma-separated names, or 'none'; 'copy_paste' pastes "
         "1-3 big-rock instances (connected components with their pixels, scale-jittered) into half the training reads; "
-        "'frame_shift' reads half the tiles of complete frames (data with frame ids) moved by up to half a tile inside "
-        "their frame; 'frame_zoom' does the same with windows 2/3-1.5x the tile's size, resized to it"})
+        "'frame_shift' reads the tiles of complete frames (data with frame ids) moved by up to half a tile inside "
+        "their frame (--frame_read_p of their reads); 'frame_zoom' does the same with windows 2/3-1.5x the tile's "
+        "size, resized to it"})
     frame_read_p: float = field(default=SHIFT_P, metadata={"help": "share of the reads of complete frames' tiles that "
-        "'frame_shift' / 'frame_zoom' move, in [0, 1]"})
+        "'frame_shift' / 'frame_zoom' move, in [0, 1] (0.5 before issue 19's full-length runs picked 1)"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "

@@ -17,7 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.frame_shift import MAX_SHIFT, SEAM_MEDIAN_MAX
+from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -83,11 +83,13 @@ SAFE_ON_RESUME = {
 SECRET_FLAGS = {"hub_token"}
 #: the recipe flags whose defaults a release may change (issue 19 changed each of them): run_args.json holds
 #: the run's values of them, so that a resume trains on with the recipe it started with
-RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment", "augmentations")
+RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment", "augmentations",
+                "frame_read_p")
 #: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default (logit
-#: adjustment and frame_shift came later, off until then)
+#: adjustment and frame_shift came later, off until then); a folder saved before --frame_read_p existed moved
+#: EARLIER_SHIFT_P of the reads whenever it named frame_shift
 RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none",
-                         "logit_adjustment": "0", "augmentations": "hflip"}
+                         "logit_adjustment": "0", "augmentations": "hflip", "frame_read_p": str(EARLIER_SHIFT_P)}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)

@@ -164,7 +164,8 @@ def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
 
     arrays = arrays_from_course_layout(*make_course_arrays(n=40))
     data = build_dataset_dict(arrays, DataConfig())  # the default augmentations hold frame_shift
-    assert data.frame_shift == {"frames": 0, "seam_median": None, "p": 0.5, "scale": (1.0, 1.0)}
+    # every eligible read is moved by default (there are none here)
+    assert data.frame_shift == {"frames": 0, "seam_median": None, "p": 1.0, "scale": (1.0, 1.0)}
     assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
     assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
 

@@ -95,10 +95,10 @@ def test_card_metadata_parses_and_validates_shape(runs):
                      ("repeat-factor sampling threshold", "repeat_factor_threshold"),
                      (r"logit adjustment \(tau\)", "logit_adjustment_tau"), ("training precision", "training_precision")):
         assert re.search(rf"\| {row} \| ([^|]+) \|", text).group(1).strip() == str(m[key]), row
-    # the default's shifted frame reads, with the number of frames metrics.json counted and the default share
+    # the default's shifted frame reads (every eligible read), with the number of frames metrics.json counted
     reads = re.search(r"\| shifted frame reads \(frame_shift, frame_zoom\) \| ([^|]+) \|", text).group(1).strip()
     assert m["frame_shift"]["frames"] > 0
-    assert reads == f"{m['frame_shift']['frames']} complete training frames, 50% of their tiles' reads moved"
+    assert reads == f"{m['frame_shift']['frames']} complete training frames, 100% of their tiles' reads moved"
     # the metadata passes the YAML check the Hub runs on a push (the test server's, built on huggingface_hub)
     assert validate_card_yaml(text) == []
     broken = text.replace("metrics:\n    - name:", "metrics:\n    - nom:", 1).replace("type: mean_iou\n      value:", "value:", 1)
@@ -230,3 +230,13 @@ def test_predict_cli_takes_a_hub_repo_id(hub, runs, tmp_path, sample_arrays):
     assert proc.returncode == 0, proc.stderr[-2000:]
     local = AutoModelForSemanticSegmentation.from_pretrained(runs["unet-attention"]).eval()
     np.testing.assert_array_equal(np.load(out / "predictions.npz")["masks"], predict(local, sample_arrays.test_images))
+
+
+def test_the_card_of_a_run_before_frame_read_p_says_half_the_reads_moved():
+    # metrics.json of a release before --frame_read_p records no "p"; that release moved half of the reads
+    from mars_segformer.hub.card import _frame_reads
+
+    assert _frame_reads({"frames": 3, "seam_median": 1.2}) == "3 complete training frames, 50% of their tiles' reads moved"
+    assert _frame_reads({"frames": 3, "seam_median": 1.2, "p": 1.0, "scale": [2 / 3, 1.5]}) == (
+        "3 complete training frames, 100% of their tiles' reads moved, windows 0.67-1.50x the tile's size")
+    assert _frame_reads(None) == "off"

@@ -39,6 +39,19 @@ def test_a_run_folder_of_an_earlier_release_resumes_with_the_recipe_it_started_w
     assert (loss_args.loss, args.weight_averaging) == ("focal", "swa")
 
 
+def test_a_run_folder_saved_before_frame_read_p_resumes_moving_half_the_reads(tmp_path):
+    # a folder of the release before --frame_read_p saved the five recipe flags of its time, frame_shift
+    # among them, and moved half of the reads; a new run moves every one of them
+    assert parse_args(["--output_dir", "unused"])[1].frame_read_p == 1.0
+    out = tmp_path / "shifted"
+    out.mkdir()
+    argv = ["--loss", "focal:1,lovasz:1", "--repeat_factor_threshold", "0.3", "--weight_averaging", "ema:0.999",
+            "--logit_adjustment", "auto", "--augmentations", "hflip,frame_shift", "--output_dir", str(out)]
+    (out / "run_args.json").write_text(json.dumps({"argv": argv}))
+    _, (_, data_args, *_) = parse_command_line(["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    assert (data_args.augmentations, data_args.frame_read_p) == ("hflip,frame_shift", 0.5)
+
+
 @pytest.mark.parametrize("argv", [[], ["--loss", "ce", "--oversample_big_rock", "15", "--weight_averaging", "swa:0.5"]])
 def test_a_new_run_folder_records_its_recipe_and_resumes_with_it(tmp_path, argv):
     out = tmp_path / "new"
