@@ -18,10 +18,7 @@ from .threads import parse_threads
 
 def parse_augmentations(text: str) -> list[str]:
     """``--augmentations`` as a list of known names (``none`` or empty: no augmentation)."""
-    names = _parse_augmentations(text, AUGMENTATION_NAMES)
-    need(not {"frame_shift", "frame_zoom"} <= set(names),
-         "--augmentations: name one of frame_shift and frame_zoom (frame_zoom shifts its windows too)")
-    return names
+    return _parse_augmentations(text, AUGMENTATION_NAMES)
 
 
 def parse_weight_averaging(text: str) -> AveragingSpec:
