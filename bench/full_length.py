@@ -196,6 +196,51 @@ def summarize(out_root: Path) -> dict:
     return {"batch_size": BATCH, "machine": machine(), "rows": rows}
 
 
+#: the recipes of the shifted-frame-read family (the default's and its candidates since), drawn per split in
+#: docs/full_length_frame_reads.png; the 60-epoch runs are left out (their x axis is three times as long)
+FRAME_READ_FAMILY = "combo_logit_adj_frame_"
+
+
+def render_frame_reads(rows: dict, docs: Path, plt) -> dict[int, list[str]]:
+    """One panel per split: the 20-epoch runs of the shifted-frame-read recipes, so that a candidate can be read
+    against its own split's default runs (reruns with another data order included).
+
+    Returns:
+        {seed: the labels drawn in its panel} (empty, and no file written, without such runs).
+    """
+    runs = [r for r in rows.values() if r["recipe"].startswith(FRAME_READ_FAMILY) and "_e" not in r["recipe"]
+            and r["model"].startswith("upernet-r18")]
+    seeds = sorted({r["seed"] for r in runs})
+    if not seeds:
+        return {}
+    def label(r: dict) -> str:
+        extra = r["model"].removeprefix("upernet-r18").lstrip("-")
+        return f"{extra + ': ' if extra else ''}{r['recipe'].removeprefix(FRAME_READ_FAMILY)}"
+
+    def is_default(r: dict) -> bool:  # the stored default run and its data-order reruns
+        return r["model"] == "upernet-r18" and r["recipe"].removeprefix(FRAME_READ_FAMILY).startswith("shift_bf16")
+
+    candidates = sorted({label(r) for r in runs if not is_default(r)})
+    colour = {name: plt.get_cmap("tab10").colors[i % 10] for i, name in enumerate(candidates)}  # one per candidate
+    fig, axes = plt.subplots(1, len(seeds), figsize=(6 * len(seeds), 5.5), sharey=True, squeeze=False)
+    for ax, seed in zip(axes[0], seeds, strict=True):
+        for r in (r for r in runs if r["seed"] == seed):
+            xs, ys = zip(*r["curve"], strict=True)
+            ax.plot(xs, ys, "-" if is_default(r) else "--", marker=".", markersize=3,
+                    color="0.45" if is_default(r) else colour[label(r)], label=label(r))
+        ax.set_title(f"seed {seed} (its own frame-grouped split)", fontsize=10)
+        ax.set_xlabel(f"samples seen (batch {BATCH})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("validation task mean IoU (classes 1-4)")
+    fig.suptitle("UperNet-R18, 20 epochs: shifted frame reads (gray: frame_shift at half the reads, with reruns; "
+                 "dashed: candidates)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(docs / "full_length_frame_reads.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return {seed: [label(r) for r in runs if r["seed"] == seed] for seed in seeds}
+
+
 def render(summary: dict, docs: Path) -> None:
     import matplotlib
 
@@ -219,6 +264,7 @@ def render(summary: dict, docs: Path) -> None:
     fig.tight_layout()
     fig.savefig(docs / "full_length.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    render_frame_reads(rows, docs, plt)
     lines = [
         f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
         f"{m['cores']} cores, GPU {m['gpu']}); one torch thread per run with 2-4 jobs sharing the "

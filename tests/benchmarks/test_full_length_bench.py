@@ -97,3 +97,26 @@ def test_a_rerun_with_another_data_order_is_its_own_run(tmp_path, monkeypatch):
     (ck / "trainer_state.json").write_text(json.dumps({"log_history": [ev]}))
     row = fl.summarize(tmp_path)["rows"]["upernet-r18__combo_logit_adj_ds1_s0"]
     assert (row["recipe"], row["seed"]) == ("combo_logit_adj_ds1", 0)
+
+
+def test_the_frame_read_figure_has_a_panel_per_split_of_the_family_runs(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def row(model, recipe, seed):
+        return {"model": model, "recipe": recipe, "seed": seed, "finished": True,
+                "curve": [[5760, 0.4], [11520, 0.5 + seed / 1000]]}
+
+    family = {f"r{k}": row(*spec) for k, spec in enumerate([
+        ("upernet-r18", "combo_logit_adj_frame_shift_bf16", 0), ("upernet-r18", "combo_logit_adj_frame_shift_p1_bf16", 0),
+        ("upernet-r18", "combo_logit_adj_frame_shift_bf16", 42), ("upernet-r18", "combo_logit_adj_frame_shift_bf16_e60", 1),
+        ("segformer-b0", "combo_logit_adj_frame_shift_bf16", 1), ("upernet-r18", "combo", 1)])}
+    # seeds 0 and 42 only: the 60-epoch run, the other model and the other recipe family draw no panel of seed 1
+    drawn = fl.render_frame_reads(family, tmp_path, plt)
+    assert drawn == {0: ["shift_bf16", "shift_p1_bf16"], 42: ["shift_bf16"]}
+    assert (tmp_path / "full_length_frame_reads.png").stat().st_size > 10_000
+    (tmp_path / "full_length_frame_reads.png").unlink()
+    assert fl.render_frame_reads({k: family[k] for k in ("r3", "r4", "r5")}, tmp_path, plt) == {}
+    assert not (tmp_path / "full_length_frame_reads.png").exists()
