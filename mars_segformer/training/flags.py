@@ -78,12 +78,22 @@ def _kind(annotation: str, enums: dict) -> tuple[str, tuple[str, ...]]:
 
 
 def _literals(tree: ast.Module) -> dict[str, object]:
-    """A module's literal constants, ``NAME = <literal>``."""
+    """A module's literal constants, ``NAME = <literal>`` and ``A, B = <literal>, <literal>``."""
     out = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name):
+            pairs = [(target, node.value)]
+        elif (isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+              and len(target.elts) == len(node.value.elts) and all(isinstance(t, ast.Name) for t in target.elts)):
+            pairs = list(zip(target.elts, node.value.elts, strict=True))
+        else:
+            continue
+        for name, value in pairs:
             try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
+                out[name.id] = ast.literal_eval(value)
             except (ValueError, TypeError, SyntaxError):
                 pass
     return out

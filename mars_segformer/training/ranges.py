@@ -48,8 +48,7 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     need(model_args.freeze_encoder_steps >= 0, f"--freeze_encoder_steps must be >= 0, got {model_args.freeze_encoder_steps}")
     need(args.early_stopping_patience >= 0, f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}")
     need(0 < data_args.val_fraction < 1, f"--val_fraction must lie in (0, 1), got {data_args.val_fraction}")
-    # None: the quick pre-import check, which cannot read this default (a constant, not a literal)
-    need(data_args.frame_read_p is None or (finite(data_args.frame_read_p) and 0 <= data_args.frame_read_p <= 1),
+    need(finite(data_args.frame_read_p) and 0 <= data_args.frame_read_p <= 1,
          f"--frame_read_p is a probability in [0, 1], got {data_args.frame_read_p}")
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     need(data_args.oversample_big_rock >= 1,
