@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -208,8 +209,8 @@ def render_frame_reads(rows: dict, docs: Path, plt) -> dict[int, list[str]]:
     Returns:
         {seed: the labels drawn in its panel} (empty, and no file written, without such runs).
     """
-    runs = [r for r in rows.values() if r["recipe"].startswith(FRAME_READ_FAMILY) and "_e" not in r["recipe"]
-            and r["model"].startswith("upernet-r18")]
+    runs = [r for r in rows.values() if r["recipe"].startswith(FRAME_READ_FAMILY)
+            and not re.search(r"_e\d+(_|$)", r["recipe"]) and r["model"].startswith("upernet-r18")]  # run_name's _eN
     seeds = sorted({r["seed"] for r in runs})
     if not seeds:
         return {}

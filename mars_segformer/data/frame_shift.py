@@ -41,6 +41,12 @@ ZOOM_SCALE = (2 / 3, 1.5)
 SEAM_MEDIAN_MAX, SEAM_FRAME_MAX = 2.0, 3.0
 
 
+def zoom_text(scale) -> str:
+    """``", windows A-Bx the tile's size"`` for a ``frame_zoom`` scale range (as :class:`FrameShift` and
+    ``metrics.json`` record it); empty for shifted windows only, (1, 1)."""
+    return "" if tuple(scale) == (1, 1) else f", windows {scale[0]:.2f}-{scale[1]:.2f}x the tile's size"
+
+
 def complete_frames(frame_ids: np.ndarray, wanted=None) -> np.ndarray:
     """Row indices of the tiles of every frame stored with all :data:`TILES_PER_FRAME` tiles, frame by frame.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..data.frame_shift import EARLIER_SHIFT_P
+from ..data.frame_shift import EARLIER_SHIFT_P, zoom_text
 from ..data.io import CLASS_NAMES, TILE_SHAPE
 
 #: The template ships inside the package (``hub/model_card.md``), so a wheel install renders cards too.
@@ -79,8 +79,7 @@ def _frame_reads(info: dict | None) -> str:
         return "off"
     if not info.get("frames"):
         return "named, but the data has no complete frames to read from"
-    scale = info.get("scale") or (1, 1)
-    zoom = "" if tuple(scale) == (1, 1) else f", windows {scale[0]:.2f}-{scale[1]:.2f}x the tile's size"
+    zoom = zoom_text(info.get("scale") or (1, 1))
     return f"{info['frames']} complete training frames, {info.get('p', EARLIER_SHIFT_P):.0%} of their tiles' reads moved{zoom}"
 
 

@@ -17,7 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX
+from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, zoom_text
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -422,8 +422,8 @@ def _frame_shift_line(info: dict) -> str:
     """The start-up line of ``--augmentations ...,frame_shift``: what it reads, or why it reads nothing."""
     n, seam = info["frames"], info["seam_median"]
     if n:
-        zoom = "" if info.get("scale", (1, 1)) == (1, 1) else (
-            f", windows {info['scale'][0]:.2f}-{info['scale'][1]:.2f}x the tile's size resized to it (frame_zoom)")
+        zoom = zoom_text(info.get("scale", (1, 1)))
+        zoom += " resized to it (frame_zoom)" if zoom else ""
         return (f"frame_shift: the tiles of {n} complete training frames are read shifted (by up to {MAX_SHIFT:.0%} "
                 f"of a tile) in {info['p']:.0%} of their reads{zoom}")
     if seam is None:
