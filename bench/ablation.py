@@ -178,6 +178,14 @@ CONTEXT["18_combo_logit_adj_frame_zoom_p1"] = ("17_combo_logit_adj_frame_zoom wi
 CONTEXT["19_combo_logit_adj_frame_shift_p1"] = ("14_combo_logit_adj_frame_shift (the default before it) with every read of a "
                                                 "complete frame's tile shifted (--frame_read_p 1)",
                                                 _with(CONTEXT["14_combo_logit_adj_frame_shift"][1], frame_read_p=1))
+#: frame_zoom led the default by far mid-run at full length and lost once the learning rate decayed (docs/results.md,
+#: "Zoomed frame reads"): zoomed reads for the first 70 % of the steps, then the default's shifted reads at the
+#: tile's scale, as detection recipes switch their strongest augmentation off for the last epochs
+CONTEXT["21_combo_logit_adj_frame_zoom_until0.7"] = ("19_combo_logit_adj_frame_shift_p1 (the default) with frame_zoom "
+                                                     "for the first 70 % of the steps (--frame_zoom_until 0.7), then "
+                                                     "shifted reads only",
+                                                     _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                           augmentations="hflip,frame_zoom", frame_zoom_until=0.7))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -224,6 +232,8 @@ PARENT = {
     "18_combo_logit_adj_frame_zoom_p1": "17_combo_logit_adj_frame_zoom",
     "19_combo_logit_adj_frame_shift_p1": "14_combo_logit_adj_frame_shift",
     "19_combo_logit_adj_frame_shift_p1_bf16": "14_combo_logit_adj_frame_shift_bf16",
+    "21_combo_logit_adj_frame_zoom_until0.7": "19_combo_logit_adj_frame_shift_p1",
+    "21_combo_logit_adj_frame_zoom_until0.7_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",

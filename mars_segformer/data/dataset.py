@@ -77,6 +77,8 @@ class DataConfig:
         oversample_big_rock: copies of each big-rock training tile (1 disables it).
         repeat_factor_threshold: LVIS repeat-factor sampling threshold (0 disables it).
         frame_read_p: share of the eligible training reads ``frame_shift`` / ``frame_zoom`` move.
+        frame_zoom_until: share of the training steps ``frame_zoom`` zooms its reads; they are only shifted after
+            (the trainer reports its progress to the dataset's :class:`FrameShift`).
         drop_outliers: drop tiles sharing a multi-class mask with at least ``outlier_min_count`` others.
         outlier_min_count: see ``drop_outliers``.
         num_channels: channels the model expects; the gray tile is repeated, as ``pipeline`` does with RGB.
@@ -92,6 +94,7 @@ class DataConfig:
     #: LVIS repeat-factor sampling threshold t over tile classes (0: off); see data.sampling
     repeat_factor_threshold: float = 0.0
     frame_read_p: float = SHIFT_P
+    frame_zoom_until: float = 1.0
     drop_outliers: bool = True
     outlier_min_count: int = 20
     num_channels: int = 3
@@ -267,9 +270,11 @@ class MarsData:
     extra: dict | None = None
     #: with ``frame_shift``: {"frames": complete training frames whose tiles are read shifted, "seam_median": their
     #: median seam ratio, None without complete frames, "p": share of their reads moved, "scale": the windows'
-    #: scale range, (1, 1) without zoom}
+    #: scale range, (1, 1) without zoom, "zoom_until": share of the training steps zoomed}
     #: (None without ``frame_shift`` or ``frame_zoom``)
     frame_shift: dict | None = None
+    #: the training split's shifted reads themselves, to be told the training's progress (``frame_zoom_until``)
+    frame_reads: FrameShift | None = None
 
 
 def clean_and_split(arrays: MarsArrays, config: DataConfig):
@@ -338,7 +343,7 @@ def _frame_shift(arrays, rows, config: DataConfig) -> FrameShift | None:
         return None
     scale = ZOOM_SCALE if wanted[0] == "frame_zoom" else (1.0, 1.0)
     return FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, rows, p=config.frame_read_p,
-                      scale=scale, seed=config.seed + 2)
+                      scale=scale, seed=config.seed + 2, zoom_until=config.frame_zoom_until)
 
 
 def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None) -> MarsData:
@@ -380,4 +385,5 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     test.set_transform(plain)
     return MarsData(DatasetDict(train=train, validation=val, test=test), arrays, tr, va, report, config, extra_info,
                     None if shift is None else {"frames": shift.num_frames, "seam_median": shift.seam_median,
-                                                "p": shift.p, "scale": shift.scale})
+                                                "p": shift.p, "scale": shift.scale, "zoom_until": shift.zoom_until},
+                    shift)

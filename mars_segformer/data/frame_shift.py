@@ -13,13 +13,17 @@ same frame, so no border is invented and no other frame leaks in. Named ``frame_
 ``frame_zoom`` is the same read at a random scale: the window's sides are the tile's times a factor drawn
 log-uniformly from :data:`ZOOM_SCALE`, and the window is resized to the tile's shape (image bilinear or by area,
 mask nearest). It is the scale augmentation of common segmentation recipes without the borders an affine
-rescale of the tile alone has to invent: a zoomed-out read shows the frame around the tile.
+rescale of the tile alone has to invent: a zoomed-out read shows the frame around the tile. With ``zoom_until``
+below 1 (``--frame_zoom_until``) the zoom ends after that share of the training steps and the reads are only shifted
+from then on, so the last steps train at the tile's own scale (as strong augmentations are switched off for the
+last epochs of detection recipes); the trainer reports its progress through :meth:`FrameShift.set_progress`.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from .ai4mars import join_tiles
 from .io import FRAME_SIZE, TILE_SHAPE
@@ -45,6 +49,12 @@ def zoom_text(scale) -> str:
     """``", windows A-Bx the tile's size"`` for a ``frame_zoom`` scale range (as :class:`FrameShift` and
     ``metrics.json`` record it); empty for shifted windows only, (1, 1)."""
     return "" if tuple(scale) == (1, 1) else f", windows {scale[0]:.2f}-{scale[1]:.2f}x the tile's size"
+
+
+def until_text(zoom_until: float) -> str:
+    """``", zoomed for the first N % of the steps, then shifted only"`` for a ``frame_zoom`` schedule that ends
+    (``zoom_until`` below 1); empty for a zoom throughout."""
+    return "" if zoom_until >= 1 else f", zoomed for the first {zoom_until:.0%} of the steps, then shifted only"
 
 
 def complete_frames(frame_ids: np.ndarray, wanted=None) -> np.ndarray:
@@ -99,15 +109,20 @@ class FrameShift:
         scale: (low, high) range of the window's scale, drawn log-uniformly and resized back to the tile's shape
             ((1, 1): shifted windows only, ``frame_shift``; :data:`ZOOM_SCALE`: ``frame_zoom``).
         seed: seed of this object's generator (each DataLoader worker reseeds it).
+        zoom_until: share of the training steps during which reads are zoomed (``scale`` other than (1, 1));
+            after it they are only shifted (1: zoomed throughout).
 
     Frames are joined in the shared file's layout only where the joins look like it (:func:`seam_ratio`): a file
     whose frame ids group tiles in another order gets no shifted reads rather than wrong ones.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, frame_ids, allowed, p: float = SHIFT_P,
-                 max_shift: float = MAX_SHIFT, scale: tuple[float, float] = (1.0, 1.0), seed: int | None = None):
+                 max_shift: float = MAX_SHIFT, scale: tuple[float, float] = (1.0, 1.0), seed: int | None = None,
+                 zoom_until: float = 1.0):
         if not 0 <= p <= 1 or not 0 < max_shift <= 1:
             raise ValueError(f"frame_shift: p must be in [0, 1] and max_shift in (0, 1], got {p}, {max_shift}")
+        if not 0 < zoom_until <= 1:  # nan too
+            raise ValueError(f"frame_zoom: zoom_until is a share of the training steps in (0, 1], got {zoom_until}")
         if not 0 < scale[0] <= scale[1] or scale[1] * TILE_SHAPE[1] > FRAME_SIZE:
             raise ValueError(f"frame_zoom: scale must be (low, high) with 0 < low <= high <= "
                              f"{FRAME_SIZE // TILE_SHAPE[1]} (the window fits the frame), got {scale}")
@@ -132,7 +147,21 @@ class FrameShift:
         self.where = {int(r): (k // TILES_PER_FRAME, (k % TILES_PER_FRAME) // cols, k % cols)
                       for k, r in enumerate(rows)}
         self.p, self.max_shift, self.scale = p, max_shift, (float(scale[0]), float(scale[1]))
+        self.zoom_until = float(zoom_until)
+        #: whether reads are zoomed now: in shared memory, so that DataLoader workers (persistent ones too, forked
+        #: or spawned) see what :meth:`set_progress` sets in the training process
+        self._zooming = torch.ones((), dtype=torch.bool).share_memory_()
         self.rng = np.random.default_rng(seed)
+
+    @property
+    def zooming(self) -> bool:
+        """Whether a read now draws its window's scale from ``scale`` (False: shifted at the tile's size)."""
+        return self.scale != (1.0, 1.0) and bool(self._zooming)
+
+    def set_progress(self, done: float) -> None:
+        """Tell the reads how far training is (``done``: the share of its steps taken): the zoom is on while
+        ``done`` is below ``zoom_until``."""
+        self._zooming.fill_(done < self.zoom_until)
 
     @property
     def num_frames(self) -> int:
@@ -143,7 +172,7 @@ class FrameShift:
         settings (``datasets`` fingerprints a formatted dataset by pickling its transform; see
         ``data/dataset.py``)."""
         return ("FrameShift", tuple(self.images.shape), str(self.images.dtype), self.frames.tobytes(), self.p,
-                self.max_shift, self.scale)
+                self.max_shift, self.scale, self.zoom_until)
 
     def window(self, k: int, y: int, x: int, h: int | None = None, w: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +195,7 @@ class FrameShift:
         th, tw = image.shape
         sy, sx = round(self.max_shift * th), round(self.max_shift * tw)
         dy, dx = int(self.rng.integers(-sy, sy + 1)), int(self.rng.integers(-sx, sx + 1))
-        if self.scale == (1.0, 1.0):
+        if not self.zooming:
             h, w = th, tw
         else:
             s = float(np.exp(self.rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..data.frame_shift import EARLIER_SHIFT_P, zoom_text
+from ..data.frame_shift import EARLIER_SHIFT_P, until_text, zoom_text
 from ..data.io import CLASS_NAMES, TILE_SHAPE
 
 #: The template ships inside the package (``hub/model_card.md``), so a wheel install renders cards too.
@@ -80,6 +80,7 @@ def _frame_reads(info: dict | None) -> str:
     if not info.get("frames"):
         return "named, but the data has no complete frames to read from"
     zoom = zoom_text(info.get("scale") or (1, 1))
+    zoom += until_text(info.get("zoom_until", 1.0)) if zoom else ""
     return f"{info['frames']} complete training frames, {info.get('p', EARLIER_SHIFT_P):.0%} of their tiles' reads moved{zoom}"
 
 

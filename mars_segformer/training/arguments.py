@@ -55,6 +55,8 @@ class DataArguments:
         "size, resized to it"})
     frame_read_p: float = field(default=SHIFT_P, metadata={"help": "share of the reads of complete frames' tiles that "
         "'frame_shift' / 'frame_zoom' move, in [0, 1] (0.5 before issue 19's full-length runs picked 1)"})
+    frame_zoom_until: float = field(default=1.0, metadata={"help": "share of the training steps, in (0, 1], during "
+        "which 'frame_zoom' zooms its reads; after it they are only shifted, at the tile's scale (1: throughout)"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "

@@ -113,3 +113,22 @@ class FreezeEncoderCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step >= self.steps and not self.params[0].requires_grad:
             self._set(True)
+
+
+class ProgressCallback(TrainerCallback):
+    """Tell ``report`` the share of the training's steps taken, at its start (a resume too) and before each step
+    (``frame_zoom``'s schedule, :meth:`..data.frame_shift.FrameShift.set_progress`). A DataLoader reads a batch or
+    two ahead, so a switch reaches the batches that late."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def _tell(self, state) -> None:
+        if state.max_steps > 0:
+            self.report(state.global_step / state.max_steps)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._tell(state)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._tell(state)

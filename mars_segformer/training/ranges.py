@@ -50,6 +50,11 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     need(0 < data_args.val_fraction < 1, f"--val_fraction must lie in (0, 1), got {data_args.val_fraction}")
     need(finite(data_args.frame_read_p) and 0 <= data_args.frame_read_p <= 1,
          f"--frame_read_p is a probability in [0, 1], got {data_args.frame_read_p}")
+    need(finite(data_args.frame_zoom_until) and 0 < data_args.frame_zoom_until <= 1,
+         f"--frame_zoom_until is a share of the training steps in (0, 1], got {data_args.frame_zoom_until}")
+    need(data_args.frame_zoom_until == 1 or "frame_zoom" in [a.strip() for a in data_args.augmentations.split(",")],
+         f"--frame_zoom_until {data_args.frame_zoom_until} ends frame_zoom's zoom, but --augmentations "
+         f"{data_args.augmentations!r} does not name frame_zoom")
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     need(data_args.oversample_big_rock >= 1,
           f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")

@@ -17,7 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
-from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, zoom_text
+from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, until_text, zoom_text
 from ..data.io import TILE_SCALE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
@@ -37,7 +37,7 @@ from ..visualization import save_confusion_matrix, save_curves, save_prediction_
 from .adjustment import inherited_shift, search_tau, training_sample
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .averaging import WeightAverager, WeightAveragingCallback
-from .callbacks import FreezeEncoderCallback, PredictionPlotCallback
+from .callbacks import FreezeEncoderCallback, PredictionPlotCallback, ProgressCallback
 from .checks import (
     RunError,
     check_arguments,
@@ -84,12 +84,13 @@ SECRET_FLAGS = {"hub_token"}
 #: the recipe flags whose defaults a release may change (issue 19 changed each of them): run_args.json holds
 #: the run's values of them, so that a resume trains on with the recipe it started with
 RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_adjustment", "augmentations",
-                "frame_read_p")
+                "frame_read_p", "frame_zoom_until")
 #: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default (logit
 #: adjustment and frame_shift came later, off until then); a folder saved before --frame_read_p existed moved
 #: EARLIER_SHIFT_P of the reads whenever it named frame_shift
 RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none",
-                         "logit_adjustment": "0", "augmentations": "hflip", "frame_read_p": str(EARLIER_SHIFT_P)}
+                         "logit_adjustment": "0", "augmentations": "hflip", "frame_read_p": str(EARLIER_SHIFT_P),
+                         "frame_zoom_until": "1.0"}
 #: left out of run_args.json: secrets, and what only concerns one invocation
 NOT_SAVED = SECRET_FLAGS | {"resume_from_checkpoint", "overwrite"}
 DATACLASSES = (ModelArguments, DataArguments, LossArguments, MarsTrainingArguments)
@@ -234,6 +235,7 @@ def data_config(data_args: DataArguments, seed: int) -> DataConfig:
         val_fraction=data_args.val_fraction, seed=seed, augmentations=parse_augmentations(data_args.augmentations),
         cutmix_p=data_args.cutmix_p, oversample_big_rock=data_args.oversample_big_rock,
         repeat_factor_threshold=data_args.repeat_factor_threshold, frame_read_p=data_args.frame_read_p,
+        frame_zoom_until=data_args.frame_zoom_until,
         drop_outliers=data_args.drop_outliers,
         outlier_min_count=data_args.outlier_min_count, train_frames=parse_train_frames(data_args.train_frames),
         extra_share=DataConfig.extra_share if data_args.extra_share is None else data_args.extra_share,
@@ -424,6 +426,7 @@ def _frame_shift_line(info: dict) -> str:
     if n:
         zoom = zoom_text(info.get("scale", (1, 1)))
         zoom += " resized to it (frame_zoom)" if zoom else ""
+        zoom += until_text(info.get("zoom_until", 1.0)) if zoom else ""
         return (f"frame_shift: the tiles of {n} complete training frames are read shifted (by up to {MAX_SHIFT:.0%} "
                 f"of a tile) in {info['p']:.0%} of their reads{zoom}")
     if seam is None:
@@ -514,6 +517,8 @@ def _build_trainer(p: RunParts) -> None:
     p.averager = None if p.averaging.mode == "none" else WeightAverager(p.model, p.averaging, from_start=not args.ema_warmup)
     if p.averager is not None:
         callbacks.append(WeightAveragingCallback(p.averager))
+    if data.frame_reads is not None and data.frame_reads.zoom_until < 1:
+        callbacks.append(ProgressCallback(data.frame_reads.set_progress))
     p.trainer = MarsTrainer(
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=p.metrics, preprocess_logits_for_metrics=preprocess, callbacks=callbacks,

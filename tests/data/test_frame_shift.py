@@ -165,7 +165,7 @@ def test_the_default_on_a_file_without_frame_ids_reads_tiles_as_stored():
     arrays = arrays_from_course_layout(*make_course_arrays(n=40))
     data = build_dataset_dict(arrays, DataConfig())  # the default augmentations hold frame_shift
     # every eligible read is moved by default (there are none here)
-    assert data.frame_shift == {"frames": 0, "seam_median": None, "p": 1.0, "scale": (1.0, 1.0)}
+    assert data.frame_shift == {"frames": 0, "seam_median": None, "p": 1.0, "scale": (1.0, 1.0), "zoom_until": 1.0}
     assert "off here: the data has no complete frames" in _frame_shift_line(data.frame_shift)
     assert "off here: the tiles do not join" in _frame_shift_line({"frames": 0, "seam_median": 3.9})
 
@@ -276,3 +276,61 @@ def test_frame_read_p_sets_the_share_of_moved_training_reads(sample_arrays):
         assert eligible
         changed[p] = np.mean([not np.array_equal(labels[k], stored_m[k]) for k in eligible])
     assert changed[0.0] == 0 and changed[1.0] > 0.8
+
+
+def _window_span(msk: np.ndarray) -> int:
+    """Columns of the frame a coordinate-frame mask read covers (the tile's width for an unzoomed read)."""
+    cols = msk[0].astype(int)
+    return cols[-1] - cols[0] + 1
+
+
+def test_the_zoom_ends_at_zoom_until_and_reads_are_only_shifted_after():
+    """frame_zoom with zoom_until 0.5: before half the training's steps reads are windows of many sizes; from
+    then on every read is a tile-sized window of the frame (the coordinate mask spans exactly the tile's width)."""
+    images, masks = _coordinate_frames(1)
+    zoom = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, scale=ZOOM_SCALE, seed=0,
+                      zoom_until=0.5)
+    spans = {}
+    for done in (0.0, 0.49, 0.5, 0.9):
+        zoom.set_progress(done)
+        spans[done] = [_window_span(zoom(images[row], masks[row], row)[1]) for row in range(8) for _ in range(10)]
+    for done in (0.0, 0.49):
+        assert np.mean(np.array(spans[done]) != TW) > 0.5, done
+    for done in (0.5, 0.9):
+        assert set(spans[done]) == {TW}, done
+    # frame_shift's reads (no zoom) are tile-sized whatever the progress
+    shift = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, seed=0)
+    shift.set_progress(0.0)
+    assert {_window_span(shift(images[r], masks[r], r)[1]) for r in range(8)} == {TW}
+
+
+def test_persistent_dataloader_workers_see_the_end_of_the_zoom():
+    """The switch is made in the training process after the workers have started; persistent workers (the
+    default on a GPU) must read tile-sized windows from then on."""
+    import torch
+
+    from mars_segformer.data.dataset import MarsTransform, tiles_to_dataset
+
+    images, masks = _coordinate_frames(1)
+    zoom = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, scale=ZOOM_SCALE, seed=0,
+                      zoom_until=0.5)
+    ds = tiles_to_dataset(images[[2] * 64], masks[[2] * 64], ["f"] * 64, [2] * 64)
+    ds.set_transform(MarsTransform(None, frame_shift=zoom))
+    loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=2, persistent_workers=True)
+
+    def spans():
+        # labels are the frame's columns, normalisation leaves them as they are
+        return [_window_span(m.numpy()) for batch in loader for m in batch["labels"]]
+
+    zoom.set_progress(0.1)
+    before = spans()
+    zoom.set_progress(0.6)
+    after = spans()
+    assert np.mean(np.array(before) != TW) > 0.5 and set(after) == {TW}
+
+
+def test_zoom_until_outside_the_steps_is_refused():
+    images, masks = _coordinate_frames(1)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="zoom_until"):
+            FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), scale=ZOOM_SCALE, zoom_until=bad)

@@ -239,4 +239,7 @@ def test_the_card_of_a_run_before_frame_read_p_says_half_the_reads_moved():
     assert _frame_reads({"frames": 3, "seam_median": 1.2}) == "3 complete training frames, 50% of their tiles' reads moved"
     assert _frame_reads({"frames": 3, "seam_median": 1.2, "p": 1.0, "scale": [2 / 3, 1.5]}) == (
         "3 complete training frames, 100% of their tiles' reads moved, windows 0.67-1.50x the tile's size")
+    assert _frame_reads({"frames": 3, "seam_median": 1.2, "p": 1.0, "scale": [2 / 3, 1.5], "zoom_until": 0.7}) == (
+        "3 complete training frames, 100% of their tiles' reads moved, windows 0.67-1.50x the tile's size, zoomed "
+        "for the first 70% of the steps, then shifted only")
     assert _frame_reads(None) == "off"
