@@ -1,0 +1,31 @@
+"""bench/ensemble.py: the mean of several runs' probabilities, scored by counting pixels."""
+
+import numpy as np
+import pytest
+
+from bench.ensemble import ensemble_rows
+
+
+def _iou_by_counting(preds, truths, c):
+    keep = truths > 0
+    inter = np.sum((preds == c) & (truths == c) & keep)
+    union = np.sum(((preds == c) | (truths == c)) & keep)
+    return inter / union
+
+
+def test_each_row_scores_the_argmax_of_the_mean_of_the_first_runs():
+    rng = np.random.default_rng(0)
+    truths = rng.integers(0, 5, (6, 8, 16)).astype(np.uint8)
+    probs = [rng.dirichlet(np.ones(5), (6, 8, 16)).transpose(0, 3, 1, 2).astype(np.float32) for _ in range(3)]
+    rows = ensemble_rows(probs, truths)
+    assert [r["runs"] for r in rows] == [1, 2, 3]
+    for k, row in enumerate(rows, start=1):
+        # the mean probability, class by class, written out here rather than taken from the script
+        mean = sum(probs[:k]) / k
+        preds = np.stack([mean[:, c] for c in range(5)]).argmax(axis=0)
+        ious = [_iou_by_counting(preds, truths, c) for c in range(1, 5)]
+        assert row["task_mean_iou"] == pytest.approx(np.mean(ious))
+        assert row["big_rock"] == pytest.approx(ious[3])
+        hit = np.sum((preds == 4) & (truths == 4))
+        assert row["big_rock_recall"] == pytest.approx(hit / np.sum(truths == 4))
+        assert row["big_rock_precision"] == pytest.approx(hit / np.sum((preds == 4) & (truths > 0)))
