@@ -221,14 +221,17 @@ def render_frame_reads(rows: dict, docs: Path, plt) -> dict[int, list[str]]:
     def is_default(r: dict) -> bool:  # the stored default run and its data-order reruns
         return r["model"] == "upernet-r18" and r["recipe"].removeprefix(FRAME_READ_FAMILY).startswith("shift_bf16")
 
-    candidates = sorted({label(r) for r in runs if not is_default(r)})
+    def recipe(r: dict) -> str:  # a candidate's data-order reruns (run_name's _dsN) share its colour
+        return re.sub(r"_ds\d+$", "", label(r))
+
+    candidates = sorted({recipe(r) for r in runs if not is_default(r)})
     colour = {name: plt.get_cmap("tab10").colors[i % 10] for i, name in enumerate(candidates)}  # one per candidate
     fig, axes = plt.subplots(1, len(seeds), figsize=(6 * len(seeds), 5.5), sharey=True, squeeze=False)
     for ax, seed in zip(axes[0], seeds, strict=True):
         for r in (r for r in runs if r["seed"] == seed):
             xs, ys = zip(*r["curve"], strict=True)
             ax.plot(xs, ys, "-" if is_default(r) else "--", marker=".", markersize=3,
-                    color="0.45" if is_default(r) else colour[label(r)], label=label(r))
+                    color="0.45" if is_default(r) else colour[recipe(r)], label=label(r))
         ax.set_title(f"seed {seed} (its own frame-grouped split)", fontsize=10)
         ax.set_xlabel(f"samples seen (batch {BATCH})")
         ax.grid(alpha=0.3)
@@ -319,6 +322,10 @@ def main():
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()
     check_runs(p, args.runs)
+    if args.data_seed is not None and args.data_seed in args.seeds:
+        # the Trainer orders the reads by --seed when no data seed is given: this would replay the run exactly
+        p.error(f"--data_seed {args.data_seed}: that is the order of the run with --seeds {args.data_seed} itself; "
+                "expected a data seed none of --seeds has")
     if not args.render_only and not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file")
     out_root = Path(args.out)
