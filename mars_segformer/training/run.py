@@ -87,7 +87,8 @@ RECIPE_FLAGS = ("loss", "repeat_factor_threshold", "weight_averaging", "logit_ad
                 "frame_read_p", "frame_zoom_until")
 #: their defaults until issue 19 made the combined recipe (bench/ablation.py's 9_combo) the default (logit
 #: adjustment and frame_shift came later, off until then); a folder saved before --frame_read_p existed moved
-#: EARLIER_SHIFT_P of the reads whenever it named frame_shift
+#: EARLIER_SHIFT_P of the reads whenever it named frame_shift, and one saved before --frame_zoom_until zoomed
+#: throughout
 RECIPE_BEFORE_ISSUE19 = {"loss": "focal", "repeat_factor_threshold": "0", "weight_averaging": "none",
                          "logit_adjustment": "0", "augmentations": "hflip", "frame_read_p": str(EARLIER_SHIFT_P),
                          "frame_zoom_until": "1.0"}
