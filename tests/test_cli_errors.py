@@ -125,6 +125,9 @@ CASES = [
     ("train", ["--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"], "use one of them"),
     ("train", ["--augmentations", "hflip,copypaste"], "--augmentations: unknown name(s) ['copypaste']"),
     ("train", ["--augmentations", "frame_shift,frame_zoom"], "--augmentations: name one of frame_shift and frame_zoom"),
+    # transformers says what it found on further lines; the error keeps them on its one line
+    ("train", ["--eval_strategy", "no", "--save_strategy", "epoch"],
+     "but found - Evaluation strategy: IntervalStrategy.NO - Save strategy: SaveStrategy.EPOCH"),
     ("train", ["--frame_read_p", "1.5"], "--frame_read_p is a probability in [0, 1], got 1.5"),
     ("train", ["--frame_read_p", "nan"], "--frame_read_p is a probability in [0, 1], got nan"),
     ("train", ["--augmentations", "hflip,frame_zoom", "--frame_zoom_until", "0"],

@@ -109,7 +109,8 @@ def _parse(argv: list[str]):
     try:
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:  # an unknown flag, or TrainingArguments.__post_init__ rejects a combination
-        msg = str(err).splitlines()[0]
+        # transformers lists what it found on further lines ("- Evaluation strategy: ..."): one line keeps them
+        msg = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         if "not used by the HfArgumentParser" in msg:
             raise RunError(f"unknown flag(s) {msg.split(':', 1)[1].strip()}; `python train_hf.py --help` lists them") from None
         raise RunError(f"invalid training arguments: {msg}") from None
