@@ -92,12 +92,24 @@ def check_runs(parser: ArgumentParser, specs: list[str]) -> None:
             parser.error(str(e))
 
 
-def run_name(spec: str, seed: int, epochs: int, data_seed: int | None = None) -> str:
+def run_name(spec: str, seed: int, epochs: int, data_seed: int | None = None, teachers: int = 0) -> str:
     """The run's folder name: ``MODEL__RECIPE_sSEED``, with ``_eEPOCHS`` before the seed when the schedule is
-    not the usual 20 epochs (so a longer run of a recipe never resumes, or is skipped as, the 20-epoch one), and
-    ``_dsN`` for a rerun with the Trainer's data-order seed N (``--data_seed``)."""
+    not the usual 20 epochs (so a longer run of a recipe never resumes, or is skipped as, the 20-epoch one),
+    ``_kdN`` for a student of N teachers (``--teachers``) and ``_dsN`` for a rerun with the Trainer's data-order
+    seed N (``--data_seed``)."""
     name, _ = run_flags(spec)
-    return f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}{'' if data_seed is None else f'_ds{data_seed}'}_s{seed}"
+    return (f"{name}{'' if epochs == EPOCHS else f'_e{epochs}'}{f'_kd{teachers}' if teachers else ''}"
+            f"{'' if data_seed is None else f'_ds{data_seed}'}_s{seed}")
+
+
+def teacher_folders(parser: ArgumentParser, names: list[str], seed: int, folder: Path) -> list[Path]:
+    """``--teachers`` names (run folder names without ``_sSEED``) as the finished runs of ``seed`` in ``folder``;
+    else one line and exit 2."""
+    runs = [folder / f"{n}_s{seed}" for n in names]
+    for run in runs:
+        if not (run / "metrics.json").is_file():
+            parser.error(f"--teachers: {run} has no metrics.json; expected a finished run of seed {seed} in {folder}")
+    return runs
 
 
 def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], folder: Path) -> dict[tuple[str, int], Path]:
@@ -318,6 +330,10 @@ def main():
                    help="the Trainer's data-order seed (same split, initialisation and augmentation seeds, another "
                         "order of the reads): a rerun of a run that measures the run-to-run noise; the run is named "
                         "RECIPE_dsN")
+    p.add_argument("--teachers", nargs="+", default=[],
+                   help="distillation: run names in --out without their _sSEED (e.g. "
+                        "upernet-r18__combo_logit_adj_frame_shift_p1_bf16); each seed's student learns the mean "
+                        "probabilities of those runs of its seed (train_hf.py --teachers); the run is named RECIPE_kdN")
     p.add_argument("--out", default=str(RESULTS / "full_length"))
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args()
@@ -331,9 +347,15 @@ def main():
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
+        # every seed's teachers are checked before anything trains
+        teachers_of = {seed: teacher_folders(p, args.teachers, seed, out_root) if args.teachers else []
+                       for seed in args.seeds}
         for seed in args.seeds:
+            teachers = teachers_of[seed]
+            extra = ("--teachers", ",".join(map(str, teachers))) if teachers else ()
             for spec in args.runs:
-                train(spec, seed, args, out_root, data_seed=args.data_seed)
+                train(spec, seed, args, out_root, extra=extra, data_seed=args.data_seed,
+                      name=run_name(spec, seed, args.epochs, args.data_seed, len(teachers)))
     summary = summarize(out_root)
     # run folders are not kept in git: rows of an earlier checkout stay from the stored JSON unless this
     # checkout has that run (then its own folder replaces the row)

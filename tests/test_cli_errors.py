@@ -46,6 +46,9 @@ def world(tmp_path_factory):
     model_dir = w / "model"
     create_model("unet", tiny=True).save_pretrained(model_dir)
     make_image_processor().save_pretrained(model_dir)
+    teacher = w / "teacher"  # a run folder's model and split record, as --teachers expects them
+    shutil.copytree(model_dir, teacher)
+    (teacher / "split.json").write_text(json.dumps({"seed": 0, "validation_tiles": 5, "data": "good.npz"}))
     bad_weights = w / "bad_weights"
     shutil.copytree(model_dir, bad_weights)
     blob = (bad_weights / "model.safetensors").read_bytes()
@@ -128,6 +131,11 @@ CASES = [
     # transformers says what it found on further lines; the error keeps them on its one line
     ("train", ["--eval_strategy", "no", "--save_strategy", "epoch"],
      "but found - Evaluation strategy: IntervalStrategy.NO - Save strategy: SaveStrategy.EPOCH"),
+    ("train", ["--teachers", f"{W}/model"], f"--teachers {W}/model: expected a trained run folder (or a checkpoint "
+     "in one) with config.json and the run's split.json"),
+    ("train", ["--teachers", f"{W}/teacher", "--cutmix_p", "0.5"],
+     "--teachers: --cutmix_p brings pixels without teacher probabilities; distil without it"),
+    ("train", ["--distill_weight", "-1"], "--distill_weight must be a number >= 0, got -1.0"),
     ("train", ["--frame_read_p", "1.5"], "--frame_read_p is a probability in [0, 1], got 1.5"),
     ("train", ["--frame_read_p", "nan"], "--frame_read_p is a probability in [0, 1], got nan"),
     ("train", ["--augmentations", "hflip,frame_zoom", "--frame_zoom_until", "0"],

@@ -204,12 +204,18 @@ def model_pixels(images: np.ndarray, config, scale: float = 1.0) -> torch.Tensor
 class MarsTransform:
     """The ``set_transform`` callable: decode, augment (training only), normalise.
 
-    Returns ``{"pixel_values": (B, C, H, W) float, "labels": (B, H, W) long}``.
+    Returns ``{"pixel_values": (B, C, H, W) float, "labels": (B, H, W) long}``, and with ``soft`` (a teacher's
+    class probabilities of every row, (N, K, H, W) uint8 in 1/255) ``"soft_labels"``: (B, K, H, W) uint8, moved,
+    zoomed and flipped with the image.
     """
 
     def __init__(self, augment=None, cutmix: CutMix | None = None, num_channels: int = 3,
                  copy_paste: CopyPaste | None = None, input_scale: float = 1, mean=None, std=None,
-                 frame_shift: FrameShift | None = None):
+                 frame_shift: FrameShift | None = None, soft: np.ndarray | None = None):
+        if soft is not None and (cutmix is not None or copy_paste is not None):
+            raise ValueError("soft labels (distillation) do not go with CutMix or copy_paste: their pasted pixels "
+                             "have no teacher probabilities")
+        self.soft = soft
         self.augment, self.cutmix, self.num_channels = augment, cutmix, num_channels
         #: reads a tile of a complete frame at a shifted place in its frame (needs the row's ``index``)
         self.frame_shift = frame_shift
@@ -236,24 +242,30 @@ class MarsTransform:
     def __call__(self, batch: dict) -> dict:
         self._reseed_in_worker()
         images, masks = decode_tiles(batch)
+        softs = [None] * len(images) if self.soft is None else [self.soft[int(r)] for r in batch["index"]]
         if self.frame_shift is not None:
-            images, masks = map(list, zip(*(self.frame_shift(i, m, r) for i, m, r
-                                            in zip(images, masks, batch["index"], strict=True)), strict=True))
+            images, masks, softs = map(list, zip(*(self.frame_shift.read(i, m, r, s) for i, m, r, s
+                                                   in zip(images, masks, batch["index"], softs, strict=True)),
+                                                 strict=True))
         if self.mixers or self.augment is not None:
-            out_i, out_m = [], []
-            for img, msk in zip(images, masks, strict=True):
+            out_i, out_m, out_s = [], [], []
+            for img, msk, soft in zip(images, masks, softs, strict=True):
                 for mix in self.mixers:
                     img, msk = mix(img, msk)
                 if self.augment is not None:
-                    res = self.augment(image=img, mask=msk)
-                    img, msk = res["image"], res["mask"]
+                    res = self.augment(image=img, mask=msk, **({} if soft is None else {"masks": soft}))
+                    img, msk, soft = res["image"], res["mask"], res.get("masks", soft)
                 out_i.append(img)
                 out_m.append(msk)
-            images, masks = out_i, out_m
-        return {
+                out_s.append(soft)
+            images, masks, softs = out_i, out_m, out_s
+        out = {
             "pixel_values": normalize(np.stack(images), self.num_channels, self.input_scale, self.mean, self.std),
             "labels": torch.from_numpy(np.stack(masks).astype(np.int64)),
         }
+        if self.soft is not None:
+            out["soft_labels"] = torch.from_numpy(np.stack([np.asarray(s) for s in softs]))
+        return out
 
 
 @dataclass
@@ -329,7 +341,7 @@ def _extra_rows(extra: MarsArrays, arrays: MarsArrays, va: np.ndarray, n_train_r
                 "excluded_validation_frame_tiles": excluded}
 
 
-def _frame_shift(arrays, rows, config: DataConfig) -> FrameShift | None:
+def _frame_shift(arrays, rows, config: DataConfig, soft: np.ndarray | None = None) -> FrameShift | None:
     """The shifted-read augmentation of ``frame_shift`` or ``frame_zoom`` (at :data:`ZOOM_SCALE`), over the
     training ``rows``; None when neither is named.
 
@@ -343,20 +355,27 @@ def _frame_shift(arrays, rows, config: DataConfig) -> FrameShift | None:
         return None
     scale = ZOOM_SCALE if wanted[0] == "frame_zoom" else (1.0, 1.0)
     return FrameShift(arrays.train_images, arrays.train_masks, arrays.train_frame_ids, rows, p=config.frame_read_p,
-                      scale=scale, seed=config.seed + 2, zoom_until=config.frame_zoom_until)
+                      scale=scale, seed=config.seed + 2, zoom_until=config.frame_zoom_until, soft=soft)
 
 
-def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None) -> MarsData:
+def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, extra: MarsArrays | None = None,
+                       soft_labels=None) -> MarsData:
     """Clean, split and wrap ``arrays`` into train / validation / test with on-the-fly transforms.
 
     The train split carries augmentation (and big-rock rows repeated ``oversample_big_rock`` times);
     validation and test are only normalised. ``extra`` tiles (pseudo-labels) join the train split only,
     as ``config.extra_share`` of its rows (``index`` -1-k for extra tile k), never from a validation frame.
+    ``soft_labels(arrays, train_rows, val_rows)`` (distillation), called with the cleaned arrays and the split,
+    gives (N, K, H, W) uint8 class probabilities of the labelled rows (in 1/255; only the training rows are
+    read); the training reads then carry ``"soft_labels"`` moved with their pixels.
     """
     from datasets import concatenate_datasets
 
     config = config or DataConfig()
     arrays, report, tr, va = clean_and_split(arrays, config)
+    soft = None if soft_labels is None else soft_labels(arrays, tr, va)
+    if soft is not None and extra is not None:
+        raise ValueError("soft labels (distillation) do not go with extra tiles: the extra tiles have none")
     # one table over every labelled tile, viewing the arrays; train and validation are row selections of it
     # (index mappings), so building adds next to nothing to the tiles' own memory
     labelled = tiles_to_dataset(arrays.train_images, arrays.train_masks, arrays.train_frame_ids)
@@ -376,10 +395,10 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
     paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
-    shift = _frame_shift(arrays, tr, config)
+    shift = _frame_shift(arrays, tr, config, soft)
     norm = {"input_scale": config.input_scale, "mean": config.image_mean, "std": config.image_std}
     train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels,
-                                      paste, **norm, frame_shift=shift))
+                                      paste, **norm, frame_shift=shift, soft=soft))
     plain = MarsTransform(None, None, config.num_channels, **norm)
     val.set_transform(plain)
     test.set_transform(plain)

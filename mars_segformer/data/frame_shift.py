@@ -111,6 +111,8 @@ class FrameShift:
         seed: seed of this object's generator (each DataLoader worker reseeds it).
         zoom_until: share of the training steps during which reads are zoomed (``scale`` other than (1, 1));
             after it they are only shifted (1: zoomed throughout).
+        soft: (N, C, H, W) soft labels of the same rows (a teacher's class probabilities, distillation), cut and
+            resized with the image by :meth:`read`; None without.
 
     Frames are joined in the shared file's layout only where the joins look like it (:func:`seam_ratio`): a file
     whose frame ids group tiles in another order gets no shifted reads rather than wrong ones.
@@ -118,7 +120,7 @@ class FrameShift:
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, frame_ids, allowed, p: float = SHIFT_P,
                  max_shift: float = MAX_SHIFT, scale: tuple[float, float] = (1.0, 1.0), seed: int | None = None,
-                 zoom_until: float = 1.0):
+                 zoom_until: float = 1.0, soft: np.ndarray | None = None):
         if not 0 <= p <= 1 or not 0 < max_shift <= 1:
             raise ValueError(f"frame_shift: p must be in [0, 1] and max_shift in (0, 1], got {p}, {max_shift}")
         if not 0 < zoom_until <= 1:  # nan too
@@ -139,7 +141,7 @@ class FrameShift:
                 rows = per_frame[ok].ravel()
         #: the tiles themselves, not copied (a memory-mapped file stays mapped): windows are cut from the <= 2 x 2
         #: tiles they cross at read time
-        self.images, self.masks = images, masks
+        self.images, self.masks, self.soft = images, masks, soft
         #: (F, TILES_PER_FRAME) rows of each frame used, in the frame's row-major tile order
         self.frames = rows.reshape(-1, TILES_PER_FRAME)
         cols = FRAME_SIZE // TILE_SHAPE[1]
@@ -174,23 +176,31 @@ class FrameShift:
         return ("FrameShift", tuple(self.images.shape), str(self.images.dtype), self.frames.tobytes(), self.p,
                 self.max_shift, self.scale, self.zoom_until)
 
-    def window(self, k: int, y: int, x: int, h: int | None = None, w: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def window(self, k: int, y: int, x: int, h: int | None = None, w: int | None = None, arrays=None
+               ) -> tuple[np.ndarray, ...]:
         """The ``h`` × ``w`` window (default: the tile's size) of frame ``k`` whose top-left pixel is (``y``,
-        ``x``), image and mask, cut from the stored tiles it crosses."""
+        ``x``), cut from the stored tiles it crosses of each of ``arrays`` (default: images and masks; an array
+        with channels before the tile's axes, (N, C, H, W), gives (C, h, w))."""
         th, tw = TILE_SHAPE
         h, w = h or th, w or tw
         cols = FRAME_SIZE // tw
         r0, r1, c0, c1 = y // th, (y + h - 1) // th, x // tw, (x + w - 1) // tw
         rows = [[self.frames[k, r * cols + c] for c in range(c0, c1 + 1)] for r in range(r0, r1 + 1)]
         oy, ox = y - r0 * th, x - c0 * tw
-        return tuple(np.block([[a[i] for i in row] for row in rows])[oy:oy + h, ox:ox + w]
-                     for a in (self.images, self.masks))
+        # np.block joins the inner lists along the last axis and the outer along the one before: the tile's axes
+        return tuple(np.block([[a[i] for i in row] for row in rows])[..., oy:oy + h, ox:ox + w]
+                     for a in (arrays or (self.images, self.masks)))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.read(image, mask, index)[:2]
+
+    def read(self, image: np.ndarray, mask: np.ndarray, index: int, soft: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Image, mask and (with ``soft``, the row's (C, H, W) soft labels, cut from :attr:`soft`) soft labels of
+        one read of row ``index``: the stored tile, or a window of its frame."""
         at = self.where.get(int(index))
         if at is None or self.rng.random() >= self.p:
-            return image, mask
+            return image, mask, soft
         k, r, c = at
         th, tw = image.shape
         sy, sx = round(self.max_shift * th), round(self.max_shift * tw)
@@ -203,8 +213,14 @@ class FrameShift:
         # the window's centre is the tile's, moved by (dy, dx); then the window is kept inside the frame
         y = min(max(r * th + dy + (th - h) // 2, 0), FRAME_SIZE - h)
         x = min(max(c * tw + dx + (tw - w) // 2, 0), FRAME_SIZE - w)
-        img, msk = self.window(k, y, x, h, w)
+        with_soft = soft is not None and self.soft is not None
+        img, msk, *rest = self.window(k, y, x, h, w, (self.images, self.masks, *([self.soft] if with_soft else [])))
+        cut = rest[0] if with_soft else None
         if (h, w) == (th, tw):
-            return img, msk
-        return (cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA if h > th else cv2.INTER_LINEAR),
-                cv2.resize(msk, (tw, th), interpolation=cv2.INTER_NEAREST))
+            return img, msk, cut
+        smooth = cv2.INTER_AREA if h > th else cv2.INTER_LINEAR
+        if cut is not None:  # probabilities are resized smoothly, like the image, channel by channel (OpenCV's
+            # area resize takes at most 4): (C, h, w) -> (C, H, W)
+            cut = np.stack([cv2.resize(np.ascontiguousarray(c), (tw, th), interpolation=smooth) for c in cut])
+        return (cv2.resize(img, (tw, th), interpolation=smooth), cv2.resize(msk, (tw, th), interpolation=cv2.INTER_NEAREST),
+                cut)

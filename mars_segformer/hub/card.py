@@ -84,6 +84,14 @@ def _frame_reads(info: dict | None) -> str:
     return f"{info['frames']} complete training frames, {info.get('p', EARLIER_SHIFT_P):.0%} of their tiles' reads moved{zoom}"
 
 
+def _distillation(info: dict | None) -> str:
+    """The card's line for ``metrics.json``'s ``distillation`` entry (None: trained on the labels alone)."""
+    if not info:
+        return "none"
+    names = ", ".join(Path(t).name for t in info["teachers"])
+    return f"mean class probabilities of {len(info['teachers'])} teacher run(s) ({names}), weight {info['weight']:g}"
+
+
 def _recipe_rows(m: dict) -> str:
     """The card's recipe table (markdown rows) from ``metrics.json``."""
     start = m.get("base_model") or {}
@@ -100,6 +108,7 @@ def _recipe_rows(m: dict) -> str:
         "LR schedule": _scheduler(m.get("lr_scheduler_type")),
         "epochs run": "n/a" if m.get("epochs_run") is None else f"{float(m['epochs_run']):.2f}",
         "steps": m.get("global_step"), "weight averaging": m.get("weight_averaging", "none"),
+        "distillation": _distillation(m.get("distillation")),
         "training precision": m.get("training_precision", "not recorded"),
         "logit adjustment (tau)": m.get("logit_adjustment_tau", 0),
         "tiles resized before the model": f"x{m.get('input_scale') or 1:g}",

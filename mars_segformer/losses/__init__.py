@@ -12,5 +12,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
     "jaccard": ["JaccardLoss"],
     "lovasz": ["LovaszSoftmaxLoss"],
     "ohem": ["OhemCrossEntropyLoss"],
+    "soft_ce": ["soft_cross_entropy"],
     "spec": ["LOSSES", "parse_loss_spec"],
 })

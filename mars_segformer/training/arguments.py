@@ -80,6 +80,11 @@ class LossArguments:
     ohem_keep: float = field(default=0.25, metadata={"help": "share of the counted pixels (the hardest) the 'ohem' loss keeps"})
     class_weights: str = field(default="auto", metadata={"help": "'auto' (pixel frequency^-0.5), 'auto:P' (frequency^-P), 'none', or 5 comma-separated numbers"})
     ignore_background: bool = field(default=True, metadata={"help": "leave background (0) pixels out of the loss"})
+    teachers: str | None = field(default=None, metadata={"help": "distillation: comma-separated run folders (or "
+                                 "checkpoints) trained on this run's split; the mean of their class probabilities on "
+                                 "every training tile becomes a second target (default: none)"})
+    distill_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy against the teachers' "
+                                  "probabilities (only with --teachers)"})
     logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "
                                   "-TAU*log(its class weight), folded into the saved classifier's bias (takes back the "
                                   "over-prediction class weights cause): a number TAU in [0, 2] (0: off), or 'auto' (the "

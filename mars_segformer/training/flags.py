@@ -291,7 +291,8 @@ def flag_value(argv: list[str], name: str) -> str | None:
 
 
 def check_paths(ns: SimpleNamespace) -> None:
-    """Raise :class:`RunError` for a local ``--data`` / ``--extra_data`` that does not exist, or an
+    """Raise :class:`RunError` for a local ``--data`` / ``--extra_data`` that does not exist, a ``--teachers``
+    folder that is not a trained run, or an
     ``--output_dir`` that cannot be a folder: the files a run needs, checked before the heavy imports."""
     from ..data.sources import HUB_ID
     from ..outputs import OutputPathError, check_output_folder
@@ -301,6 +302,11 @@ def check_paths(ns: SimpleNamespace) -> None:
         if value and not Path(value).exists() and not (HUB_ID.fullmatch(value) and not value.endswith(".npz")):
             raise RunError(f"{value}: no such file or folder (--{name}: a tile file, an AI4Mars folder or a Hub "
                            "dataset owner/name)")
+    teachers = getattr(ns, "teachers", None)
+    if teachers:
+        from .distillation import check_teacher_folders, teacher_list
+
+        check_teacher_folders(teacher_list(teachers))
     out = ns.output_dir
     if out:
         try:

@@ -55,6 +55,13 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     need(data_args.frame_zoom_until == 1 or "frame_zoom" in [a.strip() for a in data_args.augmentations.split(",")],
          f"--frame_zoom_until {data_args.frame_zoom_until} ends frame_zoom's zoom, but --augmentations "
          f"{data_args.augmentations!r} does not name frame_zoom")
+    need(finite(loss_args.distill_weight) and loss_args.distill_weight >= 0,
+         f"--distill_weight must be a number >= 0, got {loss_args.distill_weight}")
+    if loss_args.teachers:
+        mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
+                                  ("copy_paste", "copy_paste" in data_args.augmentations)) if on]
+        need(not mixing, f"--teachers: {', '.join(mixing)} brings pixels without teacher probabilities; "
+                         "distil without it")
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     need(data_args.oversample_big_rock >= 1,
           f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")

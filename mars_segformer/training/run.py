@@ -48,6 +48,7 @@ from .checks import (
     parse_weight_averaging,
 )
 from .devices import describe, device_defaults, float32_forward, training_precision, use_channels_last
+from .distillation import teacher_list, teacher_soft_labels
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -416,7 +417,12 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     # a pretrained backbone's normalisation (set by models.backbones), kept by runs that start from such a run
     p.dcfg.image_mean = getattr(p.model.config, "image_mean", None)
     p.dcfg.image_std = getattr(p.model.config, "image_std", None)
-    p.data = build_dataset_dict(arrays, p.dcfg, extra)
+    teachers = teacher_list(p.loss_args.teachers)
+    if teachers and p.args.process_index == 0:
+        print(f"distillation: computing the mean class probabilities of {len(teachers)} teacher(s) on the training "
+              "tiles", flush=True)
+    soft = teacher_soft_labels(teachers, progress=not p.args.disable_tqdm) if teachers else None
+    p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=soft)
     h, w = arrays.train_images.shape[1:]
     p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
                                        image_mean=p.dcfg.image_mean, image_std=p.dcfg.image_std)
@@ -525,6 +531,7 @@ def _build_trainer(p: RunParts) -> None:
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=p.metrics, preprocess_logits_for_metrics=preprocess, callbacks=callbacks,
         loss_fn=loss_fn, processing_class=p.processor, lr_scales=lr_scales, averager=p.averager,
+        distill_weight=p.loss_args.distill_weight if teacher_list(p.loss_args.teachers) else 0.0,
     )
     p.preview.tensorboard = next((cb for cb in p.trainer.callback_handler.callbacks
                                   if isinstance(cb, TensorBoardCallback)), None)
@@ -584,6 +591,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift": data.frame_shift,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
+        "distillation": {"teachers": teacher_list(loss.teachers), "weight": loss.distill_weight}
+        if teacher_list(loss.teachers) else None,
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
         "ema_warmup": None if p.averaging.mode != "ema" else args.ema_warmup,
         "weight_averaging_updates": None if p.averager is None else p.averager.count,

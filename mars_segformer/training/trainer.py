@@ -13,6 +13,7 @@ from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 from transformers.trainer_utils import has_length
 
 from ..inference.predictor import class_ids
+from ..losses.soft_ce import soft_cross_entropy
 from ..metrics import StreamingMeanIoU
 from ..models.logit_adjustment import add_shift
 from .averaging import WeightAverager
@@ -31,8 +32,11 @@ class MarsTrainer(Trainer):
     """
 
     def __init__(self, *args, loss_fn: torch.nn.Module | None = None, encoder_params=None,
-                 encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, lr_scales=None, **kwargs):
+                 encoder_lr_scale: float = 1.0, averager: WeightAverager | None = None, lr_scales=None,
+                 distill_weight: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
+        #: weight of the soft cross-entropy against the teachers' probabilities a batch carries (``soft_labels``)
+        self.distill_weight = distill_weight
         # the loss's buffers (class weights) on the device the model trains on: the Trainer moves the model only
         self.loss_fn = None if loss_fn is None else loss_fn.to(self.args.device)
         #: with weight averaging: evaluation, best-model selection and checkpoints use the averaged weights
@@ -153,6 +157,8 @@ class MarsTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss, outputs = supervised_loss(model, self.loss_fn, inputs["pixel_values"], inputs["labels"],
                                         unwrapped=self.accelerator.unwrap_model(model))
+        if "soft_labels" in inputs and self.distill_weight:
+            loss = loss + self.distill_weight * soft_cross_entropy(outputs.logits, inputs["soft_labels"])
         return (loss, outputs) if return_outputs else loss
 
 

@@ -84,6 +84,7 @@ def test_a_rerun_with_another_data_order_is_its_own_run(tmp_path, monkeypatch):
     finished run (not skipped as it), and read back as its own row."""
     calls = []
     monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "machine", lambda: {"cpu": "test", "cpu_capability": "test"})  # it runs subprocesses too
     (tmp_path / "upernet-r18__combo_logit_adj_s0").mkdir()
     (tmp_path / "upernet-r18__combo_logit_adj_s0" / "metrics.json").write_text("{}")
     args = Namespace(data="x.npz", epochs=20, patience=10, threads=1)
@@ -133,3 +134,23 @@ def test_a_data_seed_equal_to_the_run_seed_is_refused():
     assert proc.returncode == 2
     assert "--data_seed 1: that is the order of the run with --seeds 1 itself" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_student_learns_from_the_same_seeds_finished_teachers(tmp_path, monkeypatch):
+    """--teachers NAME: each seed's student gets that seed's finished run of NAME and is named RECIPE_kdN."""
+    calls = []
+    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    for seed in (0, 1):
+        for name in ("upernet-r18__a", "upernet-r18__b"):
+            (tmp_path / f"{name}_s{seed}").mkdir()
+            (tmp_path / f"{name}_s{seed}" / "metrics.json").write_text("{}")
+    monkeypatch.setattr(fl, "summarize", lambda root: {"rows": {}, "machine": {"cpu": "test"}})
+    monkeypatch.setattr(fl, "RESULTS", tmp_path)
+    monkeypatch.setattr("sys.argv", ["full_length.py", "--runs", "upernet-r18:combo_logit_adj", "--seeds", "0", "1",
+                                     "--teachers", "upernet-r18__a", "upernet-r18__b", "--out", str(tmp_path),
+                                     "--data", __file__])
+    fl.main()
+    assert len(calls) == 2
+    for cmd, seed in zip(calls, (0, 1), strict=True):
+        assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / f"upernet-r18__combo_logit_adj_kd2_s{seed}")
+        assert cmd[cmd.index("--teachers") + 1] == f"{tmp_path}/upernet-r18__a_s{seed},{tmp_path}/upernet-r18__b_s{seed}"

@@ -243,3 +243,11 @@ def test_the_card_of_a_run_before_frame_read_p_says_half_the_reads_moved():
         "3 complete training frames, 100% of their tiles' reads moved, windows 0.67-1.50x the tile's size, zoomed "
         "for the first 70% of the steps, then shifted only")
     assert _frame_reads(None) == "off"
+
+
+def test_the_card_names_the_teachers_of_a_distilled_run():
+    from mars_segformer.hub.card import _distillation
+
+    assert _distillation(None) == "none"
+    assert _distillation({"teachers": ["/runs/a_s0", "/runs/b_s0/checkpoint-9"], "weight": 0.5}) == (
+        "mean class probabilities of 2 teacher run(s) (a_s0, checkpoint-9), weight 0.5")

@@ -1,0 +1,85 @@
+"""Distillation: the student learns the mean class probabilities of trained teachers beside the hard labels.
+
+Several full-length runs of one split, their probabilities averaged, score above each of them (seed 0's four:
+0.682, big rock 0.295, against 0.662-0.668 alone; docs/results.md, "Several runs averaged"). ``--teachers`` names
+such runs; at the start of training their mean probabilities of every training tile are computed once, tile by
+tile as the metric predicts, and kept as uint8 (1/255: 5 classes x 8,192 pixels = 40 KB a tile). The training
+reads carry them moved, zoomed and flipped with their pixels (``data/dataset.py``), and the loss adds
+``--distill_weight`` x the cross-entropy of the student's softmax against them (``losses/soft_ce.py``).
+
+Leakage guard: a teacher must have been trained on this run's split. Its ``split.json`` is checked against the
+split being built, so no teacher has seen a validation tile.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..data import CLASS_NAMES, MarsDataError
+from ..data.split import SPLIT_FILE, check_split
+from .errors import RunError
+from .pseudo_labels import check_teacher_labels
+
+
+def teacher_list(text: str | None) -> list[str]:
+    """``--teachers`` as a list of folders (comma-separated; empty or None: no distillation)."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def teacher_split_file(teacher: str) -> Path:
+    """The ``split.json`` of a teacher run folder, or of the run folder above a teacher checkpoint."""
+    folder = Path(teacher)
+    return folder / SPLIT_FILE if (folder / SPLIT_FILE).is_file() else folder.parent / SPLIT_FILE
+
+
+def check_teacher_folders(teachers: list[str]) -> None:
+    """Raise :class:`RunError` for a teacher that is not a trained run folder (or checkpoint) with its split."""
+    for t in teachers:
+        if not (Path(t) / "config.json").is_file() or not teacher_split_file(t).is_file():
+            raise RunError(f"--teachers {t}: expected a trained run folder (or a checkpoint in one) with config.json "
+                           f"and the run's {SPLIT_FILE}")
+
+
+def _load_teacher(teacher: str, arrays, val_rows: np.ndarray):
+    """The teacher's model, once its split is this run's (else :class:`MarsDataError`)."""
+    from ..inference import load_model
+
+    record = json.loads(teacher_split_file(teacher).read_text())
+    try:
+        check_split(record, arrays, val_rows, f"--teachers {teacher}")
+    except MarsDataError:
+        raise MarsDataError(f"--teachers {teacher}: trained on another split (seed {record.get('seed')}, "
+                            f"{record.get('validation_tiles')} validation tiles of {record.get('data')}); a teacher "
+                            "must have been trained on this run's split (the same --seed, --val_fraction and data), "
+                            "or it has seen validation tiles") from None
+    model = load_model(teacher, "cpu")
+    check_teacher_labels(model, f"--teachers {teacher}")
+    return model
+
+
+def teacher_soft_labels(teachers: list[str], batch_size: int = 128, progress: bool = True):
+    """The ``soft_labels`` callable of :func:`..data.build_dataset_dict`: the teachers' mean class probabilities
+    of the training rows, (N, K, H, W) uint8 in 1/255 (rows outside training stay 0)."""
+
+    def soft_labels(arrays, train_rows, val_rows) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        from ..inference.predictor import predict_probs
+
+        models = [_load_teacher(t, arrays, val_rows) for t in teachers]
+        images = arrays.train_images
+        out = np.zeros((len(images), len(CLASS_NAMES), *images.shape[1:]), np.uint8)
+        rows = np.sort(np.asarray(train_rows))
+        for i in tqdm(range(0, len(rows), batch_size), desc=f"probabilities of {len(models)} teacher(s)",
+                      unit="batch", disable=not progress):
+            chunk = rows[i:i + batch_size]
+            with torch.no_grad():
+                mean = sum(predict_probs(m, images[chunk]) for m in models) / len(models)
+            out[chunk] = torch.round(mean.clamp(0, 1) * 255).to(torch.uint8).numpy()
+        return out
+
+    return soft_labels

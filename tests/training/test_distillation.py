@@ -1,0 +1,140 @@
+"""Distillation (--teachers): the teachers' mean probabilities of the training tiles travel with the reads and
+are learnt beside the labels; a teacher of another split is refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mars_segformer.data import DataConfig, build_dataset_dict
+from mars_segformer.data.dataset import MarsTransform, tiles_to_dataset
+from mars_segformer.data.frame_shift import ZOOM_SCALE, FrameShift
+from mars_segformer.data.io import FRAME_SIZE, TILE_SHAPE
+from mars_segformer.losses.soft_ce import soft_cross_entropy
+from mars_segformer.training.run import main
+
+TH, TW = TILE_SHAPE
+TINY = ["--model", "unet", "--tiny", "--per_device_train_batch_size", "8", "--disable_tqdm", "true",
+        "--logit_adjustment", "0", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false"]
+
+
+def _coordinate_frame():
+    """One frame cut into the file's 4 x 2 tiles: image = row number, mask = column number, and 5 soft-label
+    channels (the column number plus 10 c for channel c, kept below 256)."""
+    ys, xs = np.mgrid[0:FRAME_SIZE, 0:FRAME_SIZE]
+    tiles = [(slice(r * TH, (r + 1) * TH), slice(c * TW, (c + 1) * TW)) for r in range(4) for c in range(2)]
+    images = np.stack([ys[t].astype(np.uint8) for t in tiles])
+    masks = np.stack([(xs[t] // 2).astype(np.uint8) for t in tiles])
+    soft = np.stack([np.stack([(xs[t] // 2 + 10 * c).astype(np.uint8) for c in range(5)]) for t in tiles])
+    return images, masks, soft
+
+
+@pytest.mark.parametrize("scale", [(1.0, 1.0), ZOOM_SCALE])
+def test_soft_labels_are_cut_and_resized_with_their_pixels(scale):
+    images, masks, soft = _coordinate_frame()
+    shift = FrameShift(images, masks, np.array(["f"] * 8), np.arange(8), p=1.0, scale=scale, seed=0, soft=soft)
+    for row in range(8):
+        for _ in range(10):
+            img, msk, cut = shift.read(images[row], masks[row], row, soft[row])
+            assert cut.shape == (5, TH, TW) and cut.dtype == np.uint8
+            # every channel shows the same columns as the mask (nearest) up to the smooth resize's rounding
+            for c in range(5):
+                assert np.abs(cut[c].astype(int) - 10 * c - msk.astype(int)).max() <= 1
+
+
+def test_the_reads_carry_soft_labels_flipped_with_the_mask():
+    """MarsTransform with soft labels and hflip: the batch's soft labels are the row's own, mirrored exactly when
+    its mask is (the mask's columns say which way the read was flipped)."""
+    from mars_segformer.data.augment import build_augmentation
+
+    images, masks, soft = _coordinate_frame()
+    ds = tiles_to_dataset(images, masks, ["f"] * 8)
+    ds.set_transform(MarsTransform(build_augmentation(["hflip"], seed=0), soft=soft))
+    flipped = 0
+    for _ in range(4):
+        batch = ds[:]
+        labels, got = batch["labels"].numpy(), batch["soft_labels"].numpy()
+        for k in range(8):
+            mirrored = labels[k][0, 0] > labels[k][0, -1]
+            flipped += mirrored
+            want = soft[k][:, :, ::-1] if mirrored else soft[k]
+            np.testing.assert_array_equal(got[k], want)
+    assert 0 < flipped < 32
+
+
+def test_soft_labels_refuse_pasting_augmentations():
+    images, masks, soft = _coordinate_frame()
+    from mars_segformer.data.augment import CutMix
+
+    with pytest.raises(ValueError, match="CutMix or copy_paste"):
+        MarsTransform(None, CutMix(images, masks), soft=soft)
+
+
+def test_the_soft_cross_entropy_is_torchs_cross_entropy_with_probability_targets():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 8, 16)
+    q = torch.softmax(torch.randn(2, 5, 8, 16) * 3, dim=1)
+    soft = torch.round(q * 255).to(torch.uint8)
+    target = soft.float() / soft.float().sum(1, keepdim=True)
+    assert soft_cross_entropy(logits, soft).item() == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-5)
+    # logits at a lower resolution are resized to the labels' first
+    small = torch.randn(2, 5, 4, 8)
+    up = F.interpolate(small, size=(8, 16), mode="bilinear", align_corners=False)
+    assert soft_cross_entropy(small, soft).item() == pytest.approx(F.cross_entropy(up, target).item(), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    """Two tiny runs of the embedded sample on the split of seed 3, and one on seed 4's."""
+    root = tmp_path_factory.mktemp("teachers")
+    for name, seed in (("a", 3), ("b", 3), ("other", 4)):
+        assert main(["--output_dir", str(root / name), *TINY, "--seed", str(seed), "--max_steps", "2",
+                     "--learning_rate", "1e-2"]) == 0
+    return root
+
+
+def test_the_soft_labels_are_the_teachers_mean_probabilities_of_the_training_tiles(teachers, sample_arrays):
+    from transformers import AutoModelForSemanticSegmentation
+
+    from mars_segformer.data.dataset import model_pixels
+    from mars_segformer.training.distillation import teacher_soft_labels
+
+    data = build_dataset_dict(sample_arrays, DataConfig(seed=3), soft_labels=teacher_soft_labels(
+        [str(teachers / "a"), str(teachers / "b")], progress=False))
+    soft = data.datasets["train"].format["format_kwargs"]["transform"].soft
+    rows = data.train_indices[:16]
+    probs = []
+    for name in ("a", "b"):  # the oracle: each saved model's softmax, straight from transformers
+        model = AutoModelForSemanticSegmentation.from_pretrained(teachers / name).eval()
+        with torch.no_grad():
+            logits = model(pixel_values=model_pixels(data.arrays.train_images[rows], model.config)).logits
+        probs.append(torch.softmax(F.interpolate(logits, size=TILE_SHAPE, mode="bilinear", align_corners=False), 1))
+    want = ((probs[0] + probs[1]) / 2 * 255).numpy()
+    assert np.abs(soft[rows].astype(float) - want).max() <= 0.51 + 1e-3  # rounded to 1/255
+    assert not soft[data.val_indices].any()  # validation rows get none
+
+
+def test_a_student_learns_the_teachers_probabilities_beside_the_labels(teachers, tmp_path, monkeypatch, capsys):
+    import mars_segformer.training.trainer as trainer
+
+    calls = []
+    real = trainer.soft_cross_entropy
+    monkeypatch.setattr(trainer, "soft_cross_entropy", lambda logits, soft: calls.append(soft.shape) or real(logits, soft))
+    out = tmp_path / "student"
+    assert main(["--output_dir", str(out), *TINY, "--seed", "3", "--max_steps", "3",
+                 "--teachers", f"{teachers / 'a'},{teachers / 'b'}", "--distill_weight", "0.5"]) == 0
+    assert len(calls) == 3 and all(tuple(s[1:]) == (5, *TILE_SHAPE) for s in calls)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["distillation"] == {"teachers": [str(teachers / "a"), str(teachers / "b")], "weight": 0.5}
+    assert "distillation: computing the mean class probabilities of 2 teacher(s)" in capsys.readouterr().out
+
+
+def test_a_teacher_of_another_split_is_refused_before_anything_is_written(teachers, tmp_path, capsys):
+    out = tmp_path / "student"
+    assert main(["--output_dir", str(out), *TINY, "--seed", "3", "--max_steps", "1",
+                 "--teachers", str(teachers / "other")]) == 2
+    err = capsys.readouterr().err
+    assert f"--teachers {teachers / 'other'}: trained on another split (seed 4" in err and "Traceback" not in err
+    assert not out.exists()
