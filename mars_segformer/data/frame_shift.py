@@ -198,6 +198,8 @@ class FrameShift:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Image, mask and (with ``soft``, the row's (C, H, W) soft labels, cut from :attr:`soft`) soft labels of
         one read of row ``index``: the stored tile, or a window of its frame."""
+        if soft is not None and self.soft is None:
+            raise ValueError("frame_shift: soft labels asked for, but this FrameShift was built without them")
         at = self.where.get(int(index))
         if at is None or self.rng.random() >= self.p:
             return image, mask, soft
@@ -213,7 +215,7 @@ class FrameShift:
         # the window's centre is the tile's, moved by (dy, dx); then the window is kept inside the frame
         y = min(max(r * th + dy + (th - h) // 2, 0), FRAME_SIZE - h)
         x = min(max(c * tw + dx + (tw - w) // 2, 0), FRAME_SIZE - w)
-        with_soft = soft is not None and self.soft is not None
+        with_soft = soft is not None
         img, msk, *rest = self.window(k, y, x, h, w, (self.images, self.masks, *([self.soft] if with_soft else [])))
         cut = rest[0] if with_soft else None
         if (h, w) == (th, tw):

@@ -55,7 +55,7 @@ def _load_teacher(teacher: str, arrays, val_rows: np.ndarray):
                             f"{record.get('validation_tiles')} validation tiles of {record.get('data')}); a teacher "
                             "must have been trained on this run's split (the same --seed, --val_fraction and data), "
                             "or it has seen validation tiles") from None
-    model = load_model(teacher, "cpu")
+    model = load_model(teacher)  # on the GPU when there is one
     check_teacher_labels(model, f"--teachers {teacher}")
     return model
 
@@ -79,7 +79,7 @@ def teacher_soft_labels(teachers: list[str], batch_size: int = 128, progress: bo
             chunk = rows[i:i + batch_size]
             with torch.no_grad():
                 mean = sum(predict_probs(m, images[chunk]) for m in models) / len(models)
-            out[chunk] = torch.round(mean.clamp(0, 1) * 255).to(torch.uint8).numpy()
+            out[chunk] = torch.round(mean.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
         return out
 
     return soft_labels
