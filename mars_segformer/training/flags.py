@@ -117,9 +117,16 @@ def _module_constants(path: Path) -> dict[str, object]:
 
 
 def _value_of(node: ast.AST, constants: dict):
-    """A default written as a literal or as a known constant's name; None otherwise."""
+    """A default written as a literal, as a known constant's name, or as ``"SEP".join(<one of those>)`` of strings;
+    None otherwise."""
     if isinstance(node, ast.Name):
         return constants.get(node.id)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)
+            and len(node.args) == 1 and not node.keywords):
+        parts = _value_of(node.args[0], constants)
+        ok = isinstance(parts, (tuple, list)) and all(isinstance(x, str) for x in parts)
+        return node.func.value.value.join(parts) if ok else None
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError):

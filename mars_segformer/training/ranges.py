@@ -52,14 +52,15 @@ def check_values(model_args, data_args, loss_args, args) -> None:
          f"--frame_read_p is a probability in [0, 1], got {data_args.frame_read_p}")
     need(finite(data_args.frame_zoom_until) and 0 < data_args.frame_zoom_until <= 1,
          f"--frame_zoom_until is a share of the training steps in (0, 1], got {data_args.frame_zoom_until}")
-    need(data_args.frame_zoom_until == 1 or "frame_zoom" in [a.strip() for a in data_args.augmentations.split(",")],
+    augmentations = augmentation_names(data_args.augmentations)
+    need(data_args.frame_zoom_until == 1 or "frame_zoom" in augmentations,
          f"--frame_zoom_until {data_args.frame_zoom_until} ends frame_zoom's zoom, but --augmentations "
          f"{data_args.augmentations!r} does not name frame_zoom")
     need(finite(loss_args.distill_weight) and loss_args.distill_weight >= 0,
          f"--distill_weight must be a number >= 0, got {loss_args.distill_weight}")
     if loss_args.teachers:
         mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
-                                  ("copy_paste", "copy_paste" in data_args.augmentations)) if on]
+                                  ("copy_paste", "copy_paste" in augmentations)) if on]
         need(not mixing, f"--teachers: {', '.join(mixing)} brings pixels without teacher probabilities; "
                          "distil without it")
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
@@ -107,9 +108,14 @@ def parse_logit_adjustment(text) -> float | str:
     return tau
 
 
+def augmentation_names(text: str) -> list[str]:
+    """The names ``--augmentations`` gives, unchecked (``none`` or empty: none)."""
+    return [] if text.strip() in ("", "none") else [a.strip() for a in text.split(",")]
+
+
 def parse_augmentations(text: str, names) -> list[str]:
     """``--augmentations`` as a list of ``names`` (``none`` or empty: no augmentation)."""
-    given = [] if text.strip() in ("", "none") else [a.strip() for a in text.split(",")]
+    given = augmentation_names(text)
     unknown = [n for n in given if n not in names]
     need(not unknown, f"--augmentations: unknown name(s) {unknown}; choose from {', '.join(sorted(names))} or 'none'")
     need(not {"frame_shift", "frame_zoom"} <= set(given),

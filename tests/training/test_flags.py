@@ -185,7 +185,8 @@ def test_quick_values_take_the_last_occurrence_and_the_sources_defaults():
                          "--push_to_hub"])
     for name in ("val_fraction", "drop_outliers", "push_to_hub", "learning_rate", "lr_scheduler_type", "max_steps",
                  "oversample_big_rock", "loss", "per_device_train_batch_size", "early_stopping_patience",
-                 "frame_read_p"):  # the last: a constant imported from a tuple assignment (data/frame_shift.py)
+                 "frame_read_p",  # a constant imported from a tuple assignment (data/frame_shift.py)
+                 "augmentations"):  # ",".join of a constant imported from data/augment.py
         real = next(getattr(d, name) for d in parsed if hasattr(d, name))
         assert getattr(ns, name) == str(getattr(real, "value", real)) if name == "lr_scheduler_type" else \
             getattr(ns, name) == real, name
