@@ -215,9 +215,9 @@ class FrameShift:
         # the window's centre is the tile's, moved by (dy, dx); then the window is kept inside the frame
         y = min(max(r * th + dy + (th - h) // 2, 0), FRAME_SIZE - h)
         x = min(max(c * tw + dx + (tw - w) // 2, 0), FRAME_SIZE - w)
-        with_soft = soft is not None
-        img, msk, *rest = self.window(k, y, x, h, w, (self.images, self.masks, *([self.soft] if with_soft else [])))
-        cut = rest[0] if with_soft else None
+        arrays = (self.images, self.masks) if soft is None else (self.images, self.masks, self.soft)
+        img, msk, *rest = self.window(k, y, x, h, w, arrays)
+        cut = rest[0] if rest else None
         if (h, w) == (th, tw):
             return img, msk, cut
         smooth = cv2.INTER_AREA if h > th else cv2.INTER_LINEAR

@@ -47,7 +47,11 @@ def _load_teacher(teacher: str, arrays, val_rows: np.ndarray):
     """The teacher's model, once its split is this run's (else :class:`MarsDataError`)."""
     from ..inference import load_model
 
-    record = json.loads(teacher_split_file(teacher).read_text())
+    path = teacher_split_file(teacher)
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MarsDataError(f"--teachers {teacher}: {path} is not a split record ({err})") from None
     try:
         check_split(record, arrays, val_rows, f"--teachers {teacher}")
     except MarsDataError:

@@ -531,7 +531,7 @@ def _build_trainer(p: RunParts) -> None:
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=p.metrics, preprocess_logits_for_metrics=preprocess, callbacks=callbacks,
         loss_fn=loss_fn, processing_class=p.processor, lr_scales=lr_scales, averager=p.averager,
-        distill_weight=p.loss_args.distill_weight if teacher_list(p.loss_args.teachers) else 0.0,
+        distill_weight=p.loss_args.distill_weight,  # applied only to batches carrying teachers' soft labels
     )
     p.preview.tensorboard = next((cb for cb in p.trainer.callback_handler.callbacks
                                   if isinstance(cb, TensorBoardCallback)), None)

@@ -138,3 +138,16 @@ def test_a_teacher_of_another_split_is_refused_before_anything_is_written(teache
     err = capsys.readouterr().err
     assert f"--teachers {teachers / 'other'}: trained on another split (seed 4" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_teacher_with_a_damaged_split_record_is_one_line(teachers, tmp_path, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(teachers / "a", damaged)
+    (damaged / "split.json").write_text("{not json")
+    out = tmp_path / "student"
+    assert main(["--output_dir", str(out), *TINY, "--seed", "3", "--max_steps", "1", "--teachers", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert f"--teachers {damaged}: {damaged / 'split.json'} is not a split record" in err and "Traceback" not in err
+    assert not out.exists()
