@@ -192,6 +192,12 @@ CONTEXT["22_combo_logit_adj_frame_shift_p1_distill2"] = ("19_combo_logit_adj_fra
                                                           "--distill_weight 2 (with --teachers only)",
                                                           _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                                 distill_weight=2))
+#: the default distilled from teachers that see each complete training frame whole (inert without
+#: bench/full_length.py --teachers): whole frames score far above tiles (inference/frames.py)
+CONTEXT["23_combo_logit_adj_frame_shift_p1_teacher_frames"] = ("19_combo_logit_adj_frame_shift_p1 (the default) with "
+                                                                "--teacher_view frame (with --teachers only)",
+                                                                _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                                      teacher_view="frame"))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -242,6 +248,8 @@ PARENT = {
     "21_combo_logit_adj_frame_zoom_until0.7_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "22_combo_logit_adj_frame_shift_p1_distill2": "19_combo_logit_adj_frame_shift_p1",
     "22_combo_logit_adj_frame_shift_p1_distill2_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "23_combo_logit_adj_frame_shift_p1_teacher_frames": "19_combo_logit_adj_frame_shift_p1",
+    "23_combo_logit_adj_frame_shift_p1_teacher_frames_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",

@@ -95,6 +95,31 @@ def seam_ratio(frame: np.ndarray) -> float:
     return float(np.concatenate(ratios).max())
 
 
+def joinable_frames(images: np.ndarray, frame_ids, allowed) -> tuple[np.ndarray, float | None]:
+    """The complete frames whose tiles are all ``allowed`` and can be joined in the shared file's layout.
+
+    Args:
+        images: (N, H, W) uint8 tiles.
+        frame_ids: (N,) frame id of each tile, a frame's tiles next to each other (None: no frame is known).
+        allowed: rows a frame's tiles must all be among (e.g. the training split).
+
+    Returns:
+        (F, TILES_PER_FRAME) int64 rows of each frame, in its row-major tile order, and the median
+        :func:`seam_ratio` of the candidate frames (None: none). Frames above ``SEAM_FRAME_MAX`` are left out, and
+        all are when the median is above ``SEAM_MEDIAN_MAX`` (the ids group tiles in another order).
+    """
+    none = np.zeros((0, TILES_PER_FRAME), np.int64)
+    if frame_ids is None or images.shape[1:] != TILE_SHAPE:
+        return none, None
+    per_frame = complete_frames(frame_ids).reshape(-1, TILES_PER_FRAME)
+    per_frame = per_frame[np.isin(per_frame, np.asarray(allowed)).all(axis=1)]
+    if not len(per_frame):
+        return none, None
+    ratios = np.array([seam_ratio(join_tiles(images[f])[0]) for f in per_frame])
+    median = float(np.median(ratios))
+    return (per_frame[ratios <= SEAM_FRAME_MAX] if median <= SEAM_MEDIAN_MAX else none), median
+
+
 class FrameShift:
     """Read training tiles of complete frames at a random offset inside their frame.
 
@@ -128,17 +153,10 @@ class FrameShift:
         if not 0 < scale[0] <= scale[1] or scale[1] * TILE_SHAPE[1] > FRAME_SIZE:
             raise ValueError(f"frame_zoom: scale must be (low, high) with 0 < low <= high <= "
                              f"{FRAME_SIZE // TILE_SHAPE[1]} (the window fits the frame), got {scale}")
-        rows = np.zeros(0, np.int64)
+        per_frame, seam_median = joinable_frames(images, frame_ids, allowed)
+        rows = per_frame.ravel()
         #: median seam ratio of the complete frames (None: none to join); above SEAM_MEDIAN_MAX nothing is shifted
-        self.seam_median = None
-        if frame_ids is not None and images.shape[1:] == TILE_SHAPE:
-            per_frame = complete_frames(frame_ids).reshape(-1, TILES_PER_FRAME)
-            per_frame = per_frame[np.isin(per_frame, np.asarray(allowed)).all(axis=1)]
-            if len(per_frame):
-                ratios = np.array([seam_ratio(join_tiles(images[f])[0]) for f in per_frame])
-                self.seam_median = float(np.median(ratios))
-                ok = ratios <= SEAM_FRAME_MAX if self.seam_median <= SEAM_MEDIAN_MAX else np.zeros(len(ratios), bool)
-                rows = per_frame[ok].ravel()
+        self.seam_median = seam_median
         #: the tiles themselves, not copied (a memory-mapped file stays mapped): windows are cut from the <= 2 x 2
         #: tiles they cross at read time
         self.images, self.masks, self.soft = images, masks, soft

@@ -89,7 +89,9 @@ def _distillation(info: dict | None) -> str:
     if not info:
         return "none"
     names = ", ".join(Path(t).name for t in info["teachers"])
-    return f"mean class probabilities of {len(info['teachers'])} teacher run(s) ({names}), weight {info['weight']:g}"
+    seen = ", each complete frame seen whole" if info.get("view") == "frame" else ""
+    return (f"mean class probabilities of {len(info['teachers'])} teacher run(s) ({names}){seen}, "
+            f"weight {info['weight']:g}")
 
 
 def _recipe_rows(m: dict) -> str:

@@ -83,6 +83,9 @@ class LossArguments:
     teachers: str | None = field(default=None, metadata={"help": "distillation: comma-separated run folders (or "
                                  "checkpoints) trained on this run's split; the mean of their class probabilities on "
                                  "every training tile becomes a second target (default: none)"})
+    teacher_view: str = field(default="tile", metadata={"help": "what the teachers see of a training tile: 'tile' "
+                              "(the tile alone) or 'frame' (its whole frame where the frame is complete, the "
+                              "probabilities cut back into its tiles; only with --teachers)"})
     distill_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy against the teachers' "
                                   "probabilities (only with --teachers)"})
     logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "

@@ -14,6 +14,10 @@ import math
 from ..losses.spec import parse_loss_spec
 from .errors import RunError
 
+#: what distillation's teachers see of a training tile (``--teacher_view``; ``distillation.py``): the tile alone, or
+#: its whole frame where the frame is complete (else the tile)
+TEACHER_VIEWS = ("tile", "frame")
+
 
 def need(ok: bool, message: str) -> None:
     """Raise :class:`RunError` with ``message`` unless ``ok``."""
@@ -58,6 +62,10 @@ def check_values(model_args, data_args, loss_args, args) -> None:
          f"{data_args.augmentations!r} does not name frame_zoom")
     need(finite(loss_args.distill_weight) and loss_args.distill_weight >= 0,
          f"--distill_weight must be a number >= 0, got {loss_args.distill_weight}")
+    need(loss_args.teacher_view in TEACHER_VIEWS,
+         f"--teacher_view must be one of {', '.join(TEACHER_VIEWS)}, got {loss_args.teacher_view!r}")
+    need(loss_args.teacher_view == "tile" or loss_args.teachers,
+         f"--teacher_view {loss_args.teacher_view} needs --teachers (the runs whose probabilities it is about)")
     if loss_args.teachers:
         mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
                                   ("copy_paste", "copy_paste" in augmentations)) if on]

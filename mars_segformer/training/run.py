@@ -419,9 +419,11 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.dcfg.image_std = getattr(p.model.config, "image_std", None)
     teachers = teacher_list(p.loss_args.teachers)
     if teachers and p.args.process_index == 0:
+        seen = " (complete frames seen whole)" if p.loss_args.teacher_view == "frame" else ""
         print(f"distillation: computing the mean class probabilities of {len(teachers)} teacher(s) on the training "
-              "tiles", flush=True)
-    soft = teacher_soft_labels(teachers, progress=not p.args.disable_tqdm) if teachers else None
+              f"tiles{seen}", flush=True)
+    soft = (teacher_soft_labels(teachers, progress=not p.args.disable_tqdm, view=p.loss_args.teacher_view)
+            if teachers else None)
     p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=soft)
     h, w = arrays.train_images.shape[1:]
     p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
@@ -591,7 +593,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift": data.frame_shift,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
-        "distillation": {"teachers": teacher_list(loss.teachers), "weight": loss.distill_weight}
+        "distillation": {"teachers": teacher_list(loss.teachers), "weight": loss.distill_weight,
+                         "view": loss.teacher_view}
         if teacher_list(loss.teachers) else None,
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
         "ema_warmup": None if p.averaging.mode != "ema" else args.ema_warmup,

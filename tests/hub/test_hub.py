@@ -251,3 +251,5 @@ def test_the_card_names_the_teachers_of_a_distilled_run():
     assert _distillation(None) == "none"
     assert _distillation({"teachers": ["/runs/a_s0", "/runs/b_s0/checkpoint-9"], "weight": 0.5}) == (
         "mean class probabilities of 2 teacher run(s) (a_s0, checkpoint-9), weight 0.5")
+    assert _distillation({"teachers": ["/runs/a_s0"], "weight": 1, "view": "frame"}) == (
+        "mean class probabilities of 1 teacher run(s) (a_s0), each complete frame seen whole, weight 1")

@@ -116,6 +116,46 @@ def test_the_soft_labels_are_the_teachers_mean_probabilities_of_the_training_til
     assert not soft[data.val_indices].any()  # validation rows get none
 
 
+def _softmax_of(model, images):
+    """The oracle: a saved model's class probabilities at the images' size, straight from transformers."""
+    from mars_segformer.data.dataset import model_pixels
+
+    with torch.no_grad():
+        logits = model(pixel_values=model_pixels(images, model.config)).logits
+    return torch.softmax(F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False), 1)
+
+
+def test_with_teacher_view_frame_the_complete_training_frames_are_seen_whole(teachers, sample_arrays):
+    """Tiles of complete training frames get the teachers' probabilities of the frame predicted at once (joined here
+    by hand from the file's 4 x 2 row-major layout), cut at the tile; the other training tiles their own."""
+    from transformers import AutoModelForSemanticSegmentation
+
+    from mars_segformer.training.distillation import teacher_soft_labels
+
+    names = [str(teachers / "a"), str(teachers / "b")]
+    data = build_dataset_dict(sample_arrays, DataConfig(seed=3), soft_labels=teacher_soft_labels(
+        names, progress=False, view="frame"))
+    soft = data.datasets["train"].format["format_kwargs"]["transform"].soft
+    ids, train = np.asarray(data.arrays.train_frame_ids), set(data.train_indices.tolist())
+    whole = [r0 for r0 in range(len(ids) - 7) if (r0 == 0 or ids[r0 - 1] != ids[r0]) and (ids[r0:r0 + 8] == ids[r0]).all()
+             and (r0 + 8 == len(ids) or ids[r0 + 8] != ids[r0]) and set(range(r0, r0 + 8)) <= train]
+    assert len(whole) >= 2, "the sample should hold complete training frames"
+    models = [AutoModelForSemanticSegmentation.from_pretrained(n).eval() for n in names]
+    images = data.arrays.train_images
+    for r0 in whole[:2]:
+        tiles = images[r0:r0 + 8]
+        frame = np.block([[tiles[2 * r], tiles[2 * r + 1]] for r in range(4)])  # (256, 256)
+        want = (sum(_softmax_of(m, frame[None]) for m in models) / 2 * 255)[0].numpy()
+        for k in range(8):
+            r, c = divmod(k, 2)
+            cut = want[:, r * TH:(r + 1) * TH, c * TW:(c + 1) * TW]
+            assert np.abs(soft[r0 + k].astype(float) - cut).max() <= 0.51 + 1e-3
+    in_frames = {r0 + k for r0 in whole for k in range(8)}
+    alone = np.array(sorted(train - in_frames))[:8]
+    want = (sum(_softmax_of(m, images[alone]) for m in models) / 2 * 255).numpy()
+    assert np.abs(soft[alone].astype(float) - want).max() <= 0.51 + 1e-3
+
+
 def test_a_student_learns_the_teachers_probabilities_beside_the_labels(teachers, tmp_path, monkeypatch, capsys):
     import mars_segformer.training.trainer as trainer
 
@@ -127,7 +167,8 @@ def test_a_student_learns_the_teachers_probabilities_beside_the_labels(teachers,
                  "--teachers", f"{teachers / 'a'},{teachers / 'b'}", "--distill_weight", "0.5"]) == 0
     assert len(calls) == 3 and all(tuple(s[1:]) == (5, *TILE_SHAPE) for s in calls)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["distillation"] == {"teachers": [str(teachers / "a"), str(teachers / "b")], "weight": 0.5}
+    assert metrics["distillation"] == {"teachers": [str(teachers / "a"), str(teachers / "b")], "weight": 0.5,
+                                       "view": "tile"}
     assert "distillation: computing the mean class probabilities of 2 teacher(s)" in capsys.readouterr().out
 
 
