@@ -10,8 +10,8 @@ reads carry them moved, zoomed and flipped with their pixels (``data/dataset.py`
 ``--teacher_view frame`` lets the teachers see more than the tile: each complete training frame (``data/frame_shift.py``'s
 joinable frames: all 8 tiles in training, joined in the shared file's layout) is predicted whole and its
 probabilities cut back into its tiles; the other tiles are predicted one by one. A tile-trained model predicts
-frames whole far better than tile by tile (validation frames of the default's full-length runs: task mIoU 0.711 /
-0.718 against 0.649 / 0.647, ``inference/frames.py``): a rock cut by the tile's edge is seen whole, and the student,
+frames whole far better than tile by tile (the complete validation frames of two full-length UperNet-R18 runs:
+task mIoU 0.711 / 0.718 against 0.649 / 0.647; docs/results.md, "Context beyond the tile"): a rock cut by the tile's edge is seen whole, and the student,
 which reads tiles and shifted windows, is taught what the frame around them showed.
 
 Leakage guard: a teacher must have been trained on this run's split. Its ``split.json`` is checked against the
