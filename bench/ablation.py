@@ -198,6 +198,12 @@ CONTEXT["23_combo_logit_adj_frame_shift_p1_teacher_frames"] = ("19_combo_logit_a
                                                                 "--teacher_view frame (with --teachers only)",
                                                                 _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                                       teacher_view="frame"))
+#: online self-distillation, a candidate default (no teachers to train first): from half the steps on, the run's own
+#: EMA weights predict every complete training frame whole at each epoch's start, and the reads learn that
+CONTEXT["24_combo_logit_adj_frame_shift_p1_self_frames"] = ("19_combo_logit_adj_frame_shift_p1 (the default) with "
+                                                             "--self_distill 0.5 --teacher_view frame",
+                                                             _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                                   self_distill=0.5, teacher_view="frame"))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -250,6 +256,8 @@ PARENT = {
     "22_combo_logit_adj_frame_shift_p1_distill2_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "23_combo_logit_adj_frame_shift_p1_teacher_frames": "19_combo_logit_adj_frame_shift_p1",
     "23_combo_logit_adj_frame_shift_p1_teacher_frames_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "24_combo_logit_adj_frame_shift_p1_self_frames": "19_combo_logit_adj_frame_shift_p1",
+    "24_combo_logit_adj_frame_shift_p1_self_frames_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",

@@ -83,6 +83,11 @@ class LossArguments:
     teachers: str | None = field(default=None, metadata={"help": "distillation: comma-separated run folders (or "
                                  "checkpoints) trained on this run's split; the mean of their class probabilities on "
                                  "every training tile becomes a second target (default: none)"})
+    self_distill: float | None = field(default=None, metadata={"help": "online self-distillation: from this share of "
+                                       "the training steps on, at the start of each epoch the run's own averaged "
+                                       "weights predict every training tile (as --teacher_view says) and the reads "
+                                       "learn those probabilities beside the labels (--distill_weight); a number in "
+                                       "[0, 1) (default: off)"})
     teacher_view: str = field(default="tile", metadata={"help": "what the teachers see of a training tile: 'tile' "
                               "(the tile alone) or 'frame' (its whole frame where the frame is complete, the "
                               "probabilities cut back into its tiles; only with --teachers)"})

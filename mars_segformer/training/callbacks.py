@@ -1,7 +1,8 @@
-"""Trainer callbacks that draw: a prediction grid and the confusion matrix at every evaluation."""
+"""Trainer callbacks: the plots at every evaluation, encoder freezing, training progress, self-distillation."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,33 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._tell(state)
+
+
+class SelfDistillationCallback(TrainerCallback):
+    """Online self-distillation (``--self_distill START``): at the start of each epoch once the share START of the
+    training steps is taken, the model's averaged weights (the raw ones without weight averaging), in eval mode,
+    predict every training tile (:meth:`..distillation.SelfTeacher.refresh`); the reads of that epoch carry those
+    probabilities. A resume refreshes at the start of its first epoch past START.
+
+    Args:
+        teacher: the run's :class:`..distillation.SelfTeacher`.
+        start: share of the training steps before the first refresh.
+        averager: the run's :class:`..averaging.WeightAverager` (None: no averaging).
+    """
+
+    def __init__(self, teacher, start: float, averager=None):
+        self.teacher, self.start, self.averager = teacher, start, averager
+
+    def on_epoch_begin(self, args, state, control, model=None, **kwargs):
+        if model is None or state.max_steps <= 0 or state.global_step < self.start * state.max_steps:
+            return
+        if args.process_index == 0:
+            print(f"self-distillation: step {state.global_step}: the {'averaged' if self.averager else 'current'} "
+                  f"weights predict the training tiles ({self.teacher.view} view)", flush=True)
+        was_training = model.training
+        model.eval()
+        swap = self.averager.swapped_in(model) if self.averager is not None else contextlib.nullcontext()
+        with swap:
+            self.teacher.refresh(model)
+        if was_training:
+            model.train()

@@ -98,6 +98,33 @@ def _frame_soft_labels(models, images: np.ndarray, frames: np.ndarray, out: np.n
         out[chunk.ravel()] = np.stack([cut_tiles(probs[:, k]) for k in range(probs.shape[1])], axis=1)
 
 
+def fill_soft_labels(models, images: np.ndarray, rows: np.ndarray, frame_ids, out: np.ndarray, view: str = "tile",
+                     batch_size: int = 128, progress: bool = True) -> None:
+    """Write the models' mean class probabilities of ``rows`` into ``out`` ((N, K, H, W) uint8, in 1/255).
+
+    Args:
+        models: models in eval mode (their train/eval mode is not changed).
+        images: (N, H, W) uint8 tiles.
+        rows: the rows to fill.
+        frame_ids: (N,) frame ids (None: no frames), for ``view`` ``frame``.
+        out: filled in place at ``rows``.
+        view: one of :data:`TEACHER_VIEWS`: ``frame`` predicts the joinable frames of ``rows`` whole.
+        batch_size: tiles per forward pass.
+        progress: show progress bars.
+    """
+    from tqdm.auto import tqdm
+
+    rows = np.sort(np.asarray(rows))
+    if view == "frame":
+        frames, _ = joinable_frames(images, frame_ids, rows)
+        _frame_soft_labels(models, images, frames, out, progress)
+        rows = np.setdiff1d(rows, frames.ravel())
+    for i in tqdm(range(0, len(rows), batch_size), desc=f"probabilities of {len(models)} teacher(s)",
+                  unit="batch", disable=not progress):
+        chunk = rows[i:i + batch_size]
+        out[chunk] = _mean_probs(models, images[chunk])
+
+
 def teacher_soft_labels(teachers: list[str], batch_size: int = 128, progress: bool = True, view: str = "tile"):
     """The ``soft_labels`` callable of :func:`..data.build_dataset_dict`: the teachers' mean class probabilities
     of the training rows, (N, K, H, W) uint8 in 1/255 (rows outside training stay 0).
@@ -112,20 +139,48 @@ def teacher_soft_labels(teachers: list[str], batch_size: int = 128, progress: bo
         raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
 
     def soft_labels(arrays, train_rows, val_rows) -> np.ndarray:
-        from tqdm.auto import tqdm
-
         models = [_load_teacher(t, arrays, val_rows) for t in teachers]
         images = arrays.train_images
         out = np.zeros((len(images), len(CLASS_NAMES), *images.shape[1:]), np.uint8)
-        rows = np.sort(np.asarray(train_rows))
-        if view == "frame":
-            frames, _ = joinable_frames(images, arrays.train_frame_ids, rows)
-            _frame_soft_labels(models, images, frames, out, progress)
-            rows = np.setdiff1d(rows, frames.ravel())
-        for i in tqdm(range(0, len(rows), batch_size), desc=f"probabilities of {len(models)} teacher(s)",
-                      unit="batch", disable=not progress):
-            chunk = rows[i:i + batch_size]
-            out[chunk] = _mean_probs(models, images[chunk])
+        fill_soft_labels(models, images, train_rows, arrays.train_frame_ids, out, view, batch_size, progress)
         return out
 
     return soft_labels
+
+
+class SelfTeacher:
+    """Online self-distillation (``--self_distill``): the run's own (averaged) weights are its teacher.
+
+    Its :meth:`soft_labels` is the ``soft_labels`` callable of :func:`..data.build_dataset_dict`: an array of
+    zeros (a pixel with all-zero probabilities adds nothing to the soft cross-entropy) in shared memory, so that
+    DataLoader workers, forked or persistent, read what :meth:`refresh` writes into it later in training
+    (``callbacks.SelfDistillationCallback``: at the start of each epoch from a share of the steps on).
+
+    Args:
+        view: one of :data:`TEACHER_VIEWS`.
+        progress: show progress bars.
+    """
+
+    def __init__(self, view: str = "frame", progress: bool = True):
+        if view not in TEACHER_VIEWS:
+            raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
+        self.view, self.progress = view, progress
+        #: how many times the soft labels were computed
+        self.refreshes = 0
+        self._tensor = self._images = self._frame_ids = self._rows = None
+
+    def soft_labels(self, arrays, train_rows, val_rows) -> np.ndarray:
+        import torch
+
+        self._images, self._frame_ids, self._rows = arrays.train_images, arrays.train_frame_ids, train_rows
+        shape = (len(self._images), len(CLASS_NAMES), *self._images.shape[1:])
+        self._tensor = torch.zeros(shape, dtype=torch.uint8).share_memory_()
+        return self._tensor.numpy()
+
+    def refresh(self, model) -> None:
+        """``model``'s class probabilities (as it is now, in eval mode) of every training row, in place."""
+        if self._tensor is None:
+            raise RuntimeError("SelfTeacher.refresh before its soft_labels were built")
+        fill_soft_labels([model], self._images, self._rows, self._frame_ids, self._tensor.numpy(), self.view,
+                         progress=self.progress)
+        self.refreshes += 1

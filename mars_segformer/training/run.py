@@ -37,7 +37,12 @@ from ..visualization import save_confusion_matrix, save_curves, save_prediction_
 from .adjustment import inherited_shift, search_tau, training_sample
 from .arguments import DataArguments, LossArguments, MarsTrainingArguments, ModelArguments
 from .averaging import WeightAverager, WeightAveragingCallback
-from .callbacks import FreezeEncoderCallback, PredictionPlotCallback, ProgressCallback
+from .callbacks import (
+    FreezeEncoderCallback,
+    PredictionPlotCallback,
+    ProgressCallback,
+    SelfDistillationCallback,
+)
 from .checks import (
     RunError,
     check_arguments,
@@ -48,7 +53,7 @@ from .checks import (
     parse_weight_averaging,
 )
 from .devices import describe, device_defaults, float32_forward, training_precision, use_channels_last
-from .distillation import teacher_list, teacher_soft_labels
+from .distillation import SelfTeacher, teacher_list, teacher_soft_labels
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -373,6 +378,8 @@ class RunParts:
     preview: PredictionPlotCallback | None = None
     averaging: object = None
     averager: WeightAverager | None = None
+    #: online self-distillation's soft labels (``--self_distill``), None without
+    self_teacher: SelfTeacher | None = None
     trainer: MarsTrainer | None = None
     tau: float | str = 0.0
     tau_search: dict | None = None
@@ -422,8 +429,14 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
         seen = " (complete frames seen whole)" if p.loss_args.teacher_view == "frame" else ""
         print(f"distillation: computing the mean class probabilities of {len(teachers)} teacher(s) on the training "
               f"tiles{seen}", flush=True)
+    p.self_teacher = None
+    if p.loss_args.self_distill is not None:
+        p.self_teacher = SelfTeacher(p.loss_args.teacher_view, progress=not p.args.disable_tqdm)
+        if p.args.process_index == 0:
+            print(f"self-distillation: from {p.loss_args.self_distill:.0%} of the steps on, the run's own weights "
+                  f"predict the training tiles ({p.loss_args.teacher_view} view) at each epoch's start", flush=True)
     soft = (teacher_soft_labels(teachers, progress=not p.args.disable_tqdm, view=p.loss_args.teacher_view)
-            if teachers else None)
+            if teachers else None if p.self_teacher is None else p.self_teacher.soft_labels)
     p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=soft)
     h, w = arrays.train_images.shape[1:]
     p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
@@ -529,6 +542,8 @@ def _build_trainer(p: RunParts) -> None:
         callbacks.append(WeightAveragingCallback(p.averager))
     if data.frame_reads is not None and data.frame_reads.zoom_until < 1:
         callbacks.append(ProgressCallback(data.frame_reads.set_progress))
+    if p.self_teacher is not None:
+        callbacks.append(SelfDistillationCallback(p.self_teacher, p.loss_args.self_distill, p.averager))
     p.trainer = MarsTrainer(
         model=p.model, args=args, train_dataset=data.datasets["train"], eval_dataset=data.datasets["validation"],
         compute_metrics=p.metrics, preprocess_logits_for_metrics=preprocess, callbacks=callbacks,
@@ -576,6 +591,17 @@ def trained_samples_per_s(steps: int, args, runtime_s: float | None) -> float | 
     return round(steps * per_step / runtime_s, 3)
 
 
+def _distillation_info(p: RunParts) -> dict | None:
+    """``metrics.json``'s ``distillation`` entry: the teachers (or the run itself), the view and the weight."""
+    loss = p.loss_args
+    if p.self_teacher is not None:
+        return {"teachers": [], "self_from": loss.self_distill, "refreshes": p.self_teacher.refreshes,
+                "weight": loss.distill_weight, "view": loss.teacher_view}
+    if teacher_list(loss.teachers):
+        return {"teachers": teacher_list(loss.teachers), "weight": loss.distill_weight, "view": loss.teacher_view}
+    return None
+
+
 def _summary(p: RunParts, train_result, final: dict) -> dict:
     """``metrics.json``: the recipe as run and the final validation scores."""
     m, d, loss, args, data, dcfg, state = p.model_args, p.data_args, p.loss_args, p.args, p.data, p.dcfg, p.trainer.state
@@ -593,9 +619,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift": data.frame_shift,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,
-        "distillation": {"teachers": teacher_list(loss.teachers), "weight": loss.distill_weight,
-                         "view": loss.teacher_view}
-        if teacher_list(loss.teachers) else None,
+        "distillation": _distillation_info(p),
         "logit_adjustment_tau": p.tau, "logit_adjustment_search": p.tau_search, "logit_shift": p.logit_shift, "weight_averaging": str(p.averaging),
         "ema_warmup": None if p.averaging.mode != "ema" else args.ema_warmup,
         "weight_averaging_updates": None if p.averager is None else p.averager.count,

@@ -192,3 +192,119 @@ def test_a_teacher_with_a_damaged_split_record_is_one_line(teachers, tmp_path, c
     err = capsys.readouterr().err
     assert f"--teachers {damaged}: {damaged / 'split.json'} is not a split record" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _tiny_unet():
+    from mars_segformer.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("unet", tiny=True).eval()
+
+
+def test_the_self_teacher_starts_at_zero_and_a_refresh_writes_the_models_probabilities(sample_arrays):
+    """Zeros (no term) until refreshed; then each training row holds the model's softmax: its complete training
+    frames seen whole (joined by hand), the other training rows alone; validation rows stay zero."""
+    from mars_segformer.training.distillation import SelfTeacher
+
+    teacher = SelfTeacher("frame", progress=False)
+    data = build_dataset_dict(sample_arrays, DataConfig(seed=3), soft_labels=teacher.soft_labels)
+    soft = data.datasets["train"].format["format_kwargs"]["transform"].soft
+    assert not soft.any()
+    model = _tiny_unet()
+    teacher.refresh(model)
+    assert teacher.refreshes == 1 and not soft[data.val_indices].any()
+    images, ids = data.arrays.train_images, np.asarray(data.arrays.train_frame_ids)
+    train = set(data.train_indices.tolist())
+    r0 = next(r for r in range(len(ids) - 7) if (r == 0 or ids[r - 1] != ids[r]) and (ids[r:r + 8] == ids[r]).all()
+              and (r + 8 == len(ids) or ids[r + 8] != ids[r]) and set(range(r, r + 8)) <= train)
+    frame = np.block([[images[r0 + 2 * r], images[r0 + 2 * r + 1]] for r in range(4)])
+    want = (_softmax_of(model, frame[None]) * 255)[0].numpy()
+    for k in range(8):
+        r, c = divmod(k, 2)
+        assert np.abs(soft[r0 + k].astype(float) - want[:, r * TH:(r + 1) * TH, c * TW:(c + 1) * TW]).max() <= 0.51
+    lone = next(r for r in data.train_indices if (ids == ids[r]).sum() != 8)
+    want = (_softmax_of(model, images[[lone]]) * 255)[0].numpy()
+    assert np.abs(soft[lone].astype(float) - want).max() <= 0.51
+
+
+class _FirstSoftSum(torch.utils.data.Dataset):
+    def __init__(self, soft):
+        self.soft = soft
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return int(self.soft[0].sum())
+
+
+def test_a_persistent_dataloader_worker_reads_what_a_refresh_writes_later(sample_arrays):
+    """The soft labels live in shared memory: a worker forked before the refresh sees its values (a plain array
+    would stay zero in the worker's copy)."""
+    import multiprocessing
+
+    from mars_segformer.training.distillation import SelfTeacher
+
+    teacher = SelfTeacher("tile", progress=False)
+    data = build_dataset_dict(sample_arrays, DataConfig(seed=3), soft_labels=teacher.soft_labels)
+    soft = data.datasets["train"].format["format_kwargs"]["transform"].soft
+    teacher._rows = np.array([0])  # refresh row 0 only: quick
+    loader = torch.utils.data.DataLoader(_FirstSoftSum(soft), num_workers=1, persistent_workers=True,
+                                         multiprocessing_context=multiprocessing.get_context("fork"))
+    assert [int(x) for x in loader] == [0]
+    teacher.refresh(_tiny_unet())
+    assert int(soft[0].sum()) > 0
+    assert [int(x) for x in loader] == [int(soft[0].sum())]
+
+
+def test_the_callback_refreshes_with_the_averaged_weights_and_gives_the_model_back():
+    from mars_segformer.training.averaging import AveragingSpec, WeightAverager
+    from mars_segformer.training.callbacks import SelfDistillationCallback
+
+    model = _tiny_unet().train()
+    averager = WeightAverager(model, AveragingSpec("ema", 0.5))
+    averager.update(model, 1, 10)
+    with torch.no_grad():
+        for t in model.parameters():
+            t.add_(1.0)  # the raw weights move away from the average
+    raw = [t.detach().clone() for t in model.parameters()]
+    seen = []
+
+    class Teacher:
+        view = "frame"
+
+        def refresh(self, m):
+            seen.append((m.training, [t.detach().clone() for t in m.parameters()]))
+
+    args, control = type("A", (), {"process_index": 0})(), None
+    cb = SelfDistillationCallback(Teacher(), 0.5, averager)
+    cb.on_epoch_begin(args, type("S", (), {"global_step": 4, "max_steps": 10})(), control, model=model)
+    assert seen == []  # before the start
+    cb.on_epoch_begin(args, type("S", (), {"global_step": 5, "max_steps": 10})(), control, model=model)
+    training, weights = seen[0]
+    assert not training
+    for w, a in zip(weights, averager.averaged.module.parameters(), strict=True):
+        torch.testing.assert_close(w, a.detach())
+    assert model.training
+    for t, r in zip(model.parameters(), raw, strict=True):
+        torch.testing.assert_close(t.detach(), r)
+
+
+def test_a_self_distilled_run_learns_its_own_probabilities_from_the_start_share(tmp_path, monkeypatch):
+    import mars_segformer.training.trainer as trainer
+
+    sums = []
+    real = trainer.soft_cross_entropy
+    monkeypatch.setattr(trainer, "soft_cross_entropy",
+                        lambda logits, soft: sums.append(int(soft.sum())) or real(logits, soft))
+    out = tmp_path / "self"
+    steps = 60
+    assert main(["--output_dir", str(out), *TINY, "--seed", "3", "--max_steps", str(steps),
+                 "--self_distill", "0.5", "--teacher_view", "frame"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    per_epoch = -(-metrics["train_rows_after_oversampling"] // 8)  # steps of one epoch at batch 8
+    assert per_epoch < steps  # a second epoch starts, past half the steps: one refresh
+    assert len(sums) == steps
+    assert all(s == 0 for s in sums[:per_epoch]) and all(s > 0 for s in sums[per_epoch:])
+    assert metrics["distillation"] == {"teachers": [], "self_from": 0.5, "refreshes": 1, "weight": 1.0,
+                                       "view": "frame"}
