@@ -25,6 +25,29 @@ def need(ok: bool, message: str) -> None:
         raise RunError(message)
 
 
+def _check_distillation(data_args, loss_args, augmentations: list[str]) -> None:
+    """The rules of ``--teachers``, ``--self_distill``, ``--teacher_view`` and ``--distill_weight``."""
+    finite = math.isfinite
+    need(finite(loss_args.distill_weight) and loss_args.distill_weight >= 0,
+         f"--distill_weight must be a number >= 0, got {loss_args.distill_weight}")
+    need(loss_args.teacher_view in TEACHER_VIEWS,
+         f"--teacher_view must be one of {', '.join(TEACHER_VIEWS)}, got {loss_args.teacher_view!r}")
+    self_distill = loss_args.self_distill
+    need(self_distill is None or (finite(self_distill) and 0 <= self_distill < 1),
+         f"--self_distill is the share of the training steps before the run teaches itself, in [0, 1), got "
+         f"{self_distill}")
+    need(not (loss_args.teachers and self_distill is not None),
+         "--teachers and --self_distill both give the soft labels; use one of them")
+    need(loss_args.teacher_view == "tile" or loss_args.teachers or self_distill is not None,
+         f"--teacher_view {loss_args.teacher_view} needs --teachers or --self_distill (the predictions it is about)")
+    if loss_args.teachers or self_distill is not None:
+        source = "--teachers" if loss_args.teachers else "--self_distill"
+        mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
+                                  ("copy_paste", "copy_paste" in augmentations)) if on]
+        need(not mixing, f"{source}: {', '.join(mixing)} brings pixels without teacher probabilities; "
+                         "distil without it")
+
+
 def check_values(model_args, data_args, loss_args, args) -> None:
     """Raise :class:`RunError` for the first value out of its range or combination that cannot run."""
     finite = math.isfinite
@@ -60,24 +83,7 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     need(data_args.frame_zoom_until == 1 or "frame_zoom" in augmentations,
          f"--frame_zoom_until {data_args.frame_zoom_until} ends frame_zoom's zoom, but --augmentations "
          f"{data_args.augmentations!r} does not name frame_zoom")
-    need(finite(loss_args.distill_weight) and loss_args.distill_weight >= 0,
-         f"--distill_weight must be a number >= 0, got {loss_args.distill_weight}")
-    need(loss_args.teacher_view in TEACHER_VIEWS,
-         f"--teacher_view must be one of {', '.join(TEACHER_VIEWS)}, got {loss_args.teacher_view!r}")
-    self_distill = loss_args.self_distill
-    need(self_distill is None or (finite(self_distill) and 0 <= self_distill < 1),
-         f"--self_distill is the share of the training steps before the run teaches itself, in [0, 1), got "
-         f"{self_distill}")
-    need(not (loss_args.teachers and self_distill is not None),
-         "--teachers and --self_distill both give the soft labels; use one of them")
-    need(loss_args.teacher_view == "tile" or loss_args.teachers or self_distill is not None,
-         f"--teacher_view {loss_args.teacher_view} needs --teachers or --self_distill (the predictions it is about)")
-    if loss_args.teachers or self_distill is not None:
-        source = "--teachers" if loss_args.teachers else "--self_distill"
-        mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
-                                  ("copy_paste", "copy_paste" in augmentations)) if on]
-        need(not mixing, f"{source}: {', '.join(mixing)} brings pixels without teacher probabilities; "
-                         "distil without it")
+    _check_distillation(data_args, loss_args, augmentations)
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     need(data_args.oversample_big_rock >= 1,
           f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
