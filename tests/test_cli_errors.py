@@ -137,7 +137,6 @@ CASES = [
      "--teachers: --cutmix_p brings pixels without teacher probabilities; distil without it"),
     ("train", ["--teachers", f"{W}/teacher", "--teacher_view", "whole"],
      "--teacher_view must be one of tile, frame, got 'whole'"),
-    ("train", ["--teacher_view", "frame"], "--teacher_view frame needs --teachers or --self_distill"),
     ("train", ["--self_distill", "1"], "--self_distill is the share of the training steps before the run teaches "
      "itself, in [0, 1), got 1.0"),
     ("train", ["--teachers", f"{W}/teacher", "--self_distill", "0.3"],

@@ -90,7 +90,8 @@ class LossArguments:
                                        "[0, 1) (default: off)"})
     teacher_view: str = field(default="tile", metadata={"help": "what the teachers see of a training tile: 'tile' "
                               "(the tile alone) or 'frame' (its whole frame where the frame is complete, the "
-                              "probabilities cut back into its tiles; only with --teachers)"})
+                              "probabilities cut back into its tiles); inert without --teachers or --self_distill, "
+                              "as --distill_weight is, so a recipe can name it for the runs given teachers"})
     distill_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy against the teachers' "
                                   "probabilities (only with --teachers)"})
     logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "

@@ -38,8 +38,6 @@ def _check_distillation(data_args, loss_args, augmentations: list[str]) -> None:
          f"{self_distill}")
     need(not (loss_args.teachers and self_distill is not None),
          "--teachers and --self_distill both give the soft labels; use one of them")
-    need(loss_args.teacher_view == "tile" or loss_args.teachers or self_distill is not None,
-         f"--teacher_view {loss_args.teacher_view} needs --teachers or --self_distill (the predictions it is about)")
     if loss_args.teachers or self_distill is not None:
         source = "--teachers" if loss_args.teachers else "--self_distill"
         mixing = [f for f, on in (("--cutmix_p", data_args.cutmix_p > 0), ("--extra_data", data_args.extra_data),
