@@ -253,3 +253,5 @@ def test_the_card_names_the_teachers_of_a_distilled_run():
         "mean class probabilities of 2 teacher run(s) (a_s0, checkpoint-9), weight 0.5")
     assert _distillation({"teachers": ["/runs/a_s0"], "weight": 1, "view": "frame"}) == (
         "mean class probabilities of 1 teacher run(s) (a_s0), each complete frame seen whole, weight 1")
+    assert _distillation({"teachers": [], "self_from": 0.5, "refreshes": 10, "weight": 1, "view": "frame"}) == (
+        "the run's own averaged weights from 50% of the steps (10 refreshes), each complete frame seen whole, weight 1")
