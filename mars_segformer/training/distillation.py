@@ -165,7 +165,7 @@ class SelfTeacher:
         if view not in TEACHER_VIEWS:
             raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
         self.view, self.progress = view, progress
-        #: how many times the soft labels were computed
+        #: how many times the soft labels were computed in this process (a resumed run counts from 0 again)
         self.refreshes = 0
         self._tensor = self._images = self._frame_ids = self._rows = None
 
