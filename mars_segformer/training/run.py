@@ -410,6 +410,27 @@ def _check_start(p: RunParts) -> str:
     return kind
 
 
+def _soft_labels(p: RunParts):
+    """The ``soft_labels`` callable of :func:`build_dataset_dict` for distillation (``--teachers``) or
+    self-distillation (``--self_distill``, which also sets ``p.self_teacher``), with its start-up line; None
+    without either."""
+    loss, progress, first = p.loss_args, not p.args.disable_tqdm, p.args.process_index == 0
+    teachers = teacher_list(loss.teachers)
+    if teachers:
+        if first:
+            seen = " (complete frames seen whole)" if loss.teacher_view == "frame" else ""
+            print(f"distillation: computing the mean class probabilities of {len(teachers)} teacher(s) on the "
+                  f"training tiles{seen}", flush=True)
+        return teacher_soft_labels(teachers, progress=progress, view=loss.teacher_view)
+    if loss.self_distill is None:
+        return None
+    p.self_teacher = SelfTeacher(loss.teacher_view, progress=progress)
+    if first:
+        print(f"self-distillation: from {loss.self_distill:.0%} of the steps on, the run's own weights predict the "
+              f"training tiles ({loss.teacher_view} view) at each epoch's start", flush=True)
+    return p.self_teacher.soft_labels
+
+
 def _build_data_and_model(p: RunParts, kind: str) -> None:
     """Arrays -> DatasetDict, the start model, its image processor (raises before anything is written)."""
     arrays = load_arrays(p.data_args.data, p.data_args.data_revision, p.args.hub_token)
@@ -424,20 +445,7 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     # a pretrained backbone's normalisation (set by models.backbones), kept by runs that start from such a run
     p.dcfg.image_mean = getattr(p.model.config, "image_mean", None)
     p.dcfg.image_std = getattr(p.model.config, "image_std", None)
-    teachers = teacher_list(p.loss_args.teachers)
-    if teachers and p.args.process_index == 0:
-        seen = " (complete frames seen whole)" if p.loss_args.teacher_view == "frame" else ""
-        print(f"distillation: computing the mean class probabilities of {len(teachers)} teacher(s) on the training "
-              f"tiles{seen}", flush=True)
-    p.self_teacher = None
-    if p.loss_args.self_distill is not None:
-        p.self_teacher = SelfTeacher(p.loss_args.teacher_view, progress=not p.args.disable_tqdm)
-        if p.args.process_index == 0:
-            print(f"self-distillation: from {p.loss_args.self_distill:.0%} of the steps on, the run's own weights "
-                  f"predict the training tiles ({p.loss_args.teacher_view} view) at each epoch's start", flush=True)
-    soft = (teacher_soft_labels(teachers, progress=not p.args.disable_tqdm, view=p.loss_args.teacher_view)
-            if teachers else None if p.self_teacher is None else p.self_teacher.soft_labels)
-    p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=soft)
+    p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=_soft_labels(p))
     h, w = arrays.train_images.shape[1:]
     p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
                                        image_mean=p.dcfg.image_mean, image_std=p.dcfg.image_std)
