@@ -88,12 +88,11 @@ def _distillation(info: dict | None) -> str:
     """The card's line for ``metrics.json``'s ``distillation`` entry (None: trained on the labels alone)."""
     if not info:
         return "none"
+    seen = ", each complete frame seen whole" if info.get("view") == "frame" else ""
     if info.get("self_from") is not None:
-        seen = ", each complete frame seen whole" if info.get("view") == "frame" else ""
         return (f"the run's own averaged weights from {info['self_from']:.0%} of the steps ({info['refreshes']} "
                 f"refreshes){seen}, weight {info['weight']:g}")
     names = ", ".join(Path(t).name for t in info["teachers"])
-    seen = ", each complete frame seen whole" if info.get("view") == "frame" else ""
     return (f"mean class probabilities of {len(info['teachers'])} teacher run(s) ({names}){seen}, "
             f"weight {info['weight']:g}")
 

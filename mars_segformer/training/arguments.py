@@ -93,7 +93,7 @@ class LossArguments:
                               "probabilities cut back into its tiles); inert without --teachers or --self_distill, "
                               "as --distill_weight is, so a recipe can name it for the runs given teachers"})
     distill_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy against the teachers' "
-                                  "probabilities (only with --teachers)"})
+                                  "probabilities (only with --teachers or --self_distill)"})
     logit_adjustment: str = field(default="auto", metadata={"help": "after training, shift each class's logit by "
                                   "-TAU*log(its class weight), folded into the saved classifier's bias (takes back the "
                                   "over-prediction class weights cause): a number TAU in [0, 2] (0: off), or 'auto' (the "

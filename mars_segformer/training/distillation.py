@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data import CLASS_NAMES, MarsDataError
 from ..data.ai4mars import cut_tiles, join_tiles
-from ..data.frame_shift import joinable_frames
+from ..data.frame_shift import TILES_PER_FRAME, joinable_frames
 from ..data.split import SPLIT_FILE, check_split
 from .errors import RunError
 from .pseudo_labels import check_teacher_labels
@@ -98,7 +98,21 @@ def _frame_soft_labels(models, images: np.ndarray, frames: np.ndarray, out: np.n
         out[chunk.ravel()] = np.stack([cut_tiles(probs[:, k]) for k in range(probs.shape[1])], axis=1)
 
 
-def fill_soft_labels(models, images: np.ndarray, rows: np.ndarray, frame_ids, out: np.ndarray, view: str = "tile",
+def check_view(view: str) -> None:
+    """Raise ValueError for a teacher view outside :data:`TEACHER_VIEWS`."""
+    if view not in TEACHER_VIEWS:
+        raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
+
+
+def view_frames(images: np.ndarray, frame_ids, rows: np.ndarray, view: str) -> np.ndarray:
+    """(F, TILES_PER_FRAME) rows of the frames of ``rows`` that ``view`` predicts whole: the joinable frames for
+    ``frame``, none for ``tile``."""
+    if view == "frame":
+        return joinable_frames(images, frame_ids, rows)[0]
+    return np.zeros((0, TILES_PER_FRAME), np.int64)
+
+
+def fill_soft_labels(models, images: np.ndarray, rows: np.ndarray, frames: np.ndarray, out: np.ndarray,
                      batch_size: int = 128, progress: bool = True) -> None:
     """Write the models' mean class probabilities of ``rows`` into ``out`` ((N, K, H, W) uint8, in 1/255).
 
@@ -106,19 +120,15 @@ def fill_soft_labels(models, images: np.ndarray, rows: np.ndarray, frame_ids, ou
         models: models in eval mode (their train/eval mode is not changed).
         images: (N, H, W) uint8 tiles.
         rows: the rows to fill.
-        frame_ids: (N,) frame ids (None: no frames), for ``view`` ``frame``.
+        frames: (F, 8) rows of frames among ``rows`` to predict whole (:func:`view_frames`); the rest tile by tile.
         out: filled in place at ``rows``.
-        view: one of :data:`TEACHER_VIEWS`: ``frame`` predicts the joinable frames of ``rows`` whole.
         batch_size: tiles per forward pass.
         progress: show progress bars.
     """
     from tqdm.auto import tqdm
 
-    rows = np.sort(np.asarray(rows))
-    if view == "frame":
-        frames, _ = joinable_frames(images, frame_ids, rows)
-        _frame_soft_labels(models, images, frames, out, progress)
-        rows = np.setdiff1d(rows, frames.ravel())
+    _frame_soft_labels(models, images, frames, out, progress)
+    rows = np.setdiff1d(np.asarray(rows), frames.ravel())  # sorted
     for i in tqdm(range(0, len(rows), batch_size), desc=f"probabilities of {len(models)} teacher(s)",
                   unit="batch", disable=not progress):
         chunk = rows[i:i + batch_size]
@@ -135,14 +145,14 @@ def teacher_soft_labels(teachers: list[str], batch_size: int = 128, progress: bo
         progress: show progress bars.
         view: one of :data:`TEACHER_VIEWS`: ``frame`` predicts complete training frames whole.
     """
-    if view not in TEACHER_VIEWS:
-        raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
+    check_view(view)
 
     def soft_labels(arrays, train_rows, val_rows) -> np.ndarray:
         models = [_load_teacher(t, arrays, val_rows) for t in teachers]
         images = arrays.train_images
         out = np.zeros((len(images), len(CLASS_NAMES), *images.shape[1:]), np.uint8)
-        fill_soft_labels(models, images, train_rows, arrays.train_frame_ids, out, view, batch_size, progress)
+        frames = view_frames(images, arrays.train_frame_ids, train_rows, view)
+        fill_soft_labels(models, images, train_rows, frames, out, batch_size, progress)
         return out
 
     return soft_labels
@@ -162,17 +172,18 @@ class SelfTeacher:
     """
 
     def __init__(self, view: str = "frame", progress: bool = True):
-        if view not in TEACHER_VIEWS:
-            raise ValueError(f"teacher view must be one of {TEACHER_VIEWS}, got {view!r}")
+        check_view(view)
         self.view, self.progress = view, progress
         #: how many times the soft labels were computed in this process (a resumed run counts from 0 again)
         self.refreshes = 0
-        self._tensor = self._images = self._frame_ids = self._rows = None
+        self._tensor = self._images = self._rows = self._frames = None
 
     def soft_labels(self, arrays, train_rows, val_rows) -> np.ndarray:
         import torch
 
-        self._images, self._frame_ids, self._rows = arrays.train_images, arrays.train_frame_ids, train_rows
+        self._images, self._rows = arrays.train_images, train_rows
+        # the frames are found once (seam checks included), not at every refresh
+        self._frames = view_frames(self._images, arrays.train_frame_ids, train_rows, self.view)
         shape = (len(self._images), len(CLASS_NAMES), *self._images.shape[1:])
         self._tensor = torch.zeros(shape, dtype=torch.uint8).share_memory_()
         return self._tensor.numpy()
@@ -181,6 +192,6 @@ class SelfTeacher:
         """``model``'s class probabilities (as it is now, in eval mode) of every training row, in place."""
         if self._tensor is None:
             raise RuntimeError("SelfTeacher.refresh before its soft_labels were built")
-        fill_soft_labels([model], self._images, self._rows, self._frame_ids, self._tensor.numpy(), self.view,
+        fill_soft_labels([model], self._images, self._rows, self._frames, self._tensor.numpy(),
                          progress=self.progress)
         self.refreshes += 1
