@@ -221,10 +221,19 @@ DEEP = {"16_combo_logit_adj_frame_shift_aux": ("14_combo_logit_adj_frame_shift (
                                                _with(CONTEXT["14_combo_logit_adj_frame_shift"][1],
                                                      model_overrides=AUX_HEAD))}
 CONFIGS.update(DEEP)
+#: less early downsampling (issue 19's resolution candidate, native): ResNet's stem always divides by 4; ConvNeXt's
+#: patchify stem takes its stride from patch_size, so the -s2 preset keeps its stages at strides 2-16 with a
+#: 64-channel head (1.8x R18's step); the stride-4 preset is the same backbone at R18's resolution (0.8x)
+BACKBONE = {f"25_combo_logit_adj_frame_shift_p1_{size.replace('-', '_')}": (
+    f"19_combo_logit_adj_frame_shift_p1 (the default) on UperNet over a ConvNeXt-atto backbone, stem stride "
+    f"{stride}{', decoder 64' if stride == 2 else ''} (--model upernet-{size})",
+    _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], model=f"upernet-{size}"))
+    for size, stride in (("convnext-atto", 4), ("convnext-atto-s2", 2))}
+CONFIGS.update(BACKBONE)
 #: the default and its OHEM variant in bf16 autocast (the CPU default where the CPU has bf16 instructions since
 #: training/devices.py made it one), for full-length runs beside their stored float32 rows
 BF16 = {f"{name}_bf16": (f"{desc}, in bf16 autocast", _with(flags, bf16="true"))
-        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT, **WIDE, **DEEP}.items()}
+        for name, (desc, flags) in {**ADJUST, **HARD, **CONTEXT, **WIDE, **DEEP, **BACKBONE}.items()}
 CONFIGS.update(BF16)
 
 #: the config each one changes one thing of; the table reports the difference to it
@@ -261,6 +270,8 @@ PARENT = {
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
+    **{name: "19_combo_logit_adj_frame_shift_p1" for name in BACKBONE},
+    **{f"{name}_bf16": "19_combo_logit_adj_frame_shift_p1_bf16" for name in BACKBONE},
 }
 
 

@@ -15,7 +15,7 @@ TEMPLATE_CANDIDATES = (Path(__file__).resolve().parent / "model_card.md",)
 
 ARCHITECTURES = {
     "segformer": "SegFormer (Mix Transformer encoder, all-MLP decoder)",
-    "upernet": "UperNet (pyramid pooling + FPN decoder) on a ResNet backbone",
+    "upernet": "UperNet (pyramid pooling + FPN decoder) on a {backbone} backbone",
     "mars_unet": "UNet",
     "mars_timm_segformer": "SegFormer-style all-MLP decoder on a timm encoder",
     "mars_deeplabv3plus": "DeepLabV3+ on a timm encoder",
@@ -47,6 +47,16 @@ def _weights(weights) -> str:
 
 def _fmt(x, digits=4):
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _architecture(config: dict) -> str:
+    """The architecture's phrase; UperNet's names its backbone (ResNet, ConvNeXt with its stem's stride, ...)."""
+    model_type = config.get("model_type", "")
+    backbone = config.get("backbone_config") or {}
+    name = {"resnet": "ResNet", "convnext": "ConvNeXt"}.get(backbone.get("model_type"), backbone.get("model_type", ""))
+    if backbone.get("model_type") == "convnext":
+        name += f" (stem stride {backbone.get('patch_size', 4)})"
+    return ARCHITECTURES.get(model_type, model_type).format(backbone=name)
 
 
 def _card_data(repo_id: str, model_type: str, m: dict) -> ModelCardData:
@@ -155,7 +165,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         template_path=str(template or template_path()),
         model_name=repo_id.split("/")[-1],
         repo_id=repo_id,
-        architecture=ARCHITECTURES.get(model_type, model_type),
+        architecture=_architecture(config),
         tile_size="×".join(map(str, TILE_SHAPE)),
         start_note=f"starting from `{start['source']}`" if start else "from scratch",
         task_mean_iou=_fmt(v["task_mean_iou"]),

@@ -18,7 +18,7 @@ from .segformer import SMALL_TILE_STRIDES, segformer_config
 from .timm_segformer import MarsTimmSegformerConfig, MarsTimmSegformerForSemanticSegmentation
 from .timm_unet import MarsTimmUNetConfig, MarsTimmUNetForSemanticSegmentation
 from .unet import MarsUNetConfig, MarsUNetForSemanticSegmentation
-from .upernet import upernet_config
+from .upernet import UPERNET_CONVNEXT_SIZES, upernet_config, upernet_convnext_config
 
 CUSTOM_MODELS: dict[type[PretrainedConfig], type[PreTrainedModel]] = {
     MarsUNetConfig: MarsUNetForSemanticSegmentation,
@@ -36,6 +36,9 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
                         SegformerForSemanticSegmentation),
     "upernet-r18": (lambda **kw: upernet_config("r18", **kw), UperNetForSemanticSegmentation),
     "upernet-r34": (lambda **kw: upernet_config("r34", **kw), UperNetForSemanticSegmentation),
+    "upernet-convnext-atto": (lambda **kw: upernet_convnext_config("convnext-atto", **kw), UperNetForSemanticSegmentation),
+    "upernet-convnext-atto-s2": (lambda **kw: upernet_convnext_config("convnext-atto-s2", **kw),
+                                 UperNetForSemanticSegmentation),
     "unet": (lambda **kw: MarsUNetConfig(**kw), MarsUNetForSemanticSegmentation),
     "unet-se": (lambda **kw: MarsUNetConfig(**{"use_squeeze_excite": True, **kw}), MarsUNetForSemanticSegmentation),
     "unet-residual": (lambda **kw: MarsUNetConfig(**{"block_type": "residual", **kw}), MarsUNetForSemanticSegmentation),
@@ -52,6 +55,8 @@ TINY_OVERRIDES: dict[str, dict] = {
     "segformer-b0-s2": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32),
     **{f"upernet-r{n}": dict(hidden_sizes=[8, 16, 24, 32], embedding_size=8, depths=[1, 1, 1, 1], hidden_size=16)
        for n in (18, 34)},
+    **{f"upernet-{size}": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], hidden_size=16)
+       for size in UPERNET_CONVNEXT_SIZES},
     **{n: dict(base_channels=4, depth=3) for n in ("unet", "unet-se", "unet-residual", "unet-attention", "unet-dual")},
     "timm-segformer": dict(encoder_name="test_resnet", decoder_hidden_size=32),
     "deeplabv3plus": dict(encoder_name="test_resnet", decoder_channels=32, low_level_channels=16),

@@ -1,14 +1,18 @@
-"""Presets of transformers' UperNet on transformers' own ResNet backbone, for the five Mars classes.
+"""Presets of transformers' UperNet on transformers' own ResNet or ConvNeXt backbone, for the five Mars classes.
 
-Both classes ship with transformers, so a saved checkpoint loads with
+All these classes ship with transformers, so a saved checkpoint loads with
 ``AutoModelForSemanticSegmentation`` / ``pipeline`` and no ``trust_remote_code``. UperNet fuses the
 four backbone stages (strides 4-32) through a pyramid-pooling module and an FPN and returns logits
 at the input's full resolution (64×128 for a tile), unlike SegFormer's 1/4.
+
+ResNet's stem always divides the resolution by 4 (a stride-2 convolution and a stride-2 max-pool); ConvNeXt's
+patchify stem takes its stride from ``patch_size``, so the ``convnext-atto-s2`` preset keeps stages at strides
+2-16 (32×64 features for a tile) with transformers' classes alone.
 """
 
 from __future__ import annotations
 
-from transformers import ResNetConfig, UperNetConfig
+from transformers import ConvNextConfig, ResNetConfig, UperNetConfig
 
 from ..data.io import MARS_LABELS
 
@@ -16,6 +20,14 @@ from ..data.io import MARS_LABELS
 UPERNET_SIZES = {
     "r18": dict(depths=[2, 2, 2, 2], hidden_size=128),
     "r34": dict(depths=[3, 4, 6, 3], hidden_size=256),
+}
+
+#: ConvNeXt shapes (timm's ``convnext_atto`` widths and depths), the stem's stride and the decoder width of each
+#: preset. The stride-2 preset narrows the decoder to 64 channels, which keeps its training step within 2x
+#: UperNet-R18's (``bench/recipe_cost.py``); at 128 channels its 4x larger maps cost ~3x.
+UPERNET_CONVNEXT_SIZES = {
+    "convnext-atto": dict(depths=[2, 2, 6, 2], hidden_sizes=[40, 80, 160, 320], patch_size=4, hidden_size=128),
+    "convnext-atto-s2": dict(depths=[2, 2, 6, 2], hidden_sizes=[40, 80, 160, 320], patch_size=2, hidden_size=64),
 }
 
 
@@ -41,6 +53,29 @@ def upernet_config(size: str = "r18", hidden_sizes=(64, 128, 256, 512), embeddin
         layer_type="basic",
         out_features=["stage1", "stage2", "stage3", "stage4"],
     )
+    return _mars_upernet(backbone, **kwargs)
+
+
+def upernet_convnext_config(size: str = "convnext-atto", **overrides) -> UperNetConfig:
+    """A ``UperNetConfig`` over a ``ConvNextConfig`` of shape ``size`` with the Mars labels.
+
+    Args:
+        size: a key of :data:`UPERNET_CONVNEXT_SIZES`.
+        **overrides: ``UperNetConfig`` fields (``hidden_size``, ...) or the backbone's ``depths``,
+            ``hidden_sizes``, ``patch_size`` and ``drop_path_rate``.
+    """
+    if size not in UPERNET_CONVNEXT_SIZES:
+        raise ValueError(f"unknown UperNet ConvNeXt size {size!r}; choose from {sorted(UPERNET_CONVNEXT_SIZES)}")
+    kwargs = {**UPERNET_CONVNEXT_SIZES[size], **overrides}
+    backbone = ConvNextConfig(
+        num_channels=3,
+        **{key: kwargs.pop(key) for key in ("depths", "hidden_sizes", "patch_size", "drop_path_rate") if key in kwargs},
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    return _mars_upernet(backbone, **kwargs)
+
+
+def _mars_upernet(backbone, **kwargs) -> UperNetConfig:
     kwargs.setdefault("use_auxiliary_head", False)
     return UperNetConfig(
         backbone_config=backbone,

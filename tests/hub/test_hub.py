@@ -255,3 +255,14 @@ def test_the_card_names_the_teachers_of_a_distilled_run():
         "mean class probabilities of 1 teacher run(s) (a_s0), each complete frame seen whole, weight 1")
     assert _distillation({"teachers": [], "self_from": 0.5, "refreshes": 10, "weight": 1, "view": "frame"}) == (
         "the run's own averaged weights from 50% of the steps (10 refreshes), each complete frame seen whole, weight 1")
+
+
+@pytest.mark.parametrize("name, phrase", [("upernet-r18", "on a ResNet backbone"),
+                                          ("upernet-convnext-atto-s2", "on a ConvNeXt (stem stride 2) backbone")])
+def test_the_card_names_upernets_backbone(name, phrase):
+    from mars_segformer import create_model
+    from mars_segformer.hub.card import _architecture
+
+    config = create_model(name, tiny=True).config.to_dict()
+    assert _architecture(config) == f"UperNet (pyramid pooling + FPN decoder) {phrase}"
+    assert _architecture({"model_type": "segformer"}) == "SegFormer (Mix Transformer encoder, all-MLP decoder)"

@@ -41,7 +41,7 @@ def test_output_shapes_and_loss(name, hw):
     # SegFormer predicts at 1/(first stride) of the input (4, or 2 for the small-tile presets),
     # the others (UperNet included) at full resolution
     stride = model.config.strides[0] if model.config.model_type == "segformer" else 1
-    assert stride == (2 if name.endswith("-s2") else 4 if name.startswith("segformer") else 1)
+    assert stride == ((2 if name.endswith("-s2") else 4) if name.startswith("segformer") else 1)
     assert tuple(out.logits.shape[-2:]) == (-(-hw[0] // stride), -(-hw[1] // stride))
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     proc = make_image_processor()
@@ -89,6 +89,19 @@ def test_custom_init_is_not_transformers_default(name):
     conv = next(m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     fan_out = conv.out_channels * 9
     assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.35)
+
+
+@pytest.mark.parametrize("name, stride", [("upernet-r18", 4), ("upernet-convnext-atto", 4),
+                                          ("upernet-convnext-atto-s2", 2)])
+def test_upernet_backbone_first_stage_stride(name, stride):
+    """The stride-2 ConvNeXt preset keeps twice ResNet's resolution in the first stage UperNet fuses (less early
+    downsampling for pixel-wide rocks), in transformers' own classes."""
+    model = create_model(name, tiny=True).eval()
+    x, _ = batch(64, 128)
+    with torch.no_grad():
+        maps = model.backbone(x).feature_maps
+    assert [tuple(m.shape[-2:]) for m in maps] == [(64 // (stride * 2**i), 128 // (stride * 2**i)) for i in range(4)]
+    assert type(model).__module__.startswith("transformers.") and name in NATIVE_PRESETS
 
 
 def test_unknown_model_name():
