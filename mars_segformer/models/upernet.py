@@ -24,7 +24,7 @@ UPERNET_SIZES = {
 
 #: ConvNeXt shapes (timm's ``convnext_atto`` widths and depths), the stem's stride and the decoder width of each
 #: preset. The stride-2 preset narrows the decoder to 64 channels, which keeps its training step within 2x
-#: UperNet-R18's (``bench/recipe_cost.py``); at 128 channels its 4x larger maps cost ~3x.
+#: UperNet-R18's (``bench/recipe_cost.py``): its decoder runs on 4x the pixels.
 UPERNET_CONVNEXT_SIZES = {
     "convnext-atto": dict(depths=[2, 2, 6, 2], hidden_sizes=[40, 80, 160, 320], patch_size=4, hidden_size=128),
     "convnext-atto-s2": dict(depths=[2, 2, 6, 2], hidden_sizes=[40, 80, 160, 320], patch_size=2, hidden_size=64),
