@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -346,12 +347,19 @@ def already_held(row: dict | None, run: dict) -> bool:
     return abs(row.get("seed_scores", {}).get(str(run["seed"]), score) - score) < 1e-12
 
 
+def run_files(out_root: Path, name: str) -> list[Path]:
+    """The ``metrics.json`` of config ``name``'s runs (folders ``NAME_sSEED``): a glob ``NAME_s*`` alone would also
+    take another config whose name continues with ``_s`` (``..._convnext_atto`` and ``..._convnext_atto_s2_bf16``)."""
+    return sorted(p for p in out_root.glob(f"{name}_s*/metrics.json")
+                  if re.fullmatch(rf"{re.escape(name)}_s\d+", p.parent.name))
+
+
 def summarize(out_root: Path, names, steps, stored: dict | None = None) -> dict:
     """Rows from the finished runs under ``out_root``, leaving out runs a ``stored`` row already holds
     (:func:`already_held`), so that what is left merges into it exactly (:func:`merge_rows`)."""
     rows = {}
     for name in names:
-        runs = [json.loads(p.read_text()) for p in sorted(out_root.glob(f"{name}_s*/metrics.json"))]
+        runs = [json.loads(p.read_text()) for p in run_files(out_root, name)]
         runs = [r for r in runs if not already_held((stored or {}).get(name), r)]
         if not runs:
             continue

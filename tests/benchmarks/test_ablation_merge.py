@@ -83,3 +83,15 @@ def test_new_seeds_beside_runs_a_stored_row_holds_merge_into_it_once(tmp_path):
     write_run(tmp_path, "9_combo", 6, scores[6] + 0.01, per_class[6], pr[6], runtime[6])
     rerun = summarize(tmp_path, ["9_combo"], 200, stored={"9_combo": merged})["rows"]["9_combo"]
     assert rerun["seeds"] == [6] and merge_rows(merged, rerun) is rerun
+
+
+def test_a_config_whose_name_continues_with_s_is_not_read_as_a_seed(tmp_path):
+    # "X_s*" also matches "X_s2_bf16_s0": each config's row must hold its own runs only
+    rng = np.random.default_rng(3)
+    short = "25_combo_logit_adj_frame_shift_p1_convnext_atto"
+    longer = f"{short}_s2_bf16"
+    for name, seed, score in ((short, 0, 0.2), (longer, 0, 0.4), (longer, 1, 0.6)):
+        write_run(tmp_path, name, seed, score, rng.random(4), 0.1 + 0.8 * rng.random(2), 10.0)
+    rows = summarize(tmp_path, [short, longer], 200)["rows"]
+    assert rows[short]["seeds"] == [0] and rows[short]["task_mean_iou"] == pytest.approx(0.2)
+    assert rows[longer]["seeds"] == [0, 1] and rows[longer]["task_mean_iou"] == pytest.approx(0.5)
