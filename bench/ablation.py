@@ -224,7 +224,8 @@ DEEP = {"16_combo_logit_adj_frame_shift_aux": ("14_combo_logit_adj_frame_shift (
 CONFIGS.update(DEEP)
 #: less early downsampling (issue 19's resolution candidate, native): ResNet's stem always divides by 4; ConvNeXt's
 #: patchify stem takes its stride from patch_size, so the -s2 preset keeps its stages at strides 2-16 with a
-#: 64-channel head (1.8x R18's step); the stride-4 preset is the same backbone at R18's resolution (0.8x)
+#: 64-channel head (1.68x the default's cost per sample); the stride-4 preset is the same backbone at R18's
+#: resolution (0.83x; bench/results/recipe_cost_convnext_amd_avx512.json)
 BACKBONE = {f"25_combo_logit_adj_frame_shift_p1_{size.replace('-', '_')}": (
     f"19_combo_logit_adj_frame_shift_p1 (the default) on UperNet over a ConvNeXt-atto backbone, stem stride "
     f"{stride}{', decoder 64' if stride == 2 else ''} (--model upernet-{size})",

@@ -60,7 +60,8 @@ RECIPES = {"default": IGNORE, "reference": OVERSAMPLE, "reference_bf16": _with(O
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
     "upernet-r18": {}, "upernet-r18-aux": {"model": "upernet-r18", "model_overrides": AUX_HEAD},
-    "upernet-r34": {}, "upernet-convnext-atto": {}, "upernet-convnext-atto-s2": {}, "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
+    "upernet-r34": {}, "upernet-convnext-atto": {}, "upernet-convnext-atto-s2": {},
+    "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
     "timm-segformer-regnetx_016": {"model": "timm-segformer", "model_overrides": '{"encoder_name": "regnetx_016"}'},
 }
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
