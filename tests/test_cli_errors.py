@@ -167,6 +167,9 @@ CASES = [
     ("train", ["--model_overrides", "{bad"], "--model_overrides is not valid JSON"),
     ("train", ["--model_overrides", "[1, 2]"], "--model_overrides must be a JSON object"),
     ("train", ["--model_overrides", '{"nope_field": 3}'], "unknown config field(s) ['nope_field']"),
+    # a value the config takes but the layers cannot run: caught by one forward pass before training
+    ("train", ["--model", "upernet-convnext-atto-s2", "--model_overrides", '{"patch_size": 0}'],
+     "--model_overrides '{\"patch_size\": 0}' do not fit --model upernet-convnext-atto-s2: non-positive stride"),
     ("train", ["--class_weights", "1,-2,1,1,1"], "--class_weights must be non-negative finite numbers"),
     ("train", ["--class_weights", "0,0,0,0,0"], "--class_weights must not all be 0"),
     ("train", ["--class_weights", "1,2"], "--class_weights needs 5 numbers"),

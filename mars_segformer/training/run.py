@@ -18,7 +18,7 @@ from transformers.integrations import TensorBoardCallback
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
 from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, until_text, zoom_text
-from ..data.io import TILE_SCALE
+from ..data.io import TILE_SCALE, TILE_SHAPE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
 from ..models import PRESETS, create_model, make_image_processor
@@ -329,13 +329,24 @@ def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     return str(last), [p.name for n, p in found if n > newest]
 
 
+def _forward_once(model) -> None:
+    """One forward pass of a blank tile, for a preset changed by ``--model_overrides``: a value its config accepts but
+    its layers cannot run (a zero stride, ...) is then a one-line error before training, not a traceback in it."""
+    model.eval()
+    with torch.no_grad():
+        model(pixel_values=torch.zeros(1, 3, *TILE_SHAPE))
+    model.train()
+
+
 def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: str | None):
     """The model a run starts from (a preset or any checkpoint, see ``source_kind``), and what was loaded into it."""
     try:
         if kind == "preset":
             try:
                 model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
-            except (TypeError, ValueError, KeyError) as err:
+                if overrides:
+                    _forward_once(model)
+            except (TypeError, ValueError, KeyError, RuntimeError) as err:
                 raise RunError(f"--model_overrides {model_args.model_overrides!r} do not fit --model "
                                f"{model_args.model}: {str(err).splitlines()[0]}") from None
             start = StartReport(model_args.model, "preset", loaded=len(model.state_dict()))
