@@ -76,6 +76,7 @@ def upernet_convnext_config(size: str = "convnext-atto", **overrides) -> UperNet
 
 
 def _mars_upernet(backbone, **kwargs) -> UperNetConfig:
+    """UperNet over ``backbone`` with the Mars labels, background ignored by transformers' loss, no auxiliary head."""
     kwargs.setdefault("use_auxiliary_head", False)
     return UperNetConfig(
         backbone_config=backbone,
