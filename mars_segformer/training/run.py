@@ -329,12 +329,22 @@ def _last_complete_checkpoint(out: Path, flag_value) -> tuple[str, list[str]]:
     return str(last), [p.name for n, p in found if n > newest]
 
 
-def _forward_once(model) -> None:
-    """One forward pass of a blank tile, for a preset changed by ``--model_overrides``: a value its config accepts but
-    its layers cannot run (a zero stride, ...) is then a one-line error before training, not a traceback in it."""
+def _misfit(model_args: ModelArguments, err: Exception) -> str:
+    """The one line for ``--model_overrides`` that the model of ``--model`` cannot take."""
+    return (f"--model_overrides {model_args.model_overrides!r} do not fit --model {model_args.model}: "
+            f"{str(err).splitlines()[0]}")
+
+
+def _check_overrides_run(model, model_args: ModelArguments) -> None:
+    """One forward pass of a blank tile through a model changed by ``--model_overrides`` (a preset or a checkpoint):
+    a value its config accepts but its layers cannot run (a zero stride or width, ...) is then a one-line error
+    before training, not a traceback in it."""
     model.eval()
-    with torch.no_grad():
-        model(pixel_values=torch.zeros(1, 3, *TILE_SHAPE))
+    try:
+        with torch.no_grad():
+            model(pixel_values=torch.zeros(1, 3, *TILE_SHAPE))
+    except (RuntimeError, ValueError) as err:
+        raise RunError(_misfit(model_args, err)) from None
     model.train()
 
 
@@ -344,14 +354,13 @@ def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: 
         if kind == "preset":
             try:
                 model = create_model(model_args.model, tiny=model_args.tiny, **overrides)
-                if overrides:
-                    _forward_once(model)
-            except (TypeError, ValueError, KeyError, RuntimeError) as err:
-                raise RunError(f"--model_overrides {model_args.model_overrides!r} do not fit --model "
-                               f"{model_args.model}: {str(err).splitlines()[0]}") from None
+            except (TypeError, ValueError, KeyError) as err:
+                raise RunError(_misfit(model_args, err)) from None
             start = StartReport(model_args.model, "preset", loaded=len(model.state_dict()))
         else:
             model, start = load_pretrained(model_args.model, model_args.model_revision, token, overrides=overrides)
+        if overrides:
+            _check_overrides_run(model, model_args)
         encoder_start = None
         if model_args.encoder_weights:
             encoder_start = load_encoder_weights(model, model_args.encoder_weights, token=token)
