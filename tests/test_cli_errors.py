@@ -170,6 +170,9 @@ CASES = [
     # a value the config takes but the layers cannot run: caught by one forward pass before training
     ("train", ["--model", "upernet-convnext-atto-s2", "--model_overrides", '{"patch_size": 0}'],
      "--model_overrides '{\"patch_size\": 0}' do not fit --model upernet-convnext-atto-s2: non-positive stride"),
+    # a value the checkpoint config's own checks refuse: refused before training, not at the best checkpoint's reload
+    ("train", ["--model", f"{W}/model", "--tiny", "false", "--model_overrides", '{"depth": 0}'],
+     f"--model_overrides: {W}/model's mars_unet config rejects them: depth must be >= 1, got 0"),
     ("train", ["--model", f"{W}/model", "--tiny", "false", "--model_overrides", '{"base_channels": 0}'],
      f"--model_overrides '{{\"base_channels\": 0}}' do not fit --model {W}/model: Given groups=1"),
     ("train", ["--class_weights", "1,-2,1,1,1"], "--class_weights must be non-negative finite numbers"),

@@ -24,6 +24,7 @@ from transformers import PretrainedConfig, UperNetConfig, UperNetForSemanticSegm
 from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
 
 from ..data.io import MARS_LABELS
+from .overrides import config_with_overrides
 
 #: ImageNet's statistics, what torchvision/timm/transformers classifiers are trained with by default
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -157,10 +158,12 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
     up = UperNetConfig(backbone_config=bb_config, hidden_size=overrides.pop("hidden_size", DECODER_WIDTH),
                        use_auxiliary_head=overrides.pop("use_auxiliary_head", False), loss_ignore_index=255,
                        id2label=dict(MARS_LABELS), label2id={v: k for k, v in MARS_LABELS.items()})
-    for k, v in overrides.items():
-        if not hasattr(up, k):
-            raise BackboneError(f"--model_overrides: the UperNet config has no field {k!r}")
-        setattr(up, k, v)
+    try:
+        up = config_with_overrides(up, overrides)
+    except KeyError as err:
+        raise BackboneError(f"--model_overrides: the UperNet config has no field {err.args[0]!r}") from None
+    except ValueError as err:
+        raise BackboneError(f"--model_overrides: the UperNet config rejects them: {str(err).splitlines()[0]}") from None
     model = UperNetForSemanticSegmentation(up)
     loaded, adapted = _load_backbone_state(model, state)
     loaded -= len(fresh)

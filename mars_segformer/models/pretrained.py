@@ -32,6 +32,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATI
 
 from ..data.io import MARS_LABELS
 from ..data.sources import HUB_ID, model_source_kind
+from .overrides import config_with_overrides
 from .registry import PRESETS
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -188,11 +189,13 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     if config.model_type != "segformer" and type(config) not in MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING:
         return _from_backbone(spec, config, hub, kind, revision, num_channels, overrides)
     cls = segmentation_class(config, spec)
-    target = _with_mars_labels(config, num_channels)
-    for k, v in (overrides or {}).items():
-        if not hasattr(target, k):
-            raise StartError(f"--model_overrides: {spec}'s {config.model_type} config has no field {k!r}")
-        setattr(target, k, v)
+    try:
+        target = config_with_overrides(_with_mars_labels(config, num_channels), overrides)
+    except KeyError as err:
+        raise StartError(f"--model_overrides: {spec}'s {config.model_type} config has no field {err.args[0]!r}") from None
+    except ValueError as err:
+        raise StartError(f"--model_overrides: {spec}'s {config.model_type} config rejects them: "
+                         f"{str(err).splitlines()[0]}") from None
     try:
         model, info = cls.from_pretrained(spec, config=target, ignore_mismatched_sizes=True, output_loading_info=True,
                                           **hub)
