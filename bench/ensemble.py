@@ -51,12 +51,16 @@ def ensemble_rows(probs: list[np.ndarray], truths: np.ndarray) -> list[dict]:
     return rows
 
 
-def run_probs(run: Path, images: np.ndarray, batch: int = 128) -> np.ndarray:
-    """(N, C, H, W) float32 class probabilities of ``run``'s model on ``images``, tile by tile."""
+def run_probs(run: Path, images: np.ndarray, batch: int = 128, unshift: bool = False) -> np.ndarray:
+    """(N, C, H, W) float32 class probabilities of ``run``'s model on ``images``, tile by tile; ``unshift``: with
+    the logit adjustment its config records taken back off the classifier (the model as trained, tau 0)."""
     from mars_segformer.inference import load_model
     from mars_segformer.inference.predictor import predict_probs
+    from mars_segformer.models.logit_adjustment import unfold_logit_shift
 
     model = load_model(str(run), "cpu")
+    if unshift:
+        unfold_logit_shift(model)
     return np.concatenate([predict_probs(model, images[i:i + batch]).numpy() for i in range(0, len(images), batch)])
 
 
@@ -64,6 +68,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders trained on one split (two at least)")
     p.add_argument("--name", default="ensemble", help="bench/results/NAME.json")
+    p.add_argument("--unshift", action="store_true",
+                   help="take each model's folded logit adjustment back off (every run at tau 0)")
     args = p.parse_args()
     runs = run_folders(p, args.runs, need=("config.json", "split.json"), what="a run folder with its split.json")
     if len(runs) < 2:
@@ -76,7 +82,7 @@ def main():
         if their_seed != seed or their_truths.shape != truths.shape or not np.array_equal(their_truths, truths):
             p.error(f"--runs: {run} was trained on another validation split than {runs[0]} (seed {their_seed} vs "
                     f"{seed}); expected runs of one split")
-        probs.append(run_probs(run, images))
+        probs.append(run_probs(run, images, unshift=args.unshift))
         single.append({"run": run.name, **scores_of(probs[-1], truths), "seconds": round(time.perf_counter() - t0, 1)})
         print(f"{run.name}: task mIoU {single[-1]['task_mean_iou']:.4f}, big rock {single[-1]['big_rock']:.3f}",
               flush=True)
@@ -84,8 +90,9 @@ def main():
     for r in rows:
         print(f"mean of the first {r['runs']}: task mIoU {r['task_mean_iou']:.4f}, big rock {r['big_rock']:.3f}")
     save(args.name, {"machine": machine(), "split_seed": seed, "validation_tiles": int(len(images)),
-                     "runs": [str(r) for r in runs], "single": single, "ensemble": rows,
-                     "command": "python bench/ensemble.py --runs " + " ".join(args.runs) + f" --name {args.name}"})
+                     "runs": [str(r) for r in runs], "unshift": args.unshift, "single": single, "ensemble": rows,
+                     "command": "python bench/ensemble.py --runs " + " ".join(args.runs) + f" --name {args.name}"
+                                + (" --unshift" if args.unshift else "")})
 
 
 if __name__ == "__main__":

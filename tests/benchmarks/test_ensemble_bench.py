@@ -29,3 +29,25 @@ def test_each_row_scores_the_argmax_of_the_mean_of_the_first_runs():
         hit = np.sum((preds == 4) & (truths == 4))
         assert row["big_rock_recall"] == pytest.approx(hit / np.sum(truths == 4))
         assert row["big_rock_precision"] == pytest.approx(hit / np.sum((preds == 4) & (truths > 0)))
+
+
+def test_unshift_scores_each_model_as_trained(tmp_path):
+    """``--unshift``: a saved model whose classifier carries a folded logit shift predicts, with the shift taken
+    off, what the same model saved before the fold predicts; without it, softmax(log p + shift)."""
+    import torch
+
+    from bench.ensemble import run_probs
+    from mars_segformer import create_model
+    from mars_segformer.models.logit_adjustment import fold_logit_adjustment
+
+    torch.manual_seed(0)
+    model = create_model("upernet-r18", tiny=True).eval()
+    model.save_pretrained(tmp_path / "plain")
+    weights = [0.0, 0.5, 1.0, 2.0, 8.0]
+    shift = fold_logit_adjustment(model, weights, 0.7)
+    model.save_pretrained(tmp_path / "shifted")
+    images = np.random.default_rng(1).integers(0, 256, (3, 64, 128)).astype(np.uint8)
+    plain = run_probs(tmp_path / "plain", images)
+    expected = torch.softmax(torch.log(torch.from_numpy(plain)) + torch.tensor(shift).view(1, -1, 1, 1), dim=1)
+    np.testing.assert_allclose(run_probs(tmp_path / "shifted", images), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(run_probs(tmp_path / "shifted", images, unshift=True), plain, atol=1e-5)
