@@ -52,9 +52,10 @@ def main():
     m = machine()
     save("model_zoo", {"machine": m, "batch": args.batch, "tile": [64, 128], "steps": args.steps, "rows": rows})
     lines = [
-        f"Measured by `python bench/model_zoo.py` on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch "
-        f"threads, no GPU): fwd + bwd + AdamW step, batch {args.batch}, 64×128 tiles, mean of {args.steps} steps after "
-        "one warm-up step. Absolute numbers vary with machine load; compare rows of one run.",
+        f"Measured by `python bench/model_zoo.py --steps {args.steps}` on {m['cpu']} "
+        f"({m.get('cpu_capability', 'vector capability not recorded')}, {m['cores']} cores, {m['torch_threads']} torch "
+        f"threads, no GPU): fwd + bwd + AdamW step in float32, batch {args.batch}, 64×128 tiles, mean of {args.steps} "
+        "steps after one warm-up step. Absolute numbers vary with machine load; compare rows of one run.",
         "", "| preset | parameters (M) | training images/s |", "|---|---|---|",
     ]
     lines += [f"| `{n}` | {r['params_M']:.2f} | {r['train_images_per_s']:.1f} |" for n, r in rows.items()]
