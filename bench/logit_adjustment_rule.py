@@ -12,7 +12,6 @@ any other pick (a run from an older rule) is counted as unknown. Saves ``bench/r
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.training.adjustment import AUTO_MIN_GAIN, auto_tau  # noqa: E402
 
 
@@ -70,11 +70,14 @@ def under_line(rows: list[dict], line: float, min_gain: float = AUTO_MIN_GAIN) -
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=float, nargs="+", default=[0.8, 0.75, 0.7, 0.6],
                    help="fit lines to try (training-tile task mIoU at tau 0 from which auto keeps tau 0)")
     p.add_argument("--name", default="logit_adjustment_rule", help="bench/results/NAME.json")
     args = p.parse_args()
+    bad = [line for line in args.lines if not 0 < line <= 1]
+    if bad:
+        p.error(f"--lines {bad[0]}: expected a training-tile task mIoU in (0, 1]")
     rows = full_length_rows(RESULTS / "full_length.json") + run_folder_rows(RESULTS / "ablation" / "200_steps",
                                                                             "200_steps")
     for r in rows:

@@ -33,8 +33,8 @@ AUTO_TILES = 1024
 #: the least gain in training-tile task mean IoU over tau = 0 for which ``auto`` adjusts at all
 AUTO_MIN_GAIN = 0.01
 #: training-tile task mean IoU at tau = 0 from which ``auto`` takes the tiles as memorised and does not adjust
-#: (0.8 until the ten full-length runs it let through, fitted 0.71-0.79, changed validation by -0.011 in sum;
-#: ``bench/results/logit_adjustment_rule.json``)
+#: (0.8 until the full-length runs fitted 0.75-0.8 were seen to lose validation score to the adjustment:
+#: ``python bench/logit_adjustment_rule.py``, docs/results.md)
 AUTO_MAX_FIT = 0.75
 
 
