@@ -1,12 +1,13 @@
 """Parameter count and CPU training throughput (fwd + bwd + AdamW step, batch 32, 64x128) per
-architecture preset at full size. Saves ``bench/results/model_zoo.json`` and ``docs/model_zoo.md``.
+architecture preset at full size. Saves ``bench/results/NAME.json`` and, when every preset was measured under the
+default name, ``docs/model_zoo.md`` (a subset, e.g. ``--models upernet-r18 segformer-b0`` on another machine, leaves
+the page and the stored all-preset file as they are: rows of different runs are not comparable).
 
-    python bench/model_zoo.py [--steps 3] [--batch 32] [--models unet segformer-b0 ...]
+    python bench/model_zoo.py [--steps 3] [--batch 32] [--models unet segformer-b0 ... --name model_zoo_mine]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
 from mars_segformer import PRESETS, create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.outputs import atomic_write_text  # noqa: E402
 
 
 def measure(name, steps, batch):
@@ -38,19 +41,33 @@ def measure(name, steps, batch):
     return params, steps * batch / (time.perf_counter() - t0)
 
 
-def main():
-    p = argparse.ArgumentParser()
+def main(argv=None):
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--models", nargs="+", default=list(PRESETS))
-    args = p.parse_args()
+    p.add_argument("--name", default=None, help="bench/results/NAME.json (default: model_zoo for every preset, "
+                   "model_zoo_subset otherwise)")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.models if n not in PRESETS]
+    if unknown:
+        p.error(f"--models {unknown[0]}: not a preset; expected one of {', '.join(PRESETS)}")
+    if args.steps < 1 or args.batch < 1:
+        p.error(f"--steps {args.steps} --batch {args.batch}: expected positive integers")
+    every = sorted(args.models) == sorted(PRESETS)
+    name = args.name or ("model_zoo" if every else "model_zoo_subset")
+    if name == "model_zoo" and not every:
+        p.error("--name model_zoo: that file holds every preset measured in one run; name a subset's file otherwise")
     rows = {}
-    for name in args.models:
-        params, rate = measure(name, args.steps, args.batch)
-        rows[name] = {"params_M": round(params / 1e6, 3), "train_images_per_s": round(rate, 2)}
-        print(f"{name:<16} {params / 1e6:8.2f} M params {rate:8.2f} img/s", flush=True)
+    for preset in args.models:
+        params, rate = measure(preset, args.steps, args.batch)
+        rows[preset] = {"params_M": round(params / 1e6, 3), "train_images_per_s": round(rate, 2)}
+        print(f"{preset:<16} {params / 1e6:8.2f} M params {rate:8.2f} img/s", flush=True)
     m = machine()
-    save("model_zoo", {"machine": m, "batch": args.batch, "tile": [64, 128], "steps": args.steps, "rows": rows})
+    save(name, {"machine": m, "batch": args.batch, "tile": [64, 128], "steps": args.steps, "rows": rows})
+    if name != "model_zoo":
+        print("docs/model_zoo.md left as it is (it shows every preset of one run)")
+        return
     lines = [
         f"Measured by `python bench/model_zoo.py --steps {args.steps}` on {m['cpu']} "
         f"({m.get('cpu_capability', 'vector capability not recorded')}, {m['cores']} cores, {m['torch_threads']} torch "
@@ -59,7 +76,7 @@ def main():
         "", "| preset | parameters (M) | training images/s |", "|---|---|---|",
     ]
     lines += [f"| `{n}` | {r['params_M']:.2f} | {r['train_images_per_s']:.1f} |" for n, r in rows.items()]
-    (ROOT / "docs" / "model_zoo.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(ROOT / "docs" / "model_zoo.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
