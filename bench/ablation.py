@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
 
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
          "--augmentations", "hflip", "--cutmix_p", "0", "--oversample_big_rock", "1",
@@ -510,7 +510,7 @@ def render(summary: dict, docs: Path) -> None:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--configs", nargs="+", default=list(CONFIGS))

@@ -9,6 +9,8 @@ from mars_segformer.outputs import atomic_write_json
 from mars_segformer.training.devices import describe_machine as machine  # noqa: F401  (one place for it)
 
 RESULTS = Path(__file__).parent / "results"
+#: the labelled shared data file beside the checkout (``../shared/data``; users' clones have none)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ai4mars_msl_64x128.npz"
 
 
 def save(name: str, result: dict) -> Path:

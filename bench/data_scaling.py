@@ -26,9 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, machine, save  # noqa: E402
-
-SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
+from bench.common import RESULTS, SHARED_DATA, machine, save  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -82,7 +80,7 @@ def main():
     import os
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(SHARED))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--mapped", action="store_true", help="measure the memory-mapped path")
     args = p.parse_args()

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import _without, big_rock_precision_recall  # noqa: E402
-from bench.common import RESULTS, logged_evals, machine, save  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, save  # noqa: E402
 from bench.full_length import BATCH, CLASSES, check_runs, finished_runs, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -126,7 +126,7 @@ def row(parent: Path, run: Path | None) -> dict:
 
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj_frame_shift_bf16"],
                    help="MODEL:RECIPE of bench/full_length.py whose finished runs are fine-tuned")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])

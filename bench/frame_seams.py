@@ -16,7 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.ai4mars import join_tiles  # noqa: E402
@@ -33,7 +33,7 @@ PERCENTILES = (0, 5, 50, 95, 100)
 
 def main() -> None:
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     args = p.parse_args()
     arrays = load_arrays(args.data)
     frames = complete_frames(arrays.train_frame_ids).reshape(-1, TILES_PER_FRAME)

@@ -43,7 +43,7 @@ from bench.ablation import (  # noqa: E402
     _with,
     fixed_precision,
 )
-from bench.common import RESULTS, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
@@ -320,7 +320,7 @@ def render(summary: dict, docs: Path) -> None:
 
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj"],
                    help="MODEL:RECIPE, trained in this order (default: train_hf.py's default recipe)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])

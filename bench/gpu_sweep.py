@@ -25,11 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine  # noqa: E402
+from bench.common import SHARED_DATA, machine  # noqa: E402
 from bench.full_length import CLASSES, check_runs, newest_state, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
 #: the contenders: the default and its best challengers of the quality work (docs/results.md)
 #: (train_hf.py's default first, with shifted frame reads; the default of before frame_shift; the namesake
 #: SegFormer-b0 on the default recipe). ``upernet-r18:combo_logit_adj_x2`` (tiles x2, the big-rock lever too costly
@@ -246,7 +245,7 @@ def main():
     p.add_argument("--budget_s", type=float, default=420, help="wall time after which running runs are stopped")
     p.add_argument("--grace_s", type=float, default=60, help="seconds a stopped run gets to save and exit before it is killed")
     p.add_argument("--poll_s", type=float, default=5)
-    p.add_argument("--data", default=str(SHARED))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--out", default=None, help="run folders + JSON + md (default: bench/results/gpu_sweep, docs/)")
     p.add_argument("--rerender", metavar="JSON", help="rebuild the rows of a sweep's JSON from its run folders (--out: "
                    "where they are now, e.g. unpacked from the GPU machine's runs.tar.gz) and write JSON + md again")

@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, save  # noqa: E402
 from bench.finish_scale import _speed, row  # noqa: E402
 from bench.full_length import CLASSES, EPOCHS, check_runs, finished_runs, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
@@ -65,7 +65,7 @@ def student(spec: str, seed: int, parent: Path, pseudo: dict, args) -> Path:
 
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--runs", nargs="+", default=["upernet-r18:combo_logit_adj_frame_shift_bf16"],
                    help="MODEL:RECIPE of bench/full_length.py: the teachers' runs and the students' recipe")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -19,7 +19,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer import create_model, make_image_processor  # noqa: E402
 from mars_segformer.data import load_arrays, normalize  # noqa: E402
 from mars_segformer.predict import run_predict  # noqa: E402
@@ -50,7 +50,7 @@ def bare_forward(model, images, batch):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--model", default=None)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--limit", type=int, default=None, help="first N test tiles only")

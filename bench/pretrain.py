@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS  # noqa: E402
-from bench.common import RESULTS, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
 from bench.warm_start import CLASSES, curve, train  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
@@ -56,7 +56,7 @@ def row_of(run: Path, metrics: dict) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 1.0])
     p.add_argument("--pretrain_steps", type=int, default=800)

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
-from bench.common import machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer.data import build_dataset_dict, load_arrays  # noqa: E402
 from mars_segformer.models import create_model  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
@@ -74,7 +74,7 @@ class Stepper:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--configs", nargs="+", default=[DEFAULT_CONFIG])
     p.add_argument("--steps", type=int, default=8, help="timed steps per config (after one warm-up step)")
     p.add_argument("--batch", type=int, default=32)

@@ -19,13 +19,10 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import CLASS_NAMES, load_arrays  # noqa: E402
-from mars_segformer.data.split import VAL_FRACTION, train_val_split  # noqa: E402
-
-BIG_ROCK = CLASS_NAMES.index("big_rock")
-SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
+from mars_segformer.data import load_arrays  # noqa: E402
+from mars_segformer.data.split import BIG_ROCK, VAL_FRACTION, train_val_split  # noqa: E402
 
 
 def composition(masks: np.ndarray, frames: np.ndarray, top: int = 3) -> dict:
@@ -48,7 +45,7 @@ def composition(masks: np.ndarray, frames: np.ndarray, top: int = 3) -> dict:
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 42])
-    p.add_argument("--data", default=str(SHARED), help="the labelled .npz (the shared file)")
+    p.add_argument("--data", default=str(SHARED_DATA), help="the labelled .npz (the shared file)")
     p.add_argument("--name", default="split_composition", help="bench/results/NAME.json")
     args = p.parse_args()
     if not Path(args.data).is_file():

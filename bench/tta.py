@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
@@ -26,7 +26,6 @@ from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
 #: name -> (flips, scales)
 MODES = {"plain": ("none", (1.0,)), "hflip": ("hflip", (1.0,)), "flips": ("flips", (1.0,)),
          "hflip_multiscale": ("hflip", (0.75, 1.0, 1.25))}
-SHARED = ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"
 
 
 def validation_tiles(run: Path, seed: int | None, data: str | None):
@@ -37,7 +36,7 @@ def validation_tiles(run: Path, seed: int | None, data: str | None):
     home = run if (run / "split.json").exists() or not (run.parent / "split.json").exists() else run.parent
     record = run_split_record(str(home))
     metrics = json.loads((home / "metrics.json").read_text()) if (home / "metrics.json").exists() else {}
-    data = data or (record or {}).get("data") or metrics.get("data") or str(SHARED)
+    data = data or (record or {}).get("data") or metrics.get("data") or str(SHARED_DATA)
     arrays = load_arrays(None if data in ("embedded AI4Mars sample", "embedded sample") else data)
     try:
         config, record = validation_config(str(home), None if record else DataConfig.val_fraction,

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG, _without  # noqa: E402
-from bench.common import RESULTS, logged_evals, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
@@ -94,7 +94,7 @@ def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ai4mars_msl_64x128.npz"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--model", default="upernet-r18")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--pretrain_steps", type=int, default=200)
