@@ -159,11 +159,9 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
                        use_auxiliary_head=overrides.pop("use_auxiliary_head", False), loss_ignore_index=255,
                        id2label=dict(MARS_LABELS), label2id={v: k for k, v in MARS_LABELS.items()})
     try:
-        up = config_with_overrides(up, overrides)
-    except KeyError as err:
-        raise BackboneError(f"--model_overrides: the UperNet config has no field {err.args[0]!r}") from None
+        up = config_with_overrides(up, overrides, "the UperNet config")
     except ValueError as err:
-        raise BackboneError(f"--model_overrides: the UperNet config rejects them: {str(err).splitlines()[0]}") from None
+        raise BackboneError(str(err)) from None
     model = UperNetForSemanticSegmentation(up)
     loaded, adapted = _load_backbone_state(model, state)
     loaded -= len(fresh)

@@ -190,12 +190,10 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
         return _from_backbone(spec, config, hub, kind, revision, num_channels, overrides)
     cls = segmentation_class(config, spec)
     try:
-        target = config_with_overrides(_with_mars_labels(config, num_channels), overrides)
-    except KeyError as err:
-        raise StartError(f"--model_overrides: {spec}'s {config.model_type} config has no field {err.args[0]!r}") from None
+        target = config_with_overrides(_with_mars_labels(config, num_channels), overrides,
+                                       f"{spec}'s {config.model_type} config")
     except ValueError as err:
-        raise StartError(f"--model_overrides: {spec}'s {config.model_type} config rejects them: "
-                         f"{str(err).splitlines()[0]}") from None
+        raise StartError(str(err)) from None
     try:
         model, info = cls.from_pretrained(spec, config=target, ignore_mismatched_sizes=True, output_loading_info=True,
                                           **hub)
