@@ -12,6 +12,7 @@ distillation, or by averaging the predictions at k times the inference cost). Sa
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -54,13 +55,14 @@ def ensemble_rows(probs: list[np.ndarray], truths: np.ndarray) -> list[dict]:
 def run_probs(run: Path, images: np.ndarray, batch: int = 128, unshift: bool = False) -> np.ndarray:
     """(N, C, H, W) float32 class probabilities of ``run``'s model on ``images``, tile by tile; ``unshift``: with
     the logit adjustment its config records taken back off the classifier (the model as trained, tau 0)."""
+    from bench.logit_adjustment import unfold_recorded
     from mars_segformer.inference import load_model
     from mars_segformer.inference.predictor import predict_probs
-    from mars_segformer.models.logit_adjustment import unfold_logit_shift
 
     model = load_model(str(run), "cpu")
-    if unshift:
-        unfold_logit_shift(model)
+    if unshift:  # also a shift that only an older run's metrics.json records
+        metrics = run / "metrics.json"
+        unfold_recorded(model, json.loads(metrics.read_text()) if metrics.is_file() else {})
     return np.concatenate([predict_probs(model, images[i:i + batch]).numpy() for i in range(0, len(images), batch)])
 
 

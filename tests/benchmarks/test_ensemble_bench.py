@@ -51,3 +51,12 @@ def test_unshift_scores_each_model_as_trained(tmp_path):
     expected = torch.softmax(torch.log(torch.from_numpy(plain)) + torch.tensor(shift).view(1, -1, 1, 1), dim=1)
     np.testing.assert_allclose(run_probs(tmp_path / "shifted", images), expected.numpy(), atol=1e-5)
     np.testing.assert_allclose(run_probs(tmp_path / "shifted", images, unshift=True), plain, atol=1e-5)
+    # a run saved before configs recorded the shift: only its metrics.json names it, and it still comes off
+    import json
+
+    from mars_segformer.models.logit_adjustment import SHIFT_ATTR
+
+    setattr(model.config, SHIFT_ATTR, None)
+    model.save_pretrained(tmp_path / "older")
+    (tmp_path / "older" / "metrics.json").write_text(json.dumps({"logit_shift": shift}))
+    np.testing.assert_allclose(run_probs(tmp_path / "older", images, unshift=True), plain, atol=1e-5)
