@@ -18,7 +18,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, run_folders, save  # noqa: E402
+from bench.common import machine, result_name, run_folders, save  # noqa: E402
 from bench.logit_adjustment import unfold_recorded  # noqa: E402
 from bench.tta import validation_tiles  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
@@ -87,7 +87,7 @@ def plot(results: dict, path: Path) -> None:
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders (with split.json) or their checkpoints")
-    p.add_argument("--name", default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
+    p.add_argument("--name", type=result_name, default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
     p.add_argument("--unadjusted", action="store_true", help="take a folded logit adjustment off first")
     args = p.parse_args()
     runs = run_folders(p, args.runs, what="a run folder or one of its checkpoints")

@@ -20,7 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer.inference import class_ids  # noqa: E402
 
 #: (batch, classes, H, W): the tau search's and prediction's batch at tile size, an eval batch, tiles x2
@@ -41,7 +41,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--out", default="class_ids")
+    p.add_argument("--out", type=result_name, default="class_ids")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = []

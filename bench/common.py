@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -13,7 +14,29 @@ RESULTS = Path(__file__).parent / "results"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ai4mars_msl_64x128.npz"
 
 
+def result_name(text: str) -> str:
+    """A results name (``--name``, or ``--out`` where it names the results): ``bench/results/NAME.json`` and, in
+    some scripts, ``docs/NAME.*``, so a file name, never a path that would write outside those folders.
+
+    Raises:
+        argparse.ArgumentTypeError: a name with a folder in it, an empty one or a hidden one.
+    """
+    if not text or Path(text).name != text or text in (".", "..") or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"expected a file name without a folder (written as bench/results/NAME.json), "
+                                         f"got {text!r}")
+    return text
+
+
 def save(name: str, result: dict) -> Path:
+    """Write ``result`` to ``bench/results/NAME.json`` (atomically) and print it.
+
+    Raises:
+        ValueError: ``name`` is not a plain file name (:func:`result_name`).
+    """
+    try:
+        result_name(name)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(str(e)) from None
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     atomic_write_json(path, result)

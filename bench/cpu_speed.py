@@ -26,7 +26,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer import PRESETS, create_model  # noqa: E402
 from mars_segformer.losses import build_loss  # noqa: E402
 from mars_segformer.models.pretrained import input_channels  # noqa: E402
@@ -89,7 +89,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--model", default="upernet-r18", choices=sorted(PRESETS), help="a registry model")
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out (slow first step)")
-    p.add_argument("--out", default="cpu_speed", help="results name (bench/results/NAME.json), e.g. for a run "
+    p.add_argument("--out", type=result_name, default="cpu_speed", help="results name (bench/results/NAME.json), e.g. for a run "
                    "under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (an AVX2-only machine's kernels)")
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))

@@ -21,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, run_folders, save  # noqa: E402
+from bench.common import machine, result_name, run_folders, save  # noqa: E402
 from bench.tta import score, validation_tiles  # noqa: E402
 from mars_segformer.data import CLASS_NAMES  # noqa: E402
 
@@ -69,7 +69,7 @@ def run_probs(run: Path, images: np.ndarray, batch: int = 128, unshift: bool = F
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders trained on one split (two at least)")
-    p.add_argument("--name", default="ensemble", help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, default="ensemble", help="bench/results/NAME.json")
     p.add_argument("--unshift", action="store_true",
                    help="take each model's folded logit adjustment back off (every run at tau 0)")
     args = p.parse_args()

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import _without, big_rock_precision_recall  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, save  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name, save  # noqa: E402
 from bench.full_length import BATCH, CLASSES, check_runs, finished_runs, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -137,7 +137,7 @@ def main():
     p.add_argument("--extra", default="", help="more train_hf.py flags for every fine-tune (e.g. '--loaded_lr_scale 1'; "
                    "they win over the ones above); give --tag with them")
     p.add_argument("--tag", default="", help="suffix of the fine-tunes' folder and table names, e.g. 'lr1'")
-    p.add_argument("--name", default="finish_scale")
+    p.add_argument("--name", type=result_name, default="finish_scale")
     args = p.parse_args()
     check_runs(p, args.runs)
     if args.epochs < 1:

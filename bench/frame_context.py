@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, run_folders, save  # noqa: E402
+from bench.common import machine, result_name, run_folders, save  # noqa: E402
 from bench.tta import score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
@@ -56,7 +56,7 @@ def measure(run: Path) -> dict:
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders with split.json, trained on the shared file")
-    p.add_argument("--name", default="frame_context", help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, default="frame_context", help="bench/results/NAME.json")
     args = p.parse_args()
     runs = run_folders(p, args.runs, need=("config.json", "split.json"), what="a finished run folder")
     results = {r.name: measure(r) for r in runs}

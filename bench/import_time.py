@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 
 MODULE = "mars_segformer.training.run"
 #: packages a training run of the default model does not need; the report says which the import loaded
@@ -49,7 +49,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trees", nargs="+", default=[str(ROOT)], help="source trees to compare (each a checkout)")
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--name", default="import_time")
+    p.add_argument("--name", type=result_name, default="import_time")
     args = p.parse_args()
     trees = [Path(t).resolve() for t in args.trees]
     for t in trees:

@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from bench.tta import score, validation_tiles  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def main():
     p.add_argument("--unlabelled_tiles", type=int, default=0,
                    help="also pick tau by matching the predicted class shares on this many of the file's unlabelled "
                         "tiles (and on the validation images, labels unused) to the training labels' shares")
-    p.add_argument("--name", default="logit_adjustment")
+    p.add_argument("--name", type=result_name, default="logit_adjustment")
     args = p.parse_args()
     from mars_segformer.data import DataConfig, load_arrays
     from mars_segformer.data.dataset import clean_and_split

@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, save  # noqa: E402
+from bench.common import RESULTS, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.training.adjustment import AUTO_MIN_GAIN, auto_tau  # noqa: E402
 
@@ -73,7 +73,7 @@ def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=float, nargs="+", default=[0.8, 0.75, 0.7, 0.6],
                    help="fit lines to try (training-tile task mIoU at tau 0 from which auto keeps tau 0)")
-    p.add_argument("--name", default="logit_adjustment_rule", help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, default="logit_adjustment_rule", help="bench/results/NAME.json")
     args = p.parse_args()
     bad = [line for line in args.lines if not 0 < line <= 1]
     if bad:

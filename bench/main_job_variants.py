@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 SCORES = ("task_mean_iou", "iou_soil", "iou_bedrock", "iou_sand", "iou_big_rock")
@@ -44,7 +44,7 @@ def main() -> None:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", required=True, help="flags added to the main job, '' for none")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--name", required=True, help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, required=True, help="bench/results/NAME.json")
     args = p.parse_args()
     rows = {}
     for variant in args.variants:

@@ -16,7 +16,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer import PRESETS, create_model  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.outputs import atomic_write_text  # noqa: E402
@@ -46,7 +46,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--models", nargs="+", default=list(PRESETS))
-    p.add_argument("--name", default=None, help="bench/results/NAME.json (default: model_zoo for every preset, "
+    p.add_argument("--name", type=result_name, default=None, help="bench/results/NAME.json (default: model_zoo for every preset, "
                    "model_zoo_subset otherwise)")
     args = p.parse_args(argv)
     unknown = [n for n in args.models if n not in PRESETS]

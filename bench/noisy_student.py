@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, SHARED_DATA, machine, save  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, result_name, save  # noqa: E402
 from bench.finish_scale import _speed, row  # noqa: E402
 from bench.full_length import CLASSES, EPOCHS, check_runs, finished_runs, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
@@ -75,7 +75,7 @@ def main():
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience of the students, in epochs")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
     p.add_argument("--full_length", default=str(RESULTS / "full_length"), help="where the teachers' runs are")
-    p.add_argument("--name", default="noisy_student")
+    p.add_argument("--name", type=result_name, default="noisy_student")
     args = p.parse_args()
     check_runs(p, args.runs)
     if not 0 < args.share < 1:

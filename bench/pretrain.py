@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, result_name  # noqa: E402
 from bench.warm_start import CLASSES, curve, train  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
@@ -65,7 +65,7 @@ def main():
     p.add_argument("--eval_every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--arms", nargs="+", default=["scratch", "pretrained"], choices=sorted(ARMS))
-    p.add_argument("--name", default="pretrain", help="results name: bench/results/NAME.json and docs/NAME.md "
+    p.add_argument("--name", type=result_name, default="pretrain", help="results name: bench/results/NAME.json and docs/NAME.md "
                    "(e.g. for an extra arm measured on its own)")
     p.add_argument("--recipe", default="7_upernet_r18", choices=sorted(CONFIGS),
                    help="bench/ablation.py config every arm trains with (its --model is replaced)")

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
 from mars_segformer.data import build_dataset_dict, load_arrays  # noqa: E402
 from mars_segformer.models import create_model  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
@@ -78,7 +78,7 @@ def main():
     p.add_argument("--configs", nargs="+", default=[DEFAULT_CONFIG])
     p.add_argument("--steps", type=int, default=8, help="timed steps per config (after one warm-up step)")
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--name", default="recipe_cost", help="results file name under bench/results/")
+    p.add_argument("--name", type=result_name, default="recipe_cost", help="results file name under bench/results/")
     p.add_argument("--baseline", default="7_upernet_r18",
                    help="the config costs are relative to (issue 19's bar: UperNet-R18's plain recipe); the first "
                         "config when it is not among --configs")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.common import RESULTS, machine, result_name, save  # noqa: E402
 
 NAMES = ("main", "tests")
 
@@ -49,7 +49,7 @@ def run_in(clone: Path, command: str, log: Path) -> tuple[float, int, str]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=NAMES, nargs="+", default=list(NAMES))
-    p.add_argument("--out", default="setup_commands", help="results name (bench/results/NAME.json), e.g. per machine")
+    p.add_argument("--out", type=result_name, default="setup_commands", help="results name (bench/results/NAME.json), e.g. per machine")
     args = p.parse_args()
     documented = readme_commands()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.split import BIG_ROCK, VAL_FRACTION, train_val_split  # noqa: E402
@@ -46,7 +46,7 @@ def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 42])
     p.add_argument("--data", default=str(SHARED_DATA), help="the labelled .npz (the shared file)")
-    p.add_argument("--name", default="split_composition", help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, default="split_composition", help="bench/results/NAME.json")
     args = p.parse_args()
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file; expected the shared .npz (../shared/data/README.md)")

@@ -24,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
 from mars_segformer.losses.build import build_loss  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
@@ -45,7 +45,7 @@ def count(fn) -> dict[str, int]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="step_syncs")
+    p.add_argument("--out", type=result_name, default="step_syncs")
     args = p.parse_args()
     torch.manual_seed(0)
     model = create_model("upernet-r18", tiny=True)

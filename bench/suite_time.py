@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, machine, save  # noqa: E402
+from bench.common import RESULTS, machine, result_name, save  # noqa: E402
 
 DURATION = re.compile(r"^([0-9.]+)s (call|setup|teardown)\s+(\S+)")
 SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+, )*\d+ passed.*) in ([0-9.]+)s")
@@ -45,7 +45,7 @@ def parse(log: str) -> dict:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--log", help="read this pytest log (run with --durations) instead of running the suite")
-    p.add_argument("--out", default="suite_time")
+    p.add_argument("--out", type=result_name, default="suite_time")
     args = p.parse_args()
     if args.log:
         log = Path(args.log).read_text()

@@ -21,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, run_folders, save  # noqa: E402
+from bench.common import machine, result_name, run_folders, save  # noqa: E402
 from bench.tta import score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays  # noqa: E402
@@ -55,7 +55,7 @@ def measure(run: Path) -> dict:
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="finished run folders with split.json")
-    p.add_argument("--name", default="teacher_views", help="bench/results/NAME.json")
+    p.add_argument("--name", type=result_name, default="teacher_views", help="bench/results/NAME.json")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     args = p.parse_args()
     runs = run_folders(p, args.runs, need=("config.json", "split.json"), what="a finished run folder")

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG, _without  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, logged_evals, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
@@ -109,7 +109,7 @@ def main():
                    help="train_hf.py flags added to the warm arm (e.g. '--warmup_steps 0.2'), to try other "
                         "fine-tuning settings; its runs are kept apart under warm_TAG_B_sSEED")
     p.add_argument("--tag", default="", help="names the warm arm's runs when --warm_flags is given")
-    p.add_argument("--name", default="warm_start",
+    p.add_argument("--name", type=result_name, default="warm_start",
                    help="bench/results/NAME.json and docs/NAME.md (runs under bench/results/warm_start/RECIPE/)")
     args = p.parse_args()
     args.arms = [a for a in ARMS if a in set(args.arms) | {"warm"}]
