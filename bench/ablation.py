@@ -205,6 +205,11 @@ CONTEXT["24_combo_logit_adj_frame_shift_p1_self_frames"] = ("19_combo_logit_adj_
                                                              "--self_distill 0.5 --teacher_view frame",
                                                              _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                                    self_distill=0.5, teacher_view="frame"))
+#: the resolution lever on the current default: tiles x2 before the model (~3-4x the compute per sample); 15 ran it
+#: on the default before 19 (half the frame reads shifted) on one split, so this is its pair under the default's reads
+CONTEXT["26_combo_logit_adj_frame_shift_p1_x2"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled x2 "
+                                                   "before the model (128x256, ~4x the compute)",
+                                                   _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=2))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
