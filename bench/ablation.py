@@ -11,7 +11,6 @@ Results: ``bench/results/ablation_<steps>_steps.json``, ``docs/ablation.png`` an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -26,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
          "--augmentations", "hflip", "--cutmix_p", "0", "--oversample_big_rock", "1",
@@ -514,7 +514,7 @@ def render(summary: dict, docs: Path) -> None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

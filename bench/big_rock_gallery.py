@@ -9,7 +9,6 @@ truth, prediction, and hits (green) / misses (red) / false alarms (yellow).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,12 +17,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.tta import validation_tiles  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.visualization import big_rock_outcomes, save_big_rock_gallery  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run folder or one of its checkpoints (model.safetensors)")
     p.add_argument("--out", default=str(ROOT / "docs" / "big_rock_hits.png"))
     p.add_argument("--tiles", type=int, default=8)

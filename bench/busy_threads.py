@@ -10,7 +10,6 @@ median step time each. Pause every other job first: the point is what one busy p
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
 from bench.cpu_speed import Variant  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.training.threads import busy_cores  # noqa: E402
 
 BUSY_LOOP = "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\nwhile True: a @ a"
@@ -39,7 +39,7 @@ def timed(variants, steps: int) -> dict[str, float]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--batch", type=int, default=32)
     args = p.parse_args()

@@ -10,7 +10,6 @@ and their ratio, per shape; the two must agree element for element.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.inference import class_ids  # noqa: E402
 
 #: (batch, classes, H, W): the tau search's and prediction's batch at tile size, an eval batch, tiles x2
@@ -38,7 +38,7 @@ def _median_ms(fn, x, repeats: int) -> float:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--out", type=result_name, default="class_ids")

@@ -9,7 +9,6 @@ Saves ``bench/results/cli_latency.json``. Pause other work while it runs: it tim
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 CASES = [
     ["train", "--num_train_epochs", "abc"],
@@ -45,7 +45,7 @@ CASES = [
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     exe = shutil.which("mars-segformer")

@@ -14,7 +14,6 @@ of the vector units torch reports (AVX-512: 2 FMA x 16 fp32 x 2; AVX2: 2 FMA x 8
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer import PRESETS, create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.losses import build_loss  # noqa: E402
 from mars_segformer.models.pretrained import input_channels  # noqa: E402
 
@@ -84,7 +84,7 @@ def step_flops(batch: int, model: str) -> float:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--model", default="upernet-r18", choices=sorted(PRESETS), help="a registry model")

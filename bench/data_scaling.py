@@ -17,7 +17,6 @@ rows of other runs are kept, each with the machine it was measured on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, SHARED_DATA, machine, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -79,7 +79,7 @@ def scaled_file(src: Path, k: int, folder: Path) -> Path:
 def main():
     import os
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--mapped", action="store_true", help="measure the memory-mapped path")

@@ -7,7 +7,6 @@ worker and one thread, against SegFormer-b0 training samples/s on one core (batc
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def train_rate(batch: int, steps: int) -> float:
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = ArgumentParser()
     p.add_argument("--data", default=None, help="npz or AI4Mars folder (default: embedded sample)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--train-steps", type=int, default=5)

@@ -11,7 +11,6 @@ distillation, or by averaging the predictions at k times the inference cost). Sa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, run_folders, save  # noqa: E402
 from bench.tta import score, validation_tiles  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import CLASS_NAMES  # noqa: E402
 
 BIG_ROCK = CLASS_NAMES.index("big_rock")
@@ -67,7 +67,7 @@ def run_probs(run: Path, images: np.ndarray, batch: int = 128, unshift: bool = F
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run folders trained on one split (two at least)")
     p.add_argument("--name", type=result_name, default="ensemble", help="bench/results/NAME.json")
     p.add_argument("--unshift", action="store_true",

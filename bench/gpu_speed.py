@@ -10,7 +10,6 @@ Each setting: ``--warmup`` steps, then ``--steps`` timed steps (synchronised). P
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -71,7 +71,7 @@ def measure(name: str, batch: int, device: torch.device, channels_last: bool, co
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["upernet-r18", "segformer-b0"])
     p.add_argument("--batches", type=int, nargs="+", default=[32, 256])
     p.add_argument("--steps", type=int, default=30)

@@ -12,7 +12,6 @@ Saves ``bench/results/NAME.json`` (``--name``, default ``import_time``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 MODULE = "mars_segformer.training.run"
 #: packages a training run of the default model does not need; the report says which the import loaded
@@ -46,7 +46,7 @@ def probe(tree: Path) -> tuple[float, list[str]]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trees", nargs="+", default=[str(ROOT)], help="source trees to compare (each a checkout)")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--name", type=result_name, default="import_time")

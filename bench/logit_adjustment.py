@@ -14,7 +14,6 @@ tiles. Saves ``bench/results/logit_adjustment.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, save  # noqa: E402
 from bench.tta import score, validation_tiles  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 
 def logits_of(model, images, batch=128):
@@ -83,7 +83,7 @@ def unfold_recorded(model, metrics: dict) -> list[float] | None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True)
     p.add_argument("--taus", nargs="+", type=float, default=[0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--train_tiles", type=int, default=1500, help="training tiles scored (a seeded sample)")

@@ -8,7 +8,6 @@ Without --model, an untrained SegFormer-b0 (seed 0) is used: speed does not depe
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import SHARED_DATA, machine, save  # noqa: E402
 from mars_segformer import create_model, make_image_processor  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays, normalize  # noqa: E402
 from mars_segformer.predict import run_predict  # noqa: E402
 
@@ -49,7 +49,7 @@ def bare_forward(model, images, batch):
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = ArgumentParser()
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--model", default=None)
     p.add_argument("--batch", type=int, default=64)

@@ -14,7 +14,6 @@ results: ``bench/results/pretrain.json`` (written after every run) and ``docs/pr
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS  # noqa: E402
 from bench.common import RESULTS, SHARED_DATA, machine, result_name  # noqa: E402
 from bench.warm_start import CLASSES, curve, train  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 #: arm -> (uses the pretrained backbone, extra train_hf.py flags)
@@ -55,7 +55,7 @@ def row_of(run: Path, metrics: dict) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 1.0])

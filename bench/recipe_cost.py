@@ -14,7 +14,6 @@ result is the median step time. Saves ``bench/results/recipe_cost.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
 from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import build_dataset_dict, load_arrays  # noqa: E402
 from mars_segformer.models import create_model  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
@@ -73,7 +73,7 @@ class Stepper:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--configs", nargs="+", default=[DEFAULT_CONFIG])
     p.add_argument("--steps", type=int, default=8, help="timed steps per config (after one warm-up step)")

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
 
@@ -38,7 +39,7 @@ def _train(out: Path, argv: list[str]) -> dict:
 
 
 def _parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--model", default="upernet-r18")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

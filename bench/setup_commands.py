@@ -17,7 +17,6 @@ install is pointed back at this checkout afterwards. Saves ``bench/results/setup
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, machine, result_name, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 NAMES = ("main", "tests")
 
@@ -47,7 +47,7 @@ def run_in(clone: Path, command: str, log: Path) -> tuple[float, int, str]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=NAMES, nargs="+", default=list(NAMES))
     p.add_argument("--out", type=result_name, default="setup_commands", help="results name (bench/results/NAME.json), e.g. per machine")
     args = p.parse_args()

@@ -15,7 +15,6 @@ count, a CPU tensor also on a GPU run, so its CPU count says nothing of the GPU.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, result_name, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.losses.build import build_loss  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
 
@@ -44,7 +44,7 @@ def count(fn) -> dict[str, int]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=result_name, default="step_syncs")
     args = p.parse_args()
     torch.manual_seed(0)

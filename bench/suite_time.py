@@ -10,7 +10,6 @@ JSON gives both), so the way to a shorter suite is less work, not more balance. 
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, machine, result_name, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 DURATION = re.compile(r"^([0-9.]+)s (call|setup|teardown)\s+(\S+)")
 SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+, )*\d+ passed.*) in ([0-9.]+)s")
@@ -43,7 +43,7 @@ def parse(log: str) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--log", help="read this pytest log (run with --durations) instead of running the suite")
     p.add_argument("--out", type=result_name, default="suite_time")
     args = p.parse_args()

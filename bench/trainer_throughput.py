@@ -9,7 +9,6 @@ hits both sides.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays  # noqa: E402
 from mars_segformer.losses import build_loss, class_weights_from_masks  # noqa: E402
 from mars_segformer.training import MarsTrainer, MarsTrainingArguments  # noqa: E402
@@ -64,7 +64,7 @@ def trainer_rate(data, steps, out):
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = ArgumentParser()
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--data", default=None)
     args = p.parse_args()

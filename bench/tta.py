@@ -10,7 +10,6 @@ plain, with horizontal flips, with all four flips, and with horizontal flips at 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
@@ -56,7 +56,7 @@ def score(preds, truths) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True)
     p.add_argument("--seed", type=int, default=None, help="split seed for folders without metrics.json")
     p.add_argument("--data", default=None, help="default: the data the run names, else the shared file")

@@ -15,7 +15,6 @@ seeds run apart, side by side, are tabled together by a last call with every see
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG, _without  # noqa: E402
 from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name  # noqa: E402
+from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
@@ -93,7 +93,7 @@ def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--model", default="upernet-r18")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

@@ -44,7 +44,7 @@ def test_a_path_as_results_name_exits_2_with_one_line(script, flag, bad, monkeyp
         module.main()
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert flag in err[-1] and "without a folder" in err[-1] and repr(bad) in err[-1]
+    assert len(err) == 1 and flag in err[0] and "without a folder" in err[0] and repr(bad) in err[0]
     assert not (RESULTS / f"{bad}.json").exists() and not (RESULTS.parent / "escaped.json").exists()
 
 
