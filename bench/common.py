@@ -21,7 +21,7 @@ def result_name(text: str) -> str:
     Raises:
         argparse.ArgumentTypeError: a name with a folder in it, an empty one or a hidden one.
     """
-    if not text or Path(text).name != text or text in (".", "..") or text.startswith("."):
+    if not text or Path(text).name != text or text.startswith("."):  # "." and ".." start with a dot too
         raise argparse.ArgumentTypeError(f"expected a file name without a folder (written as bench/results/NAME.json), "
                                          f"got {text!r}")
     return text

@@ -46,8 +46,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--models", nargs="+", default=list(PRESETS))
-    p.add_argument("--name", type=result_name, default=None, help="bench/results/NAME.json (default: model_zoo for every preset, "
-                   "model_zoo_subset otherwise)")
+    p.add_argument("--name", type=result_name, default=None,
+                   help="bench/results/NAME.json (default: model_zoo for every preset, model_zoo_subset otherwise)")
     args = p.parse_args(argv)
     unknown = [n for n in args.models if n not in PRESETS]
     if unknown:
