@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
@@ -323,8 +323,8 @@ def run_one(name, seed, args, out_root: Path) -> dict | None:
     print(f"[ablation] {name} seed {seed}: {' '.join(cmd[2:])}", flush=True)
     log = out_root / f"{name}_s{seed}.log"
     with open(log, "w") as f:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
+        code = run_child(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True)
+    if code != 0:
         print(log.read_text()[-3000:], flush=True)
         return None
     m = json.loads((out / "metrics.json").read_text())

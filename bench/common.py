@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 from mars_segformer.outputs import atomic_write_json
@@ -43,6 +45,42 @@ def save(name: str, result: dict) -> Path:
     print(json.dumps(result, indent=1))
     print(f"saved {path}")
     return path
+
+
+def run_child(cmd: list[str], **popen_kwargs) -> int:
+    """Run a training command to its end and return its exit code, stopping it cleanly if the runner is stopped.
+
+    A SIGTERM or SIGHUP to the runner (``kill PID``, a closed terminal) is passed on to the child as SIGTERM, which
+    ``train_hf.py`` answers by saving a checkpoint at the end of its step; the runner waits for that and then exits
+    with 128 + the signal instead of starting its next run. Ctrl-C (SIGINT) reaches the child from the terminal's
+    process group itself, so the runner does not pass it on (a second signal would stop the child without its
+    checkpoint); it only waits, then exits 130. Without this, stopping a runner left its training running, orphaned.
+
+    Args:
+        cmd: the child's command line.
+        **popen_kwargs: passed to :class:`subprocess.Popen` (``cwd``, ``stdout``, ``env``, ...).
+    """
+    got: list[int] = []
+    proc = None
+
+    def on_signal(signum, frame):
+        got.append(signum)
+        if proc is not None and signum != signal.SIGINT:
+            proc.send_signal(signal.SIGTERM)
+
+    stops = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {s: signal.signal(s, on_signal) for s in stops}
+    try:
+        proc = subprocess.Popen(cmd, **popen_kwargs)
+        if got and got[0] != signal.SIGINT:  # stopped while the child was starting
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if got:
+        raise SystemExit(128 + got[0])
+    return code
 
 
 def run_folders(parser, specs: list[str], need=("config.json",), what: str = "a run folder") -> list[Path]:

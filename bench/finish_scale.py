@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import _without, big_rock_precision_recall  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name, save  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name, run_child, save  # noqa: E402
 from bench.full_length import BATCH, CLASSES, check_runs, finished_runs, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -57,10 +57,10 @@ def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
     print(f"[finish-scale] {out.name}: {args.epochs} epochs at x{scale:g} from {parent}", flush=True)
     t0 = time.time()
     with open(OUT / f"{out.name}.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-    if proc.returncode != 0:
-        raise SystemExit(f"{out.name} failed (exit {proc.returncode}); see {OUT / (out.name + '.log')}")
+    if code != 0:
+        raise SystemExit(f"{out.name} failed (exit {code}); see {OUT / (out.name + '.log')}")
     print(f"[finish-scale] {out.name}: done in {time.time() - t0:.0f} s", flush=True)
     return out
 

@@ -43,7 +43,7 @@ from bench.ablation import (  # noqa: E402
     _with,
     fixed_precision,
 )
-from bench.common import RESULTS, SHARED_DATA, machine  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
@@ -148,9 +148,9 @@ def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (
           f"{args.threads} thread(s))", flush=True)
     t0 = time.time()
     with open(out_root / f"{out.name}.log", "a") as log:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+        code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-    print(f"[full-length] {out.name}: exit {proc.returncode} after {time.time() - t0:.0f} s", flush=True)
+    print(f"[full-length] {out.name}: exit {code} after {time.time() - t0:.0f} s", flush=True)
 
 
 def _history(run: Path) -> tuple[list[dict], dict | None]:

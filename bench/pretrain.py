@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, machine, result_name  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, result_name, run_child  # noqa: E402
 from bench.warm_start import CLASSES, curve, train  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
@@ -41,9 +41,9 @@ def pretrain(out: Path, args, seed: int) -> dict:
                "--logging_steps", "50", "--torch_threads", str(args.threads)]
         print(f"[pretrain-bench] {out.name}: DenseCL, {args.pretrain_steps} steps x {args.pretrain_batch}", flush=True)
         with open(out.with_suffix(".log"), "a") as log:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        if proc.returncode != 0:
+        if code != 0:
             raise SystemExit(f"{out.name} failed; see {out.with_suffix('.log')}")
     return json.loads((out / "pretrain.json").read_text())
 

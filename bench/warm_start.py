@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG, _without  # noqa: E402
-from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, logged_evals, machine, result_name, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
@@ -48,9 +48,9 @@ def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra
                "--torch_threads", str(args.threads), *extra]
         print(f"[warm-start] {out.name}: {model} on frames {frames}, {steps} steps", flush=True)
         with open(out.with_suffix(".log"), "w") as log:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        if proc.returncode != 0:
+        if code != 0:
             raise SystemExit(f"{out.name} failed; see {out.with_suffix('.log')}")
     return json.loads((out / "metrics.json").read_text())
 

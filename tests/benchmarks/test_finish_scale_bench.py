@@ -17,7 +17,7 @@ SPEC = "upernet-r18:combo_logit_adj_frame_shift_bf16"
 def _launch(tmp_path, monkeypatch, scale, extra="", tag=""):
     calls = []
     monkeypatch.setattr(fs, "OUT", tmp_path / "finish")
-    monkeypatch.setattr(fs.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fs, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     parent = tmp_path / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7"
     out = fs.finetune(parent, SPEC, 7, scale, Namespace(data="x.npz", epochs=2, threads=1, extra=extra,
                                                                   tag=tag))

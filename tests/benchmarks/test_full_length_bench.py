@@ -10,7 +10,7 @@ from bench.ablation import _without
 
 def test_a_longer_schedule_is_its_own_run(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     done = tmp_path / "upernet-r18__combo_logit_adj_s0"
     done.mkdir()
     (done / "metrics.json").write_text("{}")
@@ -63,7 +63,7 @@ def test_stored_recipes_train_in_float32_unless_named_bf16(tmp_path, monkeypatch
     from mars_segformer.training.run import _parse
 
     calls = []
-    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     args = Namespace(data="x.npz", epochs=20, patience=10, threads=1)
     for spec in ("upernet-r18:combo_logit_adj", "upernet-r18:default", "upernet-r18:combo_logit_adj_bf16",
                  "upernet-r18:combo_logit_adj_ohem_bf16", "upernet-r18:reference", "upernet-r18:reference_bf16"):
@@ -83,7 +83,7 @@ def test_a_rerun_with_another_data_order_is_its_own_run(tmp_path, monkeypatch):
     """--data_seed N: the same recipe, seed and split read in another order, trained into RECIPE_dsN beside the
     finished run (not skipped as it), and read back as its own row."""
     calls = []
-    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     monkeypatch.setattr(fl, "machine", lambda: {"cpu": "test", "cpu_capability": "test"})  # it runs subprocesses too
     (tmp_path / "upernet-r18__combo_logit_adj_s0").mkdir()
     (tmp_path / "upernet-r18__combo_logit_adj_s0" / "metrics.json").write_text("{}")
@@ -139,7 +139,7 @@ def test_a_data_seed_equal_to_the_run_seed_is_refused():
 def test_a_student_learns_from_the_same_seeds_finished_teachers(tmp_path, monkeypatch):
     """--teachers NAME: each seed's student gets that seed's finished run of NAME and is named RECIPE_kdN."""
     calls = []
-    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     for seed in (0, 1):
         for name in ("upernet-r18__a", "upernet-r18__b"):
             (tmp_path / f"{name}_s{seed}").mkdir()

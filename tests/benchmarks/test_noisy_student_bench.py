@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_student_is_the_teachers_recipe_from_scratch_with_the_pseudo_labels(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(ns, "OUT", tmp_path / "ns")
-    monkeypatch.setattr(fl.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Namespace(returncode=0))
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
     parent = tmp_path / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7"
     pseudo = {"path": str(tmp_path / "pseudo.npz")}
     out = ns.student(SPEC, 7, parent, pseudo, Namespace(data="x.npz", share=0.3, threshold=0.9, quota=0.3,
