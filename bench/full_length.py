@@ -113,6 +113,31 @@ def teacher_folders(parser: ArgumentParser, names: list[str], seed: int, folder:
     return runs
 
 
+def trained_teachers(run: Path) -> list[str] | None:
+    """The teacher run names a run folder was (or is being) trained with, from the ``--teachers`` of its
+    ``run_args.json``: ``[]`` for a run without teachers, None where the folder has no ``run_args.json``."""
+    args_file = run / "run_args.json"
+    if not args_file.is_file():
+        return None
+    argv = json.loads(args_file.read_text()).get("argv", [])
+    value = next((a.split("=", 1)[1] for a in argv if a.startswith("--teachers=")), None)
+    if value is None and "--teachers" in argv[:-1]:
+        value = argv[argv.index("--teachers") + 1]
+    return [Path(t).name for t in value.split(",")] if value else []
+
+
+def check_student_folders(parser: ArgumentParser, names: dict[str, list[Path]], folder: Path) -> None:
+    """A student's folder is named by its teachers' count (``_kdN``), not by which runs they are: an existing folder
+    of that name trained with other teachers would be skipped as finished or resumed as the wrong run. One line and
+    exit 2 for such a folder, before anything trains (``names``: folder name -> the teachers asked for)."""
+    for name, teachers in names.items():
+        had, want = trained_teachers(folder / name), [t.name for t in teachers]
+        if had is not None and sorted(had) != sorted(want):
+            parser.error(f"--teachers: {folder / name} was trained with teachers {', '.join(had) or 'none'}, not "
+                         f"{', '.join(want) or 'none'}; expected the same teachers (move that folder away to train "
+                         f"a student of others)")
+
+
 def finished_runs(parser: ArgumentParser, specs: list[str], seeds: list[int], folder: Path) -> dict[tuple[str, int], Path]:
     """The finished 20-epoch run of every spec and seed in ``folder``, by (spec, seed); else one line and exit 2."""
     runs = {(spec, seed): folder / run_name(spec, seed, EPOCHS) for spec in specs for seed in seeds}
@@ -205,6 +230,7 @@ def summarize(out_root: Path) -> dict:
             # the last training segment's speed (a resumed run reports the part after the resume)
             "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
             "logit_adjustment": _adjustment(metrics),
+            **({"teachers": teachers} if (teachers := trained_teachers(run)) else {}),
             "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"batch_size": BATCH, "machine": machine(), "rows": rows}
@@ -351,6 +377,8 @@ def main():
         # every seed's teachers are checked before anything trains
         teachers_of = {seed: teacher_folders(p, args.teachers, seed, out_root) if args.teachers else []
                        for seed in args.seeds}
+        check_student_folders(p, {run_name(spec, seed, args.epochs, args.data_seed, len(teachers_of[seed])):
+                                  teachers_of[seed] for seed in args.seeds for spec in args.runs}, out_root)
         for seed in args.seeds:
             teachers = teachers_of[seed]
             extra = ("--teachers", ",".join(map(str, teachers))) if teachers else ()

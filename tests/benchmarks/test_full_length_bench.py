@@ -4,6 +4,8 @@ neither makes it skip nor is resumed by it, and the table reads it back as its o
 import json
 from argparse import Namespace
 
+import pytest
+
 import bench.full_length as fl
 from bench.ablation import _without
 
@@ -154,3 +156,50 @@ def test_a_student_learns_from_the_same_seeds_finished_teachers(tmp_path, monkey
     for cmd, seed in zip(calls, (0, 1), strict=True):
         assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / f"upernet-r18__combo_logit_adj_kd2_s{seed}")
         assert cmd[cmd.index("--teachers") + 1] == f"{tmp_path}/upernet-r18__a_s{seed},{tmp_path}/upernet-r18__b_s{seed}"
+
+
+def _student_folder(root, name, teachers):
+    """A started student run: its run_args.json as train_hf.py writes it (the command line)."""
+    run = root / name
+    run.mkdir(parents=True)
+    argv = ["train_hf.py", "--output_dir", str(run), "--teachers", ",".join(str(root / t) for t in teachers)]
+    (run / "run_args.json").write_text(json.dumps({"argv": argv}))
+    return run
+
+
+def test_a_student_folder_of_other_teachers_is_refused_before_anything_trains(tmp_path, monkeypatch, capsys):
+    """Students are named by their teachers' count: a finished ``_kd1`` of teacher A must not be skipped as the
+    student of teacher B (nor a started one resumed as it)."""
+    calls = []
+    monkeypatch.setattr(fl, "run_child", lambda cmd, **kw: calls.append(cmd) or 0)
+    for teacher in ("upernet-r18__a_s0", "upernet-r18__b_s0"):
+        (tmp_path / teacher).mkdir()
+        (tmp_path / teacher / "metrics.json").write_text("{}")
+    student = _student_folder(tmp_path, "upernet-r18__combo_logit_adj_kd1_s0", ["upernet-r18__a_s0"])
+    (student / "metrics.json").write_text("{}")
+    argv = ["full_length.py", "--runs", "upernet-r18:combo_logit_adj", "--seeds", "0", "--out", str(tmp_path),
+            "--data", __file__, "--teachers"]
+    monkeypatch.setattr("sys.argv", [*argv, "upernet-r18__b"])
+    with pytest.raises(SystemExit) as stop:
+        fl.main()
+    assert stop.value.code == 2 and calls == []
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--teachers:" in err and "upernet-r18__a_s0, not upernet-r18__b_s0" in err
+    # the same teacher: the finished student is skipped as before
+    monkeypatch.setattr(fl, "summarize", lambda root: {"rows": {}, "machine": {"cpu": "test"}})
+    monkeypatch.setattr(fl, "RESULTS", tmp_path)
+    monkeypatch.setattr("sys.argv", [*argv, "upernet-r18__a"])
+    fl.main()
+    assert calls == []
+
+
+def test_the_table_names_a_students_teachers(tmp_path):
+    ev = {"epoch": 1.0, "step": 162, "eval_task_mean_iou": 0.6, **{f"eval_iou_{c}": 0.6 for c in fl.CLASSES}}
+    for name, teachers in (("upernet-r18__r_kd2_s0", ["upernet-r18__x2_s0", "upernet-r18__d_s0"]),
+                           ("upernet-r18__r_s0", [])):
+        run = _student_folder(tmp_path, name, teachers) if teachers else tmp_path / name
+        (run / "checkpoint-162").mkdir(parents=True)
+        (run / "checkpoint-162" / "trainer_state.json").write_text(json.dumps({"log_history": [ev]}))
+    rows = fl.summarize(tmp_path)["rows"]
+    assert rows["upernet-r18__r_kd2_s0"]["teachers"] == ["upernet-r18__x2_s0", "upernet-r18__d_s0"]
+    assert "teachers" not in rows["upernet-r18__r_s0"]
