@@ -310,8 +310,10 @@ def render(summary: dict, docs: Path) -> None:
     render_frame_reads(rows, docs, plt)
     lines = [
         f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
-        f"{m['cores']} cores, GPU {m['gpu']}); one torch thread per run with 2-4 jobs sharing the "
-        f"cores, except the `_bf16` recipes (two threads, one run at a time; the `frame_shift` pair one thread each, side by side); batch {summary['batch_size']}, the LR schedule set for the full run length, evaluation every epoch on "
+        f"{m['cores']} cores, GPU {m['gpu']}); the float32 recipes one torch thread per run with 2-4 jobs sharing "
+        "the cores; the `_bf16` recipes one or two threads, alone or beside one other run (each run's setting: "
+        f"docs/results.md, beside its command); batch {summary['batch_size']}, the LR schedule set for the full run "
+        "length, evaluation every epoch on "
         "the seed's frame-grouped validation split of `../shared/data/ai4mars_msl_64x128.npz`. 'best' is the best "
         "epoch so far; runs marked 'training' are read from their newest checkpoint (`python bench/full_length.py "
         "--runs MODEL:RECIPE` continues them). train samples/s: finished runs, their last segment, under that load.",
@@ -324,7 +326,7 @@ def render(summary: dict, docs: Path) -> None:
         b = r["best"]
         speed = f"{r['train_samples_per_s']:.1f}" if r["train_samples_per_s"] else "-"
         lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | {'finished' if r['finished'] else 'training'} "
-                     f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.3f} | {b['epoch']:.0f} | "
+                     f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.4f} | {b['epoch']:.0f} | "
                      + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} | {r.get('measured_on', '-')} |")
     # the same runs at equal samples seen: every 25,000 samples (~5 epochs of the plain train split), the
     # evaluation nearest to it (within 10 %); recipes with oversampling have longer epochs
