@@ -224,3 +224,28 @@ def test_layer_wise_lr_decay_over_a_transformer_backbone(tmp_path):
         assert lr_of[id(p)] == pytest.approx(expected, rel=1e-9), name
         seen.add(round(expected, 12))
     assert len(seen) == 7  # head, 4 blocks, embeddings, final norm
+
+
+@pytest.mark.parametrize("kind", ["backbone checkpoint", "preset"])
+def test_overrides_cost_one_blank_tile_forward(tmp_path, monkeypatch, kind):
+    """--model_overrides are checked by running a blank tile through the model before training; a backbone
+    checkpoint's new UperNet already runs one with them (its stages-fit check), so it is not run twice."""
+    from transformers import UperNetForSemanticSegmentation
+
+    from mars_segformer.training import run
+    from mars_segformer.training.arguments import ModelArguments
+
+    calls = []
+    forward = UperNetForSemanticSegmentation.forward
+    monkeypatch.setattr(UperNetForSemanticSegmentation, "forward",
+                        lambda self, *a, **kw: calls.append(kw["pixel_values"].shape) or forward(self, *a, **kw))
+    if kind == "preset":
+        model_args, source = ModelArguments(model="upernet-r18", tiny=True), "preset"
+    else:
+        cls, config, _ = FAMILIES["resnet"]
+        cls(config).save_pretrained(tmp_path / "ckpt")
+        model_args, source = ModelArguments(model=str(tmp_path / "ckpt")), "folder"
+    model, start, _ = run._start_model(model_args, source, {"hidden_size": 16}, None)
+    assert model.config.hidden_size == 16
+    assert len(calls) == 1 and tuple(calls[0][-2:]) == (64, 128)
+    assert bool(start.backbone) == (kind != "preset")
