@@ -50,7 +50,8 @@ def save(name: str, result: dict) -> Path:
 def run_child(cmd: list[str], **popen_kwargs) -> int:
     """Run a training command to its end and return its exit code, stopping it cleanly if the runner is stopped.
 
-    A SIGTERM or SIGHUP to the runner (``kill PID``, a closed terminal) is passed on to the child as SIGTERM, which
+    A SIGTERM or SIGHUP to the runner (``kill PID``, a closed terminal; not under ``nohup``, whose ignored SIGHUP
+    stays ignored) is passed on to the child as SIGTERM, which
     ``train_hf.py`` answers by saving a checkpoint at the end of its step; the runner waits for that and then exits
     with 128 + the signal instead of starting its next run. Ctrl-C (SIGINT) reaches the child from the terminal's
     process group itself, so the runner does not pass it on (a second signal would stop the child without its
@@ -68,7 +69,9 @@ def run_child(cmd: list[str], **popen_kwargs) -> int:
         if proc is not None and signum != signal.SIGINT:
             proc.send_signal(signal.SIGTERM)
 
-    stops = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    # a signal the runner was started ignoring stays ignored: under ``nohup`` a closed terminal's SIGHUP must not
+    # stop the training
+    stops = [s for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT) if signal.getsignal(s) is not signal.SIG_IGN]
     previous = {s: signal.signal(s, on_signal) for s in stops}
     try:
         proc = subprocess.Popen(cmd, **popen_kwargs)

@@ -42,12 +42,13 @@ RUNNER = textwrap.dedent("""
 """)
 
 
-def start(tmp_path, code: int):
+def start(tmp_path, code: int, nohup: bool = False):
     (tmp_path / "child.py").write_text(CHILD)
     ready = tmp_path / "ready"
-    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(ROOT), str(tmp_path / "child.py"),
-                               str(tmp_path / "signals.log"), str(ready), str(code)],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    cmd = [sys.executable, "-c", RUNNER, str(ROOT), str(tmp_path / "child.py"), str(tmp_path / "signals.log"),
+           str(ready), str(code)]
+    runner = subprocess.Popen(["nohup", *cmd] if nohup else cmd, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
     deadline = time.time() + 120
     while not (ready.exists() and ready.read_text()) and runner.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -104,3 +105,16 @@ def test_ctrl_c_reaches_the_child_once_not_twice(tmp_path):
     assert gone(child)
     assert runner.returncode == 128 + signal.SIGINT
     assert "next run" not in out
+
+
+def test_under_nohup_a_sighup_still_does_nothing(tmp_path):
+    """``setsid nohup python bench/full_length.py ... &``, as the long runs are started: a closed terminal's SIGHUP is
+    ignored by the runner and its training, as nohup promises."""
+    runner, child = start(tmp_path, code=99, nohup=True)
+    runner.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert runner.poll() is None and not gone(child)
+    assert received(tmp_path) == []
+    runner.send_signal(signal.SIGTERM)  # and it still stops cleanly
+    runner.communicate(timeout=120)
+    assert received(tmp_path) == ["SIGTERM"] and gone(child)
