@@ -58,7 +58,7 @@ def finetune(parent: Path, spec: str, seed: int, scale: float, args) -> Path:
     t0 = time.time()
     with open(OUT / f"{out.name}.log", "w") as log:
         code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                         env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     if code != 0:
         raise SystemExit(f"{out.name} failed (exit {code}); see {OUT / (out.name + '.log')}")
     print(f"[finish-scale] {out.name}: done in {time.time() - t0:.0f} s", flush=True)

@@ -45,6 +45,7 @@ from bench.ablation import (  # noqa: E402
 )
 from bench.common import RESULTS, SHARED_DATA, machine, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.training.flags import flag_value  # noqa: E402
 
 #: recipe name -> train_hf.py flags. "default" is recipe 3 (focal + class weights, background ignored, hflip),
 #: the default until issue 19 made "combo" (bench/ablation.py's 9_combo) train_hf.py's default; the name
@@ -119,10 +120,7 @@ def trained_teachers(run: Path) -> list[str] | None:
     args_file = run / "run_args.json"
     if not args_file.is_file():
         return None
-    argv = json.loads(args_file.read_text()).get("argv", [])
-    value = next((a.split("=", 1)[1] for a in argv if a.startswith("--teachers=")), None)
-    if value is None and "--teachers" in argv[:-1]:
-        value = argv[argv.index("--teachers") + 1]
+    value = flag_value(json.loads(args_file.read_text()).get("argv", []), "teachers")
     return [Path(t).name for t in value.split(",")] if value else []
 
 
@@ -174,7 +172,7 @@ def train(spec: str, seed: int, args, out_root: Path, extra: tuple[str, ...] = (
     t0 = time.time()
     with open(out_root / f"{out.name}.log", "a") as log:
         code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                         env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     print(f"[full-length] {out.name}: exit {code} after {time.time() - t0:.0f} s", flush=True)
 
 
@@ -213,7 +211,7 @@ def _adjustment(metrics: dict | None) -> dict | None:
 
 
 def summarize(out_root: Path) -> dict:
-    rows = {}
+    rows, here = {}, machine()
     for run in sorted(p for p in out_root.iterdir() if p.is_dir()):
         evals, metrics = _history(run)
         if not evals:
@@ -231,9 +229,9 @@ def summarize(out_root: Path) -> dict:
             "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
             "logit_adjustment": _adjustment(metrics),
             **({"teachers": teachers} if (teachers := trained_teachers(run)) else {}),
-            "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
+            "measured_on": f"{here['cpu']} ({here['cpu_capability']})",
         }
-    return {"batch_size": BATCH, "machine": machine(), "rows": rows}
+    return {"batch_size": BATCH, "machine": here, "rows": rows}
 
 
 #: the recipes of the shifted-frame-read family (the default's and its candidates since), drawn per split in
@@ -379,14 +377,13 @@ def main():
         # every seed's teachers are checked before anything trains
         teachers_of = {seed: teacher_folders(p, args.teachers, seed, out_root) if args.teachers else []
                        for seed in args.seeds}
-        check_student_folders(p, {run_name(spec, seed, args.epochs, args.data_seed, len(teachers_of[seed])):
-                                  teachers_of[seed] for seed in args.seeds for spec in args.runs}, out_root)
-        for seed in args.seeds:
+        names = {(seed, spec): run_name(spec, seed, args.epochs, args.data_seed, len(teachers_of[seed]))
+                 for seed in args.seeds for spec in args.runs}
+        check_student_folders(p, {name: teachers_of[seed] for (seed, _), name in names.items()}, out_root)
+        for (seed, spec), name in names.items():  # seed by seed, each seed's runs in --runs order, as before
             teachers = teachers_of[seed]
             extra = ("--teachers", ",".join(map(str, teachers))) if teachers else ()
-            for spec in args.runs:
-                train(spec, seed, args, out_root, extra=extra, data_seed=args.data_seed,
-                      name=run_name(spec, seed, args.epochs, args.data_seed, len(teachers)))
+            train(spec, seed, args, out_root, extra=extra, data_seed=args.data_seed, name=name)
     summary = summarize(out_root)
     # run folders are not kept in git: rows of an earlier checkout stay from the stored JSON unless this
     # checkout has that run (then its own folder replaces the row)

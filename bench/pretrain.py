@@ -42,7 +42,7 @@ def pretrain(out: Path, args, seed: int) -> dict:
         print(f"[pretrain-bench] {out.name}: DenseCL, {args.pretrain_steps} steps x {args.pretrain_batch}", flush=True)
         with open(out.with_suffix(".log"), "a") as log:
             code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                             env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         if code != 0:
             raise SystemExit(f"{out.name} failed; see {out.with_suffix('.log')}")
     return json.loads((out / "pretrain.json").read_text())

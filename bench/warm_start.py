@@ -49,7 +49,7 @@ def train(out: Path, args, seed: int, model: str, frames: str, steps: int, extra
         print(f"[warm-start] {out.name}: {model} on frames {frames}, {steps} steps", flush=True)
         with open(out.with_suffix(".log"), "w") as log:
             code = run_child(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                             env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         if code != 0:
             raise SystemExit(f"{out.name} failed; see {out.with_suffix('.log')}")
     return json.loads((out / "metrics.json").read_text())
