@@ -210,6 +210,12 @@ CONTEXT["24_combo_logit_adj_frame_shift_p1_self_frames"] = ("19_combo_logit_adj_
 CONTEXT["26_combo_logit_adj_frame_shift_p1_x2"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled x2 "
                                                    "before the model (128x256, ~4x the compute)",
                                                    _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=2))
+#: the resolution lever inside issue 19's cost bar: x2 led the default on three splits at ~3x its cost per sample;
+#: tiles x1.5 (2.25x the pixels) ask how much of that lead stays at about 2x
+CONTEXT["27_combo_logit_adj_frame_shift_p1_x1.5"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled "
+                                                     "x1.5 before the model (96x192, ~2x the compute)",
+                                                     _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                           input_scale=1.5))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -274,6 +280,10 @@ PARENT = {
     "23_combo_logit_adj_frame_shift_p1_teacher_frames_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "24_combo_logit_adj_frame_shift_p1_self_frames": "19_combo_logit_adj_frame_shift_p1",
     "24_combo_logit_adj_frame_shift_p1_self_frames_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "26_combo_logit_adj_frame_shift_p1_x2": "19_combo_logit_adj_frame_shift_p1",
+    "26_combo_logit_adj_frame_shift_p1_x2_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "27_combo_logit_adj_frame_shift_p1_x1.5": "19_combo_logit_adj_frame_shift_p1",
+    "27_combo_logit_adj_frame_shift_p1_x1.5_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
