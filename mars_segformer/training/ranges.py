@@ -48,30 +48,43 @@ def _check_distillation(data_args, loss_args, augmentations: list[str]) -> None:
 
 def check_values(model_args, data_args, loss_args, args) -> None:
     """Raise :class:`RunError` for the first value out of its range or combination that cannot run."""
+    _check_optimisation(model_args, args)
+    _check_data(data_args, loss_args)
+    _check_output(data_args, args)
+    _check_loss(model_args, loss_args)
+
+
+def _check_optimisation(model_args, args) -> None:
+    """The learning rate and its schedule, batch sizes, length, regularisation and the encoder's rates."""
     finite = math.isfinite
     need(finite(args.learning_rate) and args.learning_rate > 0,
-          f"--learning_rate must be a positive number, got {args.learning_rate}")
+         f"--learning_rate must be a positive number, got {args.learning_rate}")
     if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "polynomial":
         lr_end = (args.lr_scheduler_kwargs or {}).get("lr_end", 1e-7)
         need(args.learning_rate > lr_end, f"--learning_rate {args.learning_rate} must exceed the polynomial schedule's "
                                            f"final rate {lr_end} (or pick another --lr_scheduler_type)")
     need(args.per_device_train_batch_size >= 1,
-          f"--per_device_train_batch_size must be at least 1, got {args.per_device_train_batch_size}")
+         f"--per_device_train_batch_size must be at least 1, got {args.per_device_train_batch_size}")
     need(args.per_device_eval_batch_size >= 1,
-          f"--per_device_eval_batch_size must be at least 1, got {args.per_device_eval_batch_size}")
+         f"--per_device_eval_batch_size must be at least 1, got {args.per_device_eval_batch_size}")
     need(args.max_steps == -1 or args.max_steps >= 1, f"--max_steps must be -1 (use epochs) or at least 1, got {args.max_steps}")
     need(args.max_steps >= 1 or (finite(args.num_train_epochs) and args.num_train_epochs > 0),
-          f"--num_train_epochs must be a positive number, got {args.num_train_epochs}")
+         f"--num_train_epochs must be a positive number, got {args.num_train_epochs}")
     need(finite(args.weight_decay) and args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}")
     need(finite(args.max_grad_norm) and args.max_grad_norm >= 0, f"--max_grad_norm must be >= 0, got {args.max_grad_norm}")
     need(finite(model_args.encoder_lr_scale) and model_args.encoder_lr_scale > 0,
-          f"--encoder_lr_scale must be a positive number, got {model_args.encoder_lr_scale}")
+         f"--encoder_lr_scale must be a positive number, got {model_args.encoder_lr_scale}")
     need(finite(model_args.loaded_lr_scale) and model_args.loaded_lr_scale > 0,
-          f"--loaded_lr_scale must be a positive number, got {model_args.loaded_lr_scale}")
+         f"--loaded_lr_scale must be a positive number, got {model_args.loaded_lr_scale}")
     need(finite(model_args.layer_lr_decay) and 0 < model_args.layer_lr_decay <= 1,
-          f"--layer_lr_decay must lie in (0, 1] (1: off), got {model_args.layer_lr_decay}")
+         f"--layer_lr_decay must lie in (0, 1] (1: off), got {model_args.layer_lr_decay}")
     need(model_args.freeze_encoder_steps >= 0, f"--freeze_encoder_steps must be >= 0, got {model_args.freeze_encoder_steps}")
     need(args.early_stopping_patience >= 0, f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}")
+
+
+def _check_data(data_args, loss_args) -> None:
+    """The split, frame reads, augmentations, distillation's soft labels, repetition and extra data."""
+    finite = math.isfinite
     need(0 < data_args.val_fraction < 1, f"--val_fraction must lie in (0, 1), got {data_args.val_fraction}")
     need(finite(data_args.frame_read_p) and 0 <= data_args.frame_read_p <= 1,
          f"--frame_read_p is a probability in [0, 1], got {data_args.frame_read_p}")
@@ -84,27 +97,36 @@ def check_values(model_args, data_args, loss_args, args) -> None:
     _check_distillation(data_args, loss_args, augmentations)
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
     need(data_args.oversample_big_rock >= 1,
-          f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
+         f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
     need(finite(data_args.repeat_factor_threshold) and 0 <= data_args.repeat_factor_threshold <= 1,
-          f"--repeat_factor_threshold is a share of tiles in [0, 1] (0: off), got {data_args.repeat_factor_threshold}")
+         f"--repeat_factor_threshold is a share of tiles in [0, 1] (0: off), got {data_args.repeat_factor_threshold}")
     need(data_args.repeat_factor_threshold == 0 or data_args.oversample_big_rock == 1,
-          "--repeat_factor_threshold and --oversample_big_rock both repeat tiles; use one of them")
+         "--repeat_factor_threshold and --oversample_big_rock both repeat tiles; use one of them")
     need(data_args.extra_share is None or data_args.extra_data is not None,
-          f"--extra_share {data_args.extra_share} needs --extra_data (the tiles it is a share of)")
+         f"--extra_share {data_args.extra_share} needs --extra_data (the tiles it is a share of)")
     need(data_args.extra_share is None or 0 < data_args.extra_share < 1,
-          f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
+         f"--extra_share must lie in (0, 1), got {data_args.extra_share}")
     need(data_args.outlier_min_count >= 2, f"--outlier_min_count must be at least 2, got {data_args.outlier_min_count}")
+
+
+def _check_output(data_args, args) -> None:
+    """What a run writes beside its model: plots, previews, and the weights' memory format."""
     need(args.keep_plots >= -1, f"--keep_plots is a number of evaluations (-1: all), got {args.keep_plots}")
     need(str(args.channels_last) in ("auto", "true", "false"),
          f"--channels_last must be 'auto', 'true' or 'false', got {args.channels_last!r}")
     need(args.plot_every >= 1, f"--plot_every is a number of evaluations, at least 1, got {args.plot_every}")
     need(data_args.num_preview >= 0, f"--num_preview must be >= 0, got {data_args.num_preview}")
+
+
+def _check_loss(model_args, loss_args) -> None:
+    """The loss's settings, the tile scale and the logit adjustment."""
+    finite = math.isfinite
     need(finite(loss_args.focal_gamma) and loss_args.focal_gamma >= 0,
-          f"--focal_gamma must be >= 0, got {loss_args.focal_gamma}")
+         f"--focal_gamma must be >= 0, got {loss_args.focal_gamma}")
     need(model_args.input_scale is None or (finite(model_args.input_scale) and 0.25 <= model_args.input_scale <= 4),
-          f"--input_scale is the factor tiles are resized by, in [0.25, 4], got {model_args.input_scale}")
+         f"--input_scale is the factor tiles are resized by, in [0.25, 4], got {model_args.input_scale}")
     need(finite(loss_args.ohem_keep) and 0 < loss_args.ohem_keep <= 1,
-          f"--ohem_keep is the share of pixels the 'ohem' loss keeps, in (0, 1], got {loss_args.ohem_keep}")
+         f"--ohem_keep is the share of pixels the 'ohem' loss keeps, in (0, 1], got {loss_args.ohem_keep}")
     try:
         tau = parse_logit_adjustment(loss_args.logit_adjustment)
     except ValueError:
