@@ -41,6 +41,7 @@ from bench.ablation import (  # noqa: E402
     OVERSAMPLE,
     PRECISION,
     _with,
+    big_rock_precision_recall,
     fixed_precision,
 )
 from bench.common import RESULTS, SHARED_DATA, machine, run_child  # noqa: E402
@@ -210,6 +211,12 @@ def _adjustment(metrics: dict | None) -> dict | None:
             "before": scores(metrics["validation_before_logit_adjustment"]), "after": scores(metrics["validation"])}
 
 
+def _precision_recall(metrics: dict | None) -> list[float] | None:
+    """A finished run's big-rock pixel precision and recall on validation, from its final confusion matrix."""
+    cm = (metrics or {}).get("confusion_matrix")
+    return None if cm is None else [round(v, 4) for v in big_rock_precision_recall(cm)]
+
+
 def summarize(out_root: Path) -> dict:
     rows, here = {}, machine()
     for run in sorted(p for p in out_root.iterdir() if p.is_dir()):
@@ -228,6 +235,8 @@ def summarize(out_root: Path) -> dict:
             # the last training segment's speed (a resumed run reports the part after the resume)
             "train_samples_per_s": metrics["train_samples_per_s"] if metrics else None,
             "logit_adjustment": _adjustment(metrics),
+            # of the saved model (after its logit adjustment), so the tables' precision / recall live in git too
+            "big_rock_precision_recall": _precision_recall(metrics),
             **({"teachers": teachers} if (teachers := trained_teachers(run)) else {}),
             "measured_on": f"{here['cpu']} ({here['cpu_capability']})",
         }
@@ -314,18 +323,22 @@ def render(summary: dict, docs: Path) -> None:
         "length, evaluation every epoch on "
         "the seed's frame-grouped validation split of `../shared/data/ai4mars_msl_64x128.npz`. 'best' is the best "
         "epoch so far; runs marked 'training' are read from their newest checkpoint (`python bench/full_length.py "
-        "--runs MODEL:RECIPE` continues them). train samples/s: finished runs, their last segment, under that load.",
+        "--runs MODEL:RECIPE` continues them). Big-rock P / R: pixel precision and recall of the saved model (the "
+        "run's final validation, after its logit adjustment; kept since the ×1.5 runs). train samples/s: finished "
+        "runs, their last segment, under that load.",
         "",
         "| model | recipe | seed | state | samples seen | epochs | best task mIoU | at epoch | soil | bedrock | sand "
-        "| big rock | train samples/s | machine |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| big rock | big-rock P / R (saved model) | train samples/s | machine |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows.values(), key=lambda r: -r["best"]["task_mean_iou"]):
         b = r["best"]
         speed = f"{r['train_samples_per_s']:.1f}" if r["train_samples_per_s"] else "-"
+        pr = r.get("big_rock_precision_recall")  # rows summarised before it was kept have none
+        pr = f"{pr[0]:.2f} / {pr[1]:.2f}" if pr else "-"
         lines.append(f"| {r['model']} | {r['recipe']} | {r['seed']} | {'finished' if r['finished'] else 'training'} "
                      f"| {r['samples_seen']:,} | {r['epochs_reached']:.0f} | {b['task_mean_iou']:.4f} | {b['epoch']:.0f} | "
-                     + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {speed} | {r.get('measured_on', '-')} |")
+                     + " | ".join(f"{b[c]:.3f}" for c in CLASSES) + f" | {pr} | {speed} | {r.get('measured_on', '-')} |")
     # the same runs at equal samples seen: every 25,000 samples (~5 epochs of the plain train split), the
     # evaluation nearest to it (within 10 %); recipes with oversampling have longer epochs
     step = 25_000

@@ -203,3 +203,23 @@ def test_the_table_names_a_students_teachers(tmp_path):
     rows = fl.summarize(tmp_path)["rows"]
     assert rows["upernet-r18__r_kd2_s0"]["teachers"] == ["upernet-r18__x2_s0", "upernet-r18__d_s0"]
     assert "teachers" not in rows["upernet-r18__r_s0"]
+
+
+def test_a_finished_row_carries_big_rock_precision_and_recall_of_its_confusion_matrix(tmp_path):
+    ev = {"epoch": 1.0, "step": 162, "eval_task_mean_iou": 0.6, **{f"eval_iou_{c}": 0.6 for c in fl.CLASSES}}
+    for name in ("upernet-r18__r_s0", "upernet-r18__r_s1"):
+        (tmp_path / name / "checkpoint-162").mkdir(parents=True)
+        (tmp_path / name / "checkpoint-162" / "trainer_state.json").write_text(json.dumps({"log_history": [ev]}))
+    # truth x prediction over classes 0-4: 6 big-rock pixels predicted right; 2 soil and 1 sand pixels predicted as
+    # big rock (precision 6 / 9); 4 big-rock pixels predicted as bedrock (recall 6 / 10)
+    cm = [[0] * 5, [0, 50, 0, 0, 2], [0, 0, 40, 0, 0], [0, 0, 0, 30, 1], [0, 0, 4, 0, 6]]
+    (tmp_path / "upernet-r18__r_s0" / "metrics.json").write_text(json.dumps(
+        {"train_samples_per_s": 1.0, "confusion_matrix": cm}))
+    rows = fl.summarize(tmp_path)["rows"]
+    assert rows["upernet-r18__r_s0"]["big_rock_precision_recall"] == [round(6 / 9, 4), 0.6]
+    assert rows["upernet-r18__r_s1"]["big_rock_precision_recall"] is None  # not finished: no confusion matrix
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    fl.render(fl.summarize(tmp_path), docs)
+    table = (docs / "full_length.md").read_text()
+    assert "| 0.67 / 0.60 |" in table and "| - |" in table  # the unfinished run's cell is empty
