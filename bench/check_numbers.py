@@ -3,9 +3,14 @@
     python bench/check_numbers.py
 
 A decimal with 2-4 places counts as sourced when some number in some ``bench/results/**/*.json``
-(values, and numbers inside strings) rounds to it at its own precision. Differences (``+0.044``),
-ratios and timings from a named command are not in any file and are listed too, so read the list
-as "check these by hand", not as errors. Prints the list and writes nothing; exits 0.
+(values, and numbers inside strings) rounds to it at its own precision. A number that no file holds
+but that its own line's arithmetic gives is listed apart, as derived: a signed difference of two
+numbers on the line (``0.4133 | 0.3586 | -0.0548``) or a mean of two to six numbers next to each
+other there (``0.109 / 0.145 (mean 0.127)``), each to within the rounding of the numbers involved and
+from numbers written at least as precisely as it is.
+Differences and means of numbers on other lines, ratios and timings from a named command are in no
+file and are listed too, so read the list as "check these by hand", not as errors. Prints the lists
+and writes nothing; exits 0.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"(?<![\w.])([+\u2212-]?)(\d+\.\d{2,4})(?![\w.])")
+#: the most numbers next to each other on a line whose mean a derived number may be
+MAX_MEAN_OF = 6
 
 
 def result_values() -> dict[int, set[float]]:
@@ -44,25 +51,73 @@ def result_values() -> dict[int, set[float]]:
     return {d: {round(v, d) for v in values} for d in range(1, 5)}
 
 
-def unsourced() -> list[tuple[str, int, str, str]]:
+def _half_ulp(text: str) -> float:
+    """Half a unit in the last place of a decimal as written: how far rounding may have moved it."""
+    return 0.5 * 10 ** -len(text.split(".")[1])
+
+
+def derived_on_line(index: int, numbers: list[tuple[str, str]]) -> str | None:
+    """How the line's own numbers give ``numbers[index]``, or None.
+
+    Args:
+        index: which of ``numbers`` to explain.
+        numbers: the line's numbers in order, each as (sign, digits) as written (sign ``""``, ``+``, ``-`` or ``−``).
+
+    Returns:
+        ``"b - a"`` or ``"mean of ..."`` naming the numbers as written, or None when neither fits within the
+        rounding of the numbers involved.
+    """
+    sign, text = numbers[index]
+    target = (-1 if sign in ("-", "\u2212") else 1) * float(text)
+    places = len(text.split(".")[1])  # operands as precise as the result at least: 0.35 - 0.36 says nothing of -0.0126
+    others = [(i, float(t), _half_ulp(t), t) for i, (s, t) in enumerate(numbers)
+              if i != index and not s and len(t.split(".")[1]) >= places]
+    if sign:  # a signed difference: b - a for two unsigned numbers of the line
+        for _, a, ea, ta in others:
+            for _, b, eb, tb in others:
+                if a != b and abs((b - a) - target) <= ea + eb + _half_ulp(text) + 1e-12:
+                    return f"{tb} - {ta}"
+        return None
+    plain = [(i, float(t), _half_ulp(t), t) for i, (s, t) in enumerate(numbers)
+             if not s and (i == index or len(t.split(".")[1]) >= places)]
+    at = next(k for k, p in enumerate(plain) if p[0] == index)
+    rest = plain[:at] + plain[at + 1:]  # the numbers it may be the mean of: next to each other, itself left out
+    for n in range(2, MAX_MEAN_OF + 1):
+        for start in range(len(rest) - n + 1):
+            run = rest[start:start + n]
+            mean, err = sum(p[1] for p in run) / n, sum(p[2] for p in run) / n
+            if abs(mean - target) <= err + _half_ulp(text) + 1e-12:
+                return "mean of " + " / ".join(p[3] for p in run)
+    return None
+
+
+def unsourced() -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]]]:
+    """(unsourced, derived): rows of (file:line, the number as written, its kind or derivation, the line)."""
     rounded = result_values()
-    rows = []
+    rows, derived = [], []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for i, line in enumerate(doc.read_text().splitlines(), 1):
-            for m in NUMBER.finditer(line):
-                text = m.group(2)
-                if round(float(text), len(text.split(".")[1])) not in rounded[len(text.split(".")[1])]:
-                    kind = "difference" if m.group(1) else "value"
-                    rows.append((f"{doc.relative_to(ROOT)}:{i}", m.group(1) + text, kind, line.strip()[:120]))
-    return rows
+            numbers = [(m.group(1), m.group(2)) for m in NUMBER.finditer(line)]
+            for k, (sign, text) in enumerate(numbers):
+                if round(float(text), len(text.split(".")[1])) in rounded[len(text.split(".")[1])]:
+                    continue
+                where, how = f"{doc.relative_to(ROOT)}:{i}", derived_on_line(k, numbers)
+                if how:
+                    derived.append((where, sign + text, how, line.strip()[:120]))
+                else:
+                    rows.append((where, sign + text, "difference" if sign else "value", line.strip()[:120]))
+    return rows, derived
 
 
 def main():
-    rows = unsourced()
+    rows, derived = unsourced()
     for where, number, kind, line in rows:
         print(f"{where:28} {number:>8} {kind:10} {line}")
     print(f"{len(rows)} number(s) not found in bench/results/ "
           f"({sum(r[2] == 'value' for r in rows)} values, {sum(r[2] == 'difference' for r in rows)} signed differences)")
+    print(f"{len(derived)} more that their own line's numbers give (their operands are checked like any number):")
+    for where, number, how, _ in derived:
+        print(f"  {where:28} {number:>8} = {how}")
 
 
 if __name__ == "__main__":
