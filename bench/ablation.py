@@ -216,6 +216,12 @@ CONTEXT["27_combo_logit_adj_frame_shift_p1_x1.5"] = ("19_combo_logit_adj_frame_s
                                                      "x1.5 before the model (96x192, ~2x the compute)",
                                                      _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                            input_scale=1.5))
+#: x1.5 kept most of x2's lead but cost 2.4x plain UperNet-R18 per sample, past issue 19's 2x; tiles x1.25 (80x160,
+#: 1.56x the pixels) is the resolution step that fits the bar's cost
+CONTEXT["28_combo_logit_adj_frame_shift_p1_x1.25"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled "
+                                                      "x1.25 before the model (80x160, ~1.6x the compute)",
+                                                      _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                            input_scale=1.25))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -284,6 +290,8 @@ PARENT = {
     "26_combo_logit_adj_frame_shift_p1_x2_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "27_combo_logit_adj_frame_shift_p1_x1.5": "19_combo_logit_adj_frame_shift_p1",
     "27_combo_logit_adj_frame_shift_p1_x1.5_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "28_combo_logit_adj_frame_shift_p1_x1.25": "19_combo_logit_adj_frame_shift_p1",
+    "28_combo_logit_adj_frame_shift_p1_x1.25_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
