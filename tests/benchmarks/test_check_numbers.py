@@ -45,3 +45,22 @@ def test_unsourced_lists_values_differences_and_derived_apart(tmp_path, monkeypa
     assert [(r[0], r[1], r[2]) for r in rows] == [("README.md:1", "0.5555", "value"),
                                                  ("docs/page.md:2", "+0.0200", "difference")]
     assert [(d[0], d[1], d[2]) for d in derived] == [("README.md:1", "-0.0547", "0.3586 - 0.4133")]
+
+
+@pytest.mark.parametrize("line, expected", [
+    # 68.1 / 39.5 = 1.7241
+    ("UperNet-R18 trains **1.72×** faster (68.1 against 39.5 images/s)", "68.1 / 39.5"),
+    # 1.7241 is 8 units of the last place from 1.80, more than the operands' rounding moves it (~0.004)
+    ("UperNet-R18 trains **1.80×** faster (68.1 against 39.5 images/s)", None),
+])
+def test_ratio_in_unsourced(tmp_path, monkeypatch, line, expected):
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(line + "\n")
+    monkeypatch.setattr(check_numbers, "ROOT", tmp_path)
+    rows, derived = check_numbers.unsourced()
+    number = line.split("**")[1].rstrip("×")
+    if expected is None:
+        assert [(r[1], r[2]) for r in rows] == [(number, "value")] and derived == []
+    else:
+        assert rows == [] and [(d[1], d[2]) for d in derived] == [(number, expected)]
