@@ -2,11 +2,15 @@
 
     python bench/ablation.py --data ../shared/data/ai4mars_msl_64x128.npz --steps 600 --seeds 0 1
     python bench/ablation.py --render-only      # table + chart from finished runs
+    python bench/ablation.py --steps 200 --configs A B --out bench/results/ablation/pair --name NAME
+                                                # a paired re-run kept apart: bench/results/NAME.json only
 
 Every (config, seed) trains in its own ``train_hf.py`` process into
 ``bench/results/ablation/<steps>_steps/<name>_s<seed>``;
 finished runs (``metrics.json`` present) are skipped, so a killed sweep resumes where it stopped.
-Results: ``bench/results/ablation_<steps>_steps.json``, ``docs/ablation.png`` and the table in ``docs/ablation.md``.
+Results: ``bench/results/ablation_<steps>_steps.json``, ``docs/ablation.png`` and the table in ``docs/ablation.md``;
+with ``--name``, ``bench/results/NAME.json`` alone (the runs of ``--out`` merged into it; no docs written), so that
+configs re-run side by side on one machine do not replace the rows the docs cite.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, SHARED_DATA, machine, run_child  # noqa: E402
+from bench.common import RESULTS, SHARED_DATA, machine, result_name, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
@@ -222,6 +226,15 @@ CONTEXT["28_combo_logit_adj_frame_shift_p1_x1.25"] = ("19_combo_logit_adj_frame_
                                                       "x1.25 before the model (80x160, ~1.6x the compute)",
                                                       _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                             input_scale=1.25))
+#: x1.5 inside the 2x bar by a narrower decode head: 192 channels cost 1.5x the default's per sample
+#: (bench/results/recipe_cost_candidates_amd_avx512_bf16.json), so if the head's cost grows with its width squared,
+#: the 128-channel head is about 40 % of the default's step
+CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles "
+                                                            "upsampled x1.5 with a 96-channel decode head (128 in the "
+                                                            "default)",
+                                                            _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                                  input_scale=1.5,
+                                                                  model_overrides='{"hidden_size": 96}'))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -292,6 +305,8 @@ PARENT = {
     "27_combo_logit_adj_frame_shift_p1_x1.5_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "28_combo_logit_adj_frame_shift_p1_x1.25": "19_combo_logit_adj_frame_shift_p1",
     "28_combo_logit_adj_frame_shift_p1_x1.25_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "29_combo_logit_adj_frame_shift_p1_x1.5_head96": "19_combo_logit_adj_frame_shift_p1",
+    "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
@@ -539,6 +554,8 @@ def main():
     p.add_argument("--configs", nargs="+", default=list(CONFIGS))
     p.add_argument("--out", default=None, help="run folder (default bench/results/ablation/<steps>_steps)")
     p.add_argument("--render-only", action="store_true")
+    p.add_argument("--name", type=result_name, default=None,
+                   help="results name (bench/results/NAME.json, no docs written); default ablation_<steps>_steps")
     args = p.parse_args()
     unknown = set(args.configs) - set(CONFIGS)
     if unknown:
@@ -554,17 +571,18 @@ def main():
     # the table covers every config with finished runs at this budget, not only the ones run now
     # run folders are not kept in git: rows measured in an earlier checkout stay in the table from its
     # JSON, and this checkout's runs they do not hold yet are merged into them (merge_rows)
-    stored = RESULTS / f"ablation_{args.steps}_steps.json"
+    name = args.name or f"ablation_{args.steps}_steps"
+    stored = RESULTS / f"{name}.json"
     earlier = json.loads(stored.read_text())["rows"] if stored.exists() else {}
     summary = summarize(out_root, list(CONFIGS), args.steps, stored=earlier)
     summary["rows"] = {n: merge_rows(earlier.get(n), summary["rows"].get(n)) for n in CONFIGS
                        if n in summary["rows"] or n in earlier}
-    tmp = RESULTS / f"ablation_{args.steps}_steps.json.tmp"
+    tmp = RESULTS / f"{name}.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
-    if summary["rows"]:
+    if summary["rows"] and args.name is None:  # docs/ablation.md tables the main results file only
         render(summary, docs)
     print(json.dumps(summary["rows"], indent=1))
 

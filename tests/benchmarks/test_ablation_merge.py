@@ -95,3 +95,29 @@ def test_a_config_whose_name_continues_with_s_is_not_read_as_a_seed(tmp_path):
     rows = summarize(tmp_path, [short, longer], 200)["rows"]
     assert rows[short]["seeds"] == [0] and rows[short]["task_mean_iou"] == pytest.approx(0.2)
     assert rows[longer]["seeds"] == [0, 1] and rows[longer]["task_mean_iou"] == pytest.approx(0.5)
+
+
+def test_a_named_rerun_writes_its_own_file_and_leaves_the_main_results_and_docs(tmp_path, monkeypatch):
+    # a config re-run beside a candidate on one machine (--name) must not replace the row the docs cite
+    import sys
+
+    import bench.ablation as ablation
+
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    results.mkdir()
+    main = results / "ablation_200_steps.json"
+    main.write_text(json.dumps({"rows": {"9_combo": row([0, 1], [0.5, 0.6], np.full((2, 4), 0.5),
+                                                         np.full((2, 2), 0.5), [1.0, 1.0])}}))
+    before = main.read_text()
+    runs = tmp_path / "pair"
+    write_run(runs, "9_combo", 0, 0.55, np.full(4, 0.4), np.array([0.5, 0.5]), 10.0)
+    write_run(runs, "9_combo", 1, 0.65, np.full(4, 0.4), np.array([0.5, 0.5]), 10.0)
+    monkeypatch.setattr(ablation, "RESULTS", results)
+    monkeypatch.setattr(ablation, "ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["ablation.py", "--steps", "200", "--render-only", "--out", str(runs),
+                                      "--name", "pair_rerun"])
+    ablation.main()
+    assert main.read_text() == before and not (docs / "ablation.md").exists()
+    pair = json.loads((results / "pair_rerun.json").read_text())["rows"]
+    assert list(pair) == ["9_combo"] and pair["9_combo"]["seeds"] == [0, 1]
+    assert pair["9_combo"]["task_mean_iou"] == pytest.approx(0.60)  # (0.55 + 0.65) / 2
