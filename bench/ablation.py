@@ -580,9 +580,9 @@ def main():
     tmp = RESULTS / f"{name}.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, tmp.with_suffix(""))
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
     if summary["rows"] and args.name is None:  # docs/ablation.md tables the main results file only
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
         render(summary, docs)
     print(json.dumps(summary["rows"], indent=1))
 

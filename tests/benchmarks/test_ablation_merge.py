@@ -117,7 +117,7 @@ def test_a_named_rerun_writes_its_own_file_and_leaves_the_main_results_and_docs(
     monkeypatch.setattr(sys, "argv", ["ablation.py", "--steps", "200", "--render-only", "--out", str(runs),
                                       "--name", "pair_rerun"])
     ablation.main()
-    assert main.read_text() == before and not (docs / "ablation.md").exists()
+    assert main.read_text() == before and not docs.exists()
     pair = json.loads((results / "pair_rerun.json").read_text())["rows"]
     assert list(pair) == ["9_combo"] and pair["9_combo"]["seeds"] == [0, 1]
     assert pair["9_combo"]["task_mean_iou"] == pytest.approx(0.60)  # (0.55 + 0.65) / 2
