@@ -52,9 +52,14 @@ def result_values() -> dict[int, set[float]]:
     return {d: {round(v, d) for v in values} for d in range(1, 5)}
 
 
+def _places(text: str) -> int:
+    """Decimal places of a number as written."""
+    return len(text.split(".")[1])
+
+
 def _half_ulp(text: str) -> float:
     """Half a unit in the last place of a decimal as written: how far rounding may have moved it."""
-    return 0.5 * 10 ** -len(text.split(".")[1])
+    return 0.5 * 10 ** -_places(text)
 
 
 def derived_on_line(index: int, numbers: list[tuple[str, str]]) -> str | None:
@@ -70,25 +75,22 @@ def derived_on_line(index: int, numbers: list[tuple[str, str]]) -> str | None:
     """
     sign, text = numbers[index]
     target = (-1 if sign in ("-", "\u2212") else 1) * float(text)
-    places = len(text.split(".")[1])  # operands as precise as the result at least: 0.35 - 0.36 says nothing of -0.0126
-    others = [(i, float(t), _half_ulp(t), t) for i, (s, t) in enumerate(numbers)
-              if i != index and not s and len(t.split(".")[1]) >= places]
+    # the unsigned numbers of the line but this one, in order, as precise as it at least (0.35 - 0.36 says nothing
+    # of -0.0126): the operands of a difference, and the runs of neighbours a mean is taken over
+    others = [(float(t), _half_ulp(t), t) for i, (s, t) in enumerate(numbers)
+              if i != index and not s and _places(t) >= _places(text)]
     if sign:  # a signed difference: b - a for two unsigned numbers of the line
-        for _, a, ea, ta in others:
-            for _, b, eb, tb in others:
+        for a, ea, ta in others:
+            for b, eb, tb in others:
                 if a != b and abs((b - a) - target) <= ea + eb + _half_ulp(text) + 1e-12:
                     return f"{tb} - {ta}"
         return None
-    plain = [(i, float(t), _half_ulp(t), t) for i, (s, t) in enumerate(numbers)
-             if not s and (i == index or len(t.split(".")[1]) >= places)]
-    at = next(k for k, p in enumerate(plain) if p[0] == index)
-    rest = plain[:at] + plain[at + 1:]  # the numbers it may be the mean of: next to each other, itself left out
     for n in range(2, MAX_MEAN_OF + 1):
-        for start in range(len(rest) - n + 1):
-            run = rest[start:start + n]
-            mean, err = sum(p[1] for p in run) / n, sum(p[2] for p in run) / n
+        for start in range(len(others) - n + 1):
+            run = others[start:start + n]
+            mean, err = sum(p[0] for p in run) / n, sum(p[1] for p in run) / n
             if abs(mean - target) <= err + _half_ulp(text) + 1e-12:
-                return "mean of " + " / ".join(p[3] for p in run)
+                return "mean of " + " / ".join(p[2] for p in run)
     return None
 
 
@@ -116,7 +118,7 @@ def unsourced() -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, s
         for i, line in enumerate(doc.read_text().splitlines(), 1):
             numbers = [(m.group(1), m.group(2)) for m in NUMBER.finditer(line)]
             for k, (sign, text) in enumerate(numbers):
-                if round(float(text), len(text.split(".")[1])) in rounded[len(text.split(".")[1])]:
+                if round(float(text), _places(text)) in rounded[_places(text)]:
                     continue
                 where, how = f"{doc.relative_to(ROOT)}:{i}", derived_on_line(k, numbers)
                 if how is None and not sign and re.search(rf"(?<![\w.]){re.escape(text)}\**\s?[×x]", line):

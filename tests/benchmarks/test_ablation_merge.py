@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
+from bench import ablation
 from bench.ablation import merge_rows, summarize
 
 CLASSES = ("soil", "bedrock", "sand", "big_rock")
@@ -99,10 +101,6 @@ def test_a_config_whose_name_continues_with_s_is_not_read_as_a_seed(tmp_path):
 
 def test_a_named_rerun_writes_its_own_file_and_leaves_the_main_results_and_docs(tmp_path, monkeypatch):
     # a config re-run beside a candidate on one machine (--name) must not replace the row the docs cite
-    import sys
-
-    import bench.ablation as ablation
-
     results, docs = tmp_path / "results", tmp_path / "docs"
     results.mkdir()
     main = results / "ablation_200_steps.json"
