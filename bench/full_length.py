@@ -291,13 +291,8 @@ def render_frame_reads(rows: dict, docs: Path, plt) -> dict[int, list[str]]:
     return {seed: [label(r) for r in runs if r["seed"] == seed] for seed in seeds}
 
 
-def render(summary: dict, docs: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = summary["rows"]
+def render_curves(rows: dict, batch_size: int, docs: Path, plt) -> None:
+    """Every run's validation curve in one PNG (docs/full_length.png)."""
     fig, ax = plt.subplots(figsize=(13, 6))
     colors = plt.get_cmap("tab20").colors  # a colour per run up to 20, then a new line style for the next 20
     for i, r in enumerate(rows.values()):
@@ -305,15 +300,25 @@ def render(summary: dict, docs: Path) -> None:
         ls = ("-", "--", ":")[min(i // len(colors), 2)]
         label = f"{r['model']} · {r['recipe']} · s{r['seed']}" + ("" if r["finished"] else " (training)")
         ax.plot(xs, ys, ls, marker=".", markersize=3, color=colors[i % len(colors)], label=label)
-    ax.set_xlabel(f"samples seen (batch {summary['batch_size']})")
+    ax.set_xlabel(f"samples seen (batch {batch_size})")
     ax.set_ylabel("validation task mean IoU (classes 1-4)")
-    m = summary["machine"]
     ax.set_title("full-length runs, frame-grouped validation (CPU; machines in full_length.md)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the curves
     fig.tight_layout()
     fig.savefig(docs / "full_length.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def render(summary: dict, docs: Path) -> None:
+    """The curves (docs/full_length.png, docs/full_length_frame_reads.png) and the table (docs/full_length.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, m = summary["rows"], summary["machine"]
+    render_curves(rows, summary["batch_size"], docs, plt)
     render_frame_reads(rows, docs, plt)
     lines = [
         f"Machine: each row's `measured_on` in bench/results/full_length.json (this render: {m['cpu']}, "
