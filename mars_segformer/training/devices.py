@@ -43,7 +43,11 @@ def _flag_true(argv: list[str], name: str) -> bool:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX tiles), where bf16 autocast pays."""
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX tiles) and torch dispatches to its AVX-512
+    kernels, where bf16 autocast pays. With the kernels held to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, as on an
+    AVX2-only CPU) bf16 autocast trained at 0.06x float32's speed (docs/results.md, "bf16 autocast on the CPU")."""
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 

@@ -3,6 +3,9 @@ loss, DataLoader workers change neither the rows of an epoch nor the validation 
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +74,20 @@ def test_cpu_bf16_probe_matches_the_cpu_flags():
     except OSError:
         pytest.skip("no /proc/cpuinfo on this system")
     flags = set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    if "ATEN_CPU_CAPABILITY" in os.environ:
+        pytest.skip("torch's kernels held to ATEN_CPU_CAPABILITY; the next test covers that")
     assert cpu_has_bf16() == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def test_cpu_bf16_probe_is_off_with_avx2_kernels():
+    """With torch's kernels held to AVX2 (as on an AVX2-only CPU) bf16 autocast is the slow path: the probe says no,
+    whatever the CPU's flags, and torch reports the capability it was held to."""
+    code = ("import torch; from mars_segformer.training.devices import cpu_has_bf16; "
+            "print(torch.backends.cpu.get_cpu_capability(), cpu_has_bf16())")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    capability, probe = out.split()
+    assert capability != "AVX512" and probe == "False"
 
 
 def test_bf16_autocast_keeps_the_loss():
