@@ -81,7 +81,7 @@ def test_cpu_bf16_probe_matches_the_cpu_flags():
 
 def test_cpu_bf16_probe_is_off_with_avx2_kernels():
     """With torch's kernels held to AVX2 (as on an AVX2-only CPU) bf16 autocast is the slow path: the probe says no,
-    whatever the CPU's flags, and torch reports the capability it was held to."""
+    whatever the CPU's flags, and torch reports a capability below AVX-512."""
     code = ("import torch; from mars_segformer.training.devices import cpu_has_bf16; "
             "print(torch.backends.cpu.get_cpu_capability(), cpu_has_bf16())")
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
