@@ -4,7 +4,8 @@
 
 One training step is what the Trainer does per batch: read 32 rows of the config's train split
 (decode, copy-paste / CutMix / augmentation, resize by ``--input_scale``, normalise), forward (in bf16
-autocast where the config trains in bf16), the config's loss (with the auxiliary head's term where the
+autocast where the config trains in bf16: a ``_bf16`` config, and on a CPU with bf16 kernels every config, as
+``train_hf.py``'s machine defaults choose), the config's loss (with the auxiliary head's term where the
 model has one), backward, gradient clipping, AdamW step, and the weight-averaging update when the config
 averages. Each config is built from its own
 ``train_hf.py`` flags with the package's own stage functions, on the real shared file. Steps of the
