@@ -105,6 +105,20 @@ def can_fork(cmd, env=None) -> bool:
     return torch.get_num_threads() == 1
 
 
+def _renew_thread_pool() -> None:
+    """Let torch replace its inherited thread pool now, while the child has one thread.
+
+    After a fork torch marks its pthreadpool as corrupt (its threads stayed in the parent) and replaces it on
+    the next use. That replacement is not guarded against a second thread using the pool at the same moment,
+    which then gets no pool: ``INTERNAL ASSERT FAILED ... Invalid thread pool!`` in ``set_num_threads``, as
+    the autograd engine's threads call it when they start. ``set_num_threads`` with the current count makes
+    the replacement happen here instead, before the command starts any thread.
+    """
+    import torch
+
+    torch.set_num_threads(torch.get_num_threads())
+
+
 def _run_child(entry: str, argv: list[str], cwd, env, out_path: str, err_path: str) -> int:
     """In the forked child: become the command's process, run it, return its exit code."""
     if cwd is not None:
@@ -123,6 +137,7 @@ def _run_child(entry: str, argv: list[str], cwd, env, out_path: str, err_path: s
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, logging.StreamHandler) and id(handler.stream) in old:
                 handler.setStream(sys.stderr)
+    _renew_thread_pool()
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
