@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import traceback
+import weakref
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,6 +206,8 @@ class Popen:
                     os._exit(code & 0xFF if code >= 0 else 1)
         self.pid = pid
         self.stdout = self.stderr = None
+        # the captured output's folder goes when this object does (a test that only waits, or a timeout)
+        weakref.finalize(self, shutil.rmtree, self._dir, True)
 
     def poll(self):
         if self._proc is not None:
