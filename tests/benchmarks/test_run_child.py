@@ -42,13 +42,21 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+def terminal_defaults():
+    """The runner starts with a terminal's signal dispositions, whatever the test process inherited: under
+    ``nohup`` SIGHUP is ignored, and a command started with ``&`` by a script has SIGINT ignored, which the runner
+    (rightly) keeps ignoring; then the tests below would check nothing of a user's terminal."""
+    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def start(tmp_path, code: int, nohup: bool = False):
     (tmp_path / "child.py").write_text(CHILD)
     ready = tmp_path / "ready"
     cmd = [sys.executable, "-c", RUNNER, str(ROOT), str(tmp_path / "child.py"), str(tmp_path / "signals.log"),
            str(ready), str(code)]
     runner = subprocess.Popen(["nohup", *cmd] if nohup else cmd, stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=terminal_defaults)
     deadline = time.time() + 120
     while not (ready.exists() and ready.read_text()) and runner.poll() is None and time.time() < deadline:
         time.sleep(0.05)
