@@ -206,8 +206,9 @@ class Popen:
                     os._exit(code & 0xFF if code >= 0 else 1)
         self.pid = pid
         self.stdout = self.stderr = None
-        # the captured output's folder goes when this object does (a test that only waits, or a timeout)
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        # the captured output's folder goes after communicate(), or when this object does (a test that only
+        # waits, or a timeout)
+        self._remove_dir = weakref.finalize(self, shutil.rmtree, self._dir, True)
 
     def poll(self):
         if self._proc is not None:
@@ -255,7 +256,7 @@ class Popen:
             return out
         self.wait(timeout)
         out, err = self._read("stdout"), self._read("stderr")
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._remove_dir()
         return out, err
 
 
