@@ -235,6 +235,14 @@ CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"] = ("19_combo_logit_adj_
                                                             _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
                                                                   input_scale=1.5,
                                                                   model_overrides='{"hidden_size": 96}'))
+#: the same on AVX2-only CPUs, where the decode head costs more than the backbone: a 64-channel head on tiles x1.5
+#: measured 1.27x the default's step time there (11_head64_x1.5, docs/results.md), against ~1.75x for head 96
+CONTEXT["30_combo_logit_adj_frame_shift_p1_x1.5_head64"] = ("19_combo_logit_adj_frame_shift_p1 (the default) on tiles "
+                                                            "upsampled x1.5 with a 64-channel decode head (128 in the "
+                                                            "default)",
+                                                            _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1],
+                                                                  input_scale=1.5,
+                                                                  model_overrides='{"hidden_size": 64}'))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -307,6 +315,8 @@ PARENT = {
     "28_combo_logit_adj_frame_shift_p1_x1.25_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96": "19_combo_logit_adj_frame_shift_p1",
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
+    "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
+    "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
     **{f"{name}_bf16": "14_combo_logit_adj_frame_shift_bf16" for name in WIDE},
     "16_combo_logit_adj_frame_shift_aux_bf16": "14_combo_logit_adj_frame_shift_bf16",
