@@ -231,12 +231,11 @@ CONTEXT["28_combo_logit_adj_frame_shift_p1_x1.25"] = ("19_combo_logit_adj_frame_
 #: the 128-channel head is about 40 % of the default's step (29: 96 channels). 30: 64 channels, for AVX2-only CPUs,
 #: where the decode head costs more than the backbone: 11_head64_x1.5 measured 1.27x the default's step time there
 #: (docs/results.md), against ~1.75x for head 96
-for _number, _width in ((29, 96), (30, 64)):
-    CONTEXT[f"{_number}_combo_logit_adj_frame_shift_p1_x1.5_head{_width}"] = (
-        f"19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled x1.5 with a {_width}-channel decode head "
-        "(128 in the default)",
-        _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=1.5,
-              model_overrides=f'{{"hidden_size": {_width}}}'))
+CONTEXT.update({f"{number}_combo_logit_adj_frame_shift_p1_x1.5_head{width}": (
+    f"19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled x1.5 with a {width}-channel decode head "
+    "(128 in the default)",
+    _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=1.5, model_overrides=f'{{"hidden_size": {width}}}'))
+    for number, width in ((29, 96), (30, 64))})
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
