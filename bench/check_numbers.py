@@ -33,10 +33,10 @@ def result_values() -> dict[int, set[float]]:
     def walk(o):
         if isinstance(o, bool):
             return
-        if isinstance(o, (int, float)):
-            values.add(float(o))
+        if isinstance(o, (int, float)):  # docs write a number's sign apart from its digits, which are looked up
+            values.add(abs(float(o)))
         elif isinstance(o, str):
-            values.update(float(m) for m in re.findall(r"-?\d+\.\d+", o))
+            values.update(float(m) for m in re.findall(r"\d+\.\d+", o))
         elif isinstance(o, dict):
             for v in o.values():
                 walk(v)
