@@ -16,7 +16,6 @@ configs re-run side by side on one machine do not replace the rows the docs cite
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, SHARED_DATA, machine, result_name, run_child  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.outputs import atomic_write_json  # noqa: E402
 
 PLAIN = ["--model", "segformer-b0", "--loss", "model", "--ignore_background", "false", "--class_weights", "none",
          "--augmentations", "hflip", "--cutmix_p", "0", "--oversample_big_rock", "1",
@@ -415,9 +415,20 @@ def summarize(out_root: Path, names, steps, stored: dict | None = None) -> dict:
             "big_rock_precision": float(pr[:, 0].mean()), "big_rock_recall": float(pr[:, 1].mean()),
             "train_runtime_s": float(np.mean([r["train_runtime_s"] or 0 for r in runs])),
             "seed_scores": {str(r["seed"]): float(r["validation"]["task_mean_iou"]) for r in runs},
+            "seed_big_rock": {str(r["seed"]): float(r["validation"]["iou_big_rock"]) for r in runs},
             "measured_on": f"{machine()['cpu']} ({machine()['cpu_capability']})",
         }
     return {"steps": steps, "batch_size": 32, "samples_seen": steps * 32, "machine": machine(), "rows": rows}
+
+
+def backfill_seed_big_rock(row: dict, out_root: Path, name: str) -> dict:
+    """``row`` with the big-rock IoU of each seed whose run it holds and whose folder is still under ``out_root``
+    (rows stored before ``seed_big_rock`` was kept); a seed without its folder stays out, never guessed."""
+    found = {str(r["seed"]): float(r["validation"]["iou_big_rock"])
+             for r in (json.loads(p.read_text()) for p in run_files(out_root, name)) if already_held(row, r)}
+    if not set(found) - set(row.get("seed_big_rock", {})):
+        return row
+    return {**row, "seed_big_rock": {**found, **row.get("seed_big_rock", {})}}
 
 
 def merge_rows(earlier: dict | None, new: dict | None) -> dict:
@@ -448,6 +459,7 @@ def merge_rows(earlier: dict | None, new: dict | None) -> dict:
            "per_class": {c: mean(earlier["per_class"][c], new["per_class"][c]) for c in new["per_class"]},
            "train_runtime_s": mean(earlier["train_runtime_s"], new["train_runtime_s"]),
            "seed_scores": {**earlier.get("seed_scores", {}), **new.get("seed_scores", {})},
+           "seed_big_rock": {**earlier.get("seed_big_rock", {}), **new.get("seed_big_rock", {})},
            "measured_on": f"{earlier.get('measured_on', 'earlier machine')} (seeds {earlier['seeds']}); "
                           f"{new['measured_on']} (seeds {new['seeds']})"}
     if "big_rock_precision" in earlier:
@@ -578,11 +590,10 @@ def main():
     stored = RESULTS / f"{name}.json"
     earlier = json.loads(stored.read_text())["rows"] if stored.exists() else {}
     summary = summarize(out_root, list(CONFIGS), args.steps, stored=earlier)
-    summary["rows"] = {n: merge_rows(earlier.get(n), summary["rows"].get(n)) for n in CONFIGS
+    summary["rows"] = {n: backfill_seed_big_rock(merge_rows(earlier.get(n), summary["rows"].get(n)), out_root, n)
+                       for n in CONFIGS
                        if n in summary["rows"] or n in earlier}
-    tmp = RESULTS / f"{name}.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, tmp.with_suffix(""))
+    atomic_write_json(RESULTS / f"{name}.json", summary)
     if summary["rows"] and args.name is None:  # docs/ablation.md tables the main results file only
         docs = ROOT / "docs"
         docs.mkdir(exist_ok=True)

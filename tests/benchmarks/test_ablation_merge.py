@@ -119,3 +119,23 @@ def test_a_named_rerun_writes_its_own_file_and_leaves_the_main_results_and_docs(
     pair = json.loads((results / "pair_rerun.json").read_text())["rows"]
     assert list(pair) == ["9_combo"] and pair["9_combo"]["seeds"] == [0, 1]
     assert pair["9_combo"]["task_mean_iou"] == pytest.approx(0.60)  # (0.55 + 0.65) / 2
+
+
+def test_each_seeds_big_rock_is_kept_merged_and_backfilled_from_folders_still_there(tmp_path):
+    # big rock per seed (the issue-19 class) beside seed_scores: new runs record it, a merge keeps both sides',
+    # and a row stored before it was kept gets it from the run folders it holds, never for a folder that is gone
+    rng = np.random.default_rng(11)
+    scores, per_class, pr = rng.random(4), rng.random((4, 4)), 0.1 + 0.8 * rng.random((4, 2))
+    for seed in range(4):
+        write_run(tmp_path, "9_combo", seed, scores[seed], per_class[seed], pr[seed], 10.0)
+    new = summarize(tmp_path, ["9_combo"], 200)["rows"]["9_combo"]
+    assert new["seed_big_rock"] == {str(s): pytest.approx(per_class[s, 3]) for s in range(4)}
+    old = row(range(2), scores[:2], per_class[:2], pr[:2], [10.0, 10.0])  # stored before seed_big_rock existed
+    old["seed_scores"] = {"0": scores[0], "1": scores[1]}
+    later = summarize(tmp_path, ["9_combo"], 200, stored={"9_combo": old})["rows"]["9_combo"]
+    merged = merge_rows(old, later)
+    assert merged["seed_big_rock"] == {"2": pytest.approx(per_class[2, 3]), "3": pytest.approx(per_class[3, 3])}
+    (tmp_path / "9_combo_s1" / "metrics.json").unlink()  # seed 1's folder is gone: it stays unknown
+    filled = ablation.backfill_seed_big_rock(merged, tmp_path, "9_combo")
+    assert filled["seed_big_rock"] == {str(s): pytest.approx(per_class[s, 3]) for s in (0, 2, 3)}
+    assert ablation.backfill_seed_big_rock(filled, tmp_path, "9_combo") is filled
