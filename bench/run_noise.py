@@ -56,11 +56,12 @@ def paired(base: dict[int, list[dict]], cand: dict[int, list[dict]], metric: str
     from scipy import stats
 
     splits = sorted(set(base) & set(cand))
-    diffs = [float(np.mean([r[metric] for r in cand[s]]) - np.mean([r[metric] for r in base[s]])) for s in splits]
+    means = {name: [float(np.mean([r[metric] for r in runs[s]])) for s in splits]
+             for name, runs in (("candidate", cand), ("baseline", base))}
+    diffs = [c - b for c, b in zip(means["candidate"], means["baseline"], strict=True)]
     out = {"splits": splits, "differences": diffs, "mean_difference": float(np.mean(diffs)) if diffs else None}
     if len(diffs) > 1:
-        test = stats.ttest_rel([np.mean([r[metric] for r in cand[s]]) for s in splits],
-                               [np.mean([r[metric] for r in base[s]]) for s in splits])
+        test = stats.ttest_rel(means["candidate"], means["baseline"])
         out |= {"sd_of_differences": float(np.std(diffs, ddof=1)), "t": float(test.statistic),
                 "p_two_sided": float(test.pvalue)}
     return out
@@ -83,7 +84,7 @@ def plot(baseline: dict[int, list[dict]], result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = [result["baseline"]] + [c["candidate"] for c in result["candidates"]]
-    common = os.path.commonprefix(names)  # the legend names what differs; the title the rest
+    common = os.path.commonprefix(names)  # candidates by what differs; the baseline's label has the rest
     families = [(f"baseline: {result['baseline']}", baseline)]
     families += [("\u2026" + c["candidate"][len(common):], {int(s): v["candidate"] for s, v in c["per_split"].items()})
                  for c in result["candidates"]]
