@@ -2,9 +2,9 @@
 
     python bench/check_numbers.py
 
-A decimal with 2-4 places counts as sourced when some number in some ``bench/results/**/*.json``
-(values, and numbers inside strings) rounds to it at its own precision. A number that no file holds
-but that its own line's arithmetic gives is listed apart, as derived: a signed difference of two
+A decimal with 2-4 places counts as sourced when some number in some ``bench/results/**/*.json`` that a clone
+has (tracked or new, not the ignored run folders; values, and numbers inside strings) rounds to it at its own
+precision. A number that no file holds but that its own line's arithmetic gives is listed apart, as derived: a signed difference of two
 numbers on the line (``0.4133 | 0.3586 | -0.0548``) or a mean of two to six numbers next to each
 other there (``0.109 / 0.145 (mean 0.127)``), each to within the rounding of the numbers involved and
 from numbers written at least as precisely as it is; or, for a number written before ``×``, the ratio of
@@ -18,12 +18,27 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"(?<![\w.])([+\u2212-]?)(\d+\.\d{2,4})(?![\w.])")
 #: the most numbers next to each other on a line whose mean a derived number may be
 MAX_MEAN_OF = 6
+
+
+def results_files() -> list[Path]:
+    """The JSON files under ``bench/results/`` that a clone has: in a git work tree the tracked ones and new ones not
+    ignored, never the ignored run folders (their ``metrics.json`` files exist on one machine only); else all."""
+    results = ROOT / "bench" / "results"
+    if not (ROOT / ".git").exists():  # not a clone's root (an unpacked copy, a test's folder): every file
+        return sorted(results.rglob("*.json"))
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                              "--", "bench/results"], capture_output=True, text=True, check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return sorted(results.rglob("*.json"))
+    return sorted(ROOT / name for name in out.split("\0") if name.endswith(".json") and (ROOT / name).is_file())
 
 
 def result_values() -> dict[int, set[float]]:
@@ -44,7 +59,7 @@ def result_values() -> dict[int, set[float]]:
             for v in o:
                 walk(v)
 
-    for path in (ROOT / "bench" / "results").rglob("*.json"):
+    for path in results_files():
         try:
             walk(json.loads(path.read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -64,3 +64,20 @@ def test_ratio_in_unsourced(tmp_path, monkeypatch, line, expected):
         assert [(r[1], r[2]) for r in rows] == [(number, "value")] and derived == []
     else:
         assert rows == [] and [(d[1], d[2]) for d in derived] == [(number, expected)]
+
+
+def test_numbers_only_in_ignored_run_folders_are_not_sources(tmp_path, monkeypatch):
+    # a run folder's metrics.json exists on the machine that trained it, not in a clone: it must not source a number
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("bench/results/runs/\n")
+    (tmp_path / "bench" / "results" / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "runs" / "a" / "metrics.json").write_text(json.dumps({"x": 0.5555}))
+    (tmp_path / "bench" / "results" / "kept.json").write_text(json.dumps({"y": 0.4133}))  # new, not ignored
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("held 0.4133; only in an ignored run folder 0.5555\n")
+    monkeypatch.setattr(check_numbers, "ROOT", tmp_path)
+    assert check_numbers.results_files() == [tmp_path / "bench" / "results" / "kept.json"]
+    rows, _ = check_numbers.unsourced()
+    assert [(r[0], r[1]) for r in rows] == [("README.md:1", "0.5555")]
