@@ -234,7 +234,8 @@ CONTEXT["28_combo_logit_adj_frame_shift_p1_x1.25"] = ("19_combo_logit_adj_frame_
 CONTEXT.update({f"{number}_combo_logit_adj_frame_shift_p1_x1.5_head{width}": (
     f"19_combo_logit_adj_frame_shift_p1 (the default) on tiles upsampled x1.5 with a {width}-channel decode head "
     "(128 in the default)",
-    _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=1.5, model_overrides=f'{{"hidden_size": {width}}}'))
+    _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=1.5,
+          model_overrides=f'{{"hidden_size": {width}}}'))
     for number, width in ((29, 96), (30, 64))})
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the

@@ -4,9 +4,9 @@
 
 A decimal with 2-4 places counts as sourced when some number in some ``bench/results/**/*.json`` that a clone
 has (tracked or new, not the ignored run folders; values, and numbers inside strings) rounds to it at its own
-precision. A number that no file holds but that its own line's arithmetic gives is listed apart, as derived: a signed difference of two
-numbers on the line (``0.4133 | 0.3586 | -0.0548``) or a mean of two to six numbers next to each
-other there (``0.109 / 0.145 (mean 0.127)``), each to within the rounding of the numbers involved and
+precision. A number that no file holds but that its own line's arithmetic gives is listed apart, as derived: a
+signed difference of two numbers on the line (``0.4133 | 0.3586 | -0.0548``) or a mean of two to six numbers next
+to each other there (``0.109 / 0.145 (mean 0.127)``), each to within the rounding of the numbers involved and
 from numbers written at least as precisely as it is; or, for a number written before ``×``, the ratio of
 two decimals of the line (``1.72× faster (68.1 against 39.5 images/s)``).
 Differences and means of numbers on other lines, ratios and timings from a named command are in no

@@ -7,9 +7,9 @@ A family is a run name of ``bench/full_length.py`` without its seed: its finishe
 which also picks the split) and its reruns in another data order ``FAMILY_dsN_sS`` (``--data_seed N``); distilled
 or otherwise suffixed runs (``FAMILY_kd3_sS``) are other families. For each split both families ran, the mean of
 each family's runs there; then each candidate's difference of those means, paired by split, with a paired t-test over
-the splits (scipy, two or more splits), and each family's pooled within-split standard deviation (what one rerun on one split moves by). The
-split moves the score more than anything else (docs/results.md, "Run-to-run noise at full length"), so splits are
-the pairs. Reads ``bench/results/full_length.json``; saves ``bench/results/NAME.json`` and ``docs/NAME.png``.
+the splits (scipy, two or more splits), and each family's pooled within-split standard deviation (what one rerun on
+one split moves by). The split moves the score more than anything else (docs/results.md, "Run-to-run noise at full
+length"), so splits are the pairs. Reads ``bench/results/full_length.json``; saves ``bench/results/NAME.json`` and ``docs/NAME.png``.
 """
 
 from __future__ import annotations
