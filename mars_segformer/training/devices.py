@@ -123,12 +123,13 @@ def training_precision(args) -> str:
 
 
 def describe(args) -> str:
-    """The start-up line's device part: precision, TF32 and loader workers as the run uses them."""
+    """The start-up line's device part: precision, TF32, loader workers and ``torch.compile`` as the run uses them."""
+    compiled = f", torch.compile ({args.torch_compile_backend})" if args.torch_compile else ""
     if args.device.type != "cuda":
-        return f"{args.device.type}{', bf16 autocast' if args.bf16 else ''}"
+        return f"{args.device.type}{', bf16 autocast' if args.bf16 else ''}{compiled}"
     name = torch.cuda.get_device_name(args.device)
     return (f"cuda ({name}), {training_precision(args)}{', tf32' if args.tf32 else ''}, {args.dataloader_num_workers} loader "
-            f"worker(s){', torch.compile' if args.torch_compile else ''}")
+            f"worker(s){compiled}")
 
 
 def describe_machine() -> dict:
