@@ -90,7 +90,8 @@ def main():
     save(args.name, {"min_gain": AUTO_MIN_GAIN, "lines": lines,
                      "runs": [{k: v for k, v in r.items() if k != "table"} | {"best_gain": max(r["table"].values())
                                                                              - r["fit"]} for r in rows],
-                     "command": "python bench/logit_adjustment_rule.py --lines " + " ".join(map(str, args.lines))})
+                     "command": "python bench/logit_adjustment_rule.py --lines " + " ".join(map(str, args.lines))
+                     + ("" if args.name == "logit_adjustment_rule" else f" --name {args.name}")})
 
 
 if __name__ == "__main__":
