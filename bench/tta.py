@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
@@ -61,6 +61,7 @@ def main():
     p.add_argument("--seed", type=int, default=None, help="split seed for folders without metrics.json")
     p.add_argument("--data", default=None, help="default: the data the run names, else the shared file")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    p.add_argument("--name", type=result_name, default="tta", help="bench/results/NAME.json")
     args = p.parse_args()
     rows = {}
     for run in map(Path, args.runs):
@@ -75,8 +76,9 @@ def main():
             print(f"{run.name} {mode:<17} task mIoU {row[mode]['task_mean_iou']:.4f} big rock {row[mode]['big_rock']:.3f}",
                   flush=True)
         rows[run.name] = row
-    save("tta", {"machine": machine(), "modes": {k: {"flips": f, "scales": list(s)} for k, (f, s) in MODES.items()},
-                 "rows": rows})
+    save(args.name, {"machine": machine(), "modes": {k: {"flips": f, "scales": list(s)} for k, (f, s) in MODES.items()},
+                     "rows": rows, "command": "python bench/tta.py --runs " + " ".join(args.runs)
+                     + " --modes " + " ".join(args.modes) + ("" if args.name == "tta" else f" --name {args.name}")})
 
 
 if __name__ == "__main__":
