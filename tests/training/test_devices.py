@@ -174,7 +174,8 @@ def test_torch_compile_trains_a_step(tmp_path):
     """``--torch_compile true`` through the Trainer: Dynamo traces the model's forward and AOTAutograd its backward
     (the graphs inductor would be given), a step trains and the saved weights are the plain model's. With the
     ``aot_eager`` backend: inductor's C++ code generation for this one step took 51 s of the suite's ~290 s of wall
-    time on 2 cores (14 s with ``aot_eager``, AMD EPYC AVX512, docs/results.md); its speed is ``bench/cpu_speed.py``'s."""
+    time on 2 cores (``bench/results/suite_time_amd_avx512_bf16_bc8ca01.json``; this whole module takes 12 s with
+    ``aot_eager``, ``..._920d757.json``; docs/results.md); inductor's speed is ``bench/cpu_speed.py``'s."""
     proc = launch(["--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
                    "--load_best_model_at_end", "false", "--report_to", "none", "--torch_compile", "true",
                    "--torch_compile_backend", "aot_eager"], tmp_path / "run")
