@@ -32,7 +32,7 @@ def label(run: Path) -> str:
     return f"{run.parent.name}/{run.name}" if run.name.startswith("checkpoint-") else run.name
 
 
-def measure(run: Path, unadjusted: bool = False) -> list[dict]:
+def measure(run: Path, unadjusted: bool = False, by_edge: bool = False) -> list[dict]:
     images, truths, _ = validation_tiles(run, None, None)
     print(f"[big-rock sizes] {run.name}: predicting {len(images)} validation tiles", flush=True)
     model = load_model(str(run), "cpu")
@@ -40,7 +40,12 @@ def measure(run: Path, unadjusted: bool = False) -> list[dict]:
         metrics = run / "metrics.json"
         unfold_recorded(model, json.loads(metrics.read_text()) if metrics.is_file() else {})
     preds = predict_masks(model, images, batch_size=128)
-    return instance_scores(truths, preds, cls=4, class_names=CLASS_NAMES)
+    return instance_scores(truths, preds, cls=4, class_names=CLASS_NAMES, by_edge=by_edge)
+
+
+def size_label(r: dict) -> str:
+    """A row's size bin, and with ``--by_edge`` whether its rocks touch the tile's border ("cut") or not."""
+    return r["size"] if "edge" not in r else f"{r['size']} {'cut' if r['edge'] else 'inside'}"
 
 
 def table(results: dict) -> str:
@@ -53,7 +58,7 @@ def table(results: dict) -> str:
             px = r["pixels"]
             went = ", ".join(f"{k.replace('_', ' ')} {v / px:.0%}" for k, v in
                              sorted(r["predicted_as"].items(), key=lambda kv: -kv[1]))
-            lines.append(f"| {run} | {r['size']} | {r['instances']} | {r['found']} ({r['found_share']:.0%}) "
+            lines.append(f"| {run} | {size_label(r)} | {r['instances']} | {r['found']} ({r['found_share']:.0%}) "
                          f"| {r['pixel_recall']:.2f} | {went} |")
     return "\n".join(lines)
 
@@ -66,7 +71,8 @@ def plot(results: dict, path: Path) -> None:
 
     colors = {"background": "#444444", "soil": "#c2a46b", "bedrock": "#7a7a9a", "sand": "#e6d35c",
               "big_rock": "#d9534f"}
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False, sharey=True)
+    wide = 1.6 if any("edge" in r for rows in results.values() for r in rows) else 1.0  # two bars per size bin
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * wide * len(results), 3.6), squeeze=False, sharey=True)
     for ax, (run, rows) in zip(axes[0], results.items(), strict=True):
         rows = [r for r in rows if r["instances"]]
         bottom = np.zeros(len(rows))
@@ -74,7 +80,8 @@ def plot(results: dict, path: Path) -> None:
             share = np.array([r["predicted_as"].get(name, 0) / r["pixels"] for r in rows])
             ax.bar(range(len(rows)), share, bottom=bottom, color=color, label=name.replace("_", " "))
             bottom += share
-        ax.set_xticks(range(len(rows)), [f"{r['size']}\n({r['instances']})" for r in rows], fontsize=8)
+        ax.set_xticks(range(len(rows)), [f"{size_label(r)}\n({r['instances']})".replace(" ", "\n", 1) for r in rows],
+                      fontsize=7 if any("edge" in r for r in rows) else 8)
         ax.set_title(run, fontsize=8)
         ax.set_xlabel("big-rock instance size, px (instances)", fontsize=8)
     axes[0][0].set_ylabel("share of the instances' pixels predicted as")
@@ -89,10 +96,13 @@ def main():
     p.add_argument("--runs", nargs="+", required=True, help="run folders (with split.json) or their checkpoints")
     p.add_argument("--name", type=result_name, default="big_rock_sizes", help="bench/results/NAME.json and docs/NAME.png")
     p.add_argument("--unadjusted", action="store_true", help="take a folded logit adjustment off first")
+    p.add_argument("--by_edge", action="store_true", help="split each size bin into rocks that touch the tile's border "
+                   "(cut by the tile) and rocks inside it")
     args = p.parse_args()
     runs = run_folders(p, args.runs, what="a run folder or one of its checkpoints")
-    results = {label(r): measure(r, args.unadjusted) for r in runs}
-    save(args.name, {"machine": machine(), "found_share": 0.5, "unadjusted": args.unadjusted, "runs": results})
+    results = {label(r): measure(r, args.unadjusted, args.by_edge) for r in runs}
+    save(args.name, {"machine": machine(), "found_share": 0.5, "unadjusted": args.unadjusted, "by_edge": args.by_edge,
+                     "runs": results})
     plot(results, ROOT / "docs" / f"{args.name}.png")
     print(table(results))
     print(f"saved docs/{args.name}.png")

@@ -26,7 +26,8 @@ def instance_outcomes(truths: np.ndarray, preds: np.ndarray, cls: int = 4) -> li
         cls: the class whose instances are scored.
 
     Returns:
-        One ``(pixels, predicted class ids of those pixels)`` per connected component of ``cls``.
+        One ``(pixels, predicted class ids of those pixels, whether it touches the tile's border)`` per connected
+        component of ``cls``: a component on the border may be part of an object the tile cuts.
     """
     import cv2
 
@@ -35,7 +36,8 @@ def instance_outcomes(truths: np.ndarray, preds: np.ndarray, cls: int = 4) -> li
         n, comp = cv2.connectedComponents((t == cls).astype(np.uint8), connectivity=8)
         for k in range(1, n):
             sel = comp == k
-            out.append((int(sel.sum()), p[sel]))
+            edge = bool(sel[0].any() or sel[-1].any() or sel[:, 0].any() or sel[:, -1].any())
+            out.append((int(sel.sum()), p[sel], edge))
     return out
 
 
@@ -44,7 +46,7 @@ def _bin_label(lo: int, hi: int | None) -> str:
 
 
 def instance_scores(truths: np.ndarray, preds: np.ndarray, cls: int = 4, class_names=None,
-                    bins=SIZE_BINS, found_share: float = 0.5) -> list[dict]:
+                    bins=SIZE_BINS, found_share: float = 0.5, by_edge: bool = False) -> list[dict]:
     """Per size bin: instances, how many were found, the share of their pixels predicted as ``cls``
     (pixel recall), and where the rest of their pixels went.
 
@@ -55,17 +57,20 @@ def instance_scores(truths: np.ndarray, preds: np.ndarray, cls: int = 4, class_n
         class_names: names of the class ids (default: the ids as text).
         bins: ascending lower edges of the size bins, in pixels; the last bin is open.
         found_share: the share of an instance's pixels that must be predicted as ``cls`` for it to count as found.
+        by_edge: two rows per size bin, ``"edge": True`` for the instances that touch the tile's border (an object
+            the tile may cut) and ``False`` for those inside it.
     """
     n_classes = int(max(truths.max(initial=0), preds.max(initial=0), cls)) + 1
     names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
-    edges = [*bins, None]
-    rows = [{"size": _bin_label(lo, hi), "instances": 0, "found": 0, "pixels": 0,
-             "predicted_as": np.zeros(max(n_classes, len(names)), np.int64)} for lo, hi in itertools.pairwise(edges)]
-    for size, got in instance_outcomes(truths, preds, cls):
+    sides = (True, False) if by_edge else (None,)
+    rows = [{"size": _bin_label(lo, hi), **({} if side is None else {"edge": side}), "instances": 0, "found": 0,
+             "pixels": 0, "predicted_as": np.zeros(max(n_classes, len(names)), np.int64)}
+            for lo, hi in itertools.pairwise([*bins, None]) for side in sides]
+    for size, got, edge in instance_outcomes(truths, preds, cls):
         b = int(np.searchsorted(bins, size, side="right")) - 1
         if b < 0:
             continue
-        r = rows[b]
+        r = rows[2 * b + (not edge)] if by_edge else rows[b]
         counts = np.bincount(got, minlength=len(r["predicted_as"]))
         r["instances"] += 1
         r["pixels"] += size

@@ -41,3 +41,25 @@ def test_the_share_that_counts_as_found_is_a_setting():
     pred[0, :1, :4] = 2  # 12 of 16 pixels found
     assert instance_scores(truth, pred, found_share=0.75)[1]["found"] == 1
     assert instance_scores(truth, pred, found_share=0.8)[1]["found"] == 0
+
+
+def test_by_edge_splits_each_bin_into_rocks_the_tile_cuts_and_rocks_inside_it():
+    truth = np.full((1, 16, 32), 2, np.uint8)
+    pred = truth.copy()
+    truth[0, 0:4, 20:24] = 4  # 16 px on the top border, all found
+    pred[0, 0:4, 20:24] = 4
+    truth[0, 6:10, 6:10] = 4  # 16 px inside, none found
+    truth[0, 12:16, 28:32] = 4  # 16 px in the bottom-right corner, half found
+    pred[0, 12:14, 28:32] = 4
+    truth[0, 1:3, 1:3] = 4  # 4 px, one pixel from the border: inside
+    rows = instance_scores(truth, pred, by_edge=True)
+    assert len(rows) == 2 * 5 and [r["edge"] for r in rows[:2]] == [True, False]
+    cut, inside = ({(r["size"]): r for r in rows if r["edge"] is e} for e in (True, False))
+    assert cut["16-63"]["instances"] == 2 and cut["16-63"]["found"] == 2 and cut["16-63"]["pixel_recall"] == 0.75
+    assert inside["16-63"]["instances"] == 1 and inside["16-63"]["found"] == 0
+    assert inside["1-15"]["instances"] == 1 and cut["1-15"]["instances"] == 0
+    # the split loses nothing: per bin, the two rows add up to the unsplit row
+    whole = {r["size"]: r for r in instance_scores(truth, pred)}
+    for size, r in whole.items():
+        assert r["instances"] == cut[size]["instances"] + inside[size]["instances"]
+        assert r["found"] == cut[size]["found"] + inside[size]["found"]
