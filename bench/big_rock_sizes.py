@@ -71,8 +71,9 @@ def plot(results: dict, path: Path) -> None:
 
     colors = {"background": "#444444", "soil": "#c2a46b", "bedrock": "#7a7a9a", "sand": "#e6d35c",
               "big_rock": "#d9534f"}
-    wide = 1.6 if any("edge" in r for rows in results.values() for r in rows) else 1.0  # two bars per size bin
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * wide * len(results), 3.6), squeeze=False, sharey=True)
+    by_edge = any("edge" in r for rows in results.values() for r in rows)  # two bars per size bin
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * (1.6 if by_edge else 1.0) * len(results), 3.6),
+                             squeeze=False, sharey=True)
     for ax, (run, rows) in zip(axes[0], results.items(), strict=True):
         rows = [r for r in rows if r["instances"]]
         bottom = np.zeros(len(rows))
@@ -81,7 +82,7 @@ def plot(results: dict, path: Path) -> None:
             ax.bar(range(len(rows)), share, bottom=bottom, color=color, label=name.replace("_", " "))
             bottom += share
         ax.set_xticks(range(len(rows)), [f"{size_label(r)}\n({r['instances']})".replace(" ", "\n", 1) for r in rows],
-                      fontsize=7 if any("edge" in r for r in rows) else 8)
+                      fontsize=7 if by_edge else 8)
         ax.set_title(run, fontsize=8)
         ax.set_xlabel("big-rock instance size, px (instances)", fontsize=8)
     axes[0][0].set_ylabel("share of the instances' pixels predicted as")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from mars_segformer.outputs import atomic_write_json
@@ -27,6 +29,11 @@ def result_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a file name without a folder (written as bench/results/NAME.json), "
                                          f"got {text!r}")
     return text
+
+
+def command_line() -> str:
+    """The command this bench script was started with, as a results file records it (every flag as given)."""
+    return f"python bench/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
 
 
 def save(name: str, result: dict) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine  # noqa: E402
+from bench.common import SHARED_DATA, command_line, machine  # noqa: E402
 from bench.full_length import CLASSES, check_runs, newest_state, run_flags  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 
@@ -273,7 +273,7 @@ def main():
     rows = sweep(args)
     m = machine()
     total = time.time() - t0
-    report = {"command": f"python bench/gpu_sweep.py {' '.join(sys.argv[1:])}".strip(), "machine": m,
+    report = {"command": command_line(), "machine": m,
               "versions": versions(), "epochs": args.epochs, "patience": args.patience, "concurrent": args.concurrent,
               "budget_s": args.budget_s, "seconds": round(total, 1), "rows": rows}
     json_path.write_text(json.dumps(report, indent=1))

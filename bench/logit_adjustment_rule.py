@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import RESULTS, result_name, save  # noqa: E402
+from bench.common import RESULTS, command_line, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.training.adjustment import AUTO_MIN_GAIN, auto_tau  # noqa: E402
 
@@ -90,8 +90,7 @@ def main():
     save(args.name, {"min_gain": AUTO_MIN_GAIN, "lines": lines,
                      "runs": [{k: v for k, v in r.items() if k != "table"} | {"best_gain": max(r["table"].values())
                                                                              - r["fit"]} for r in rows],
-                     "command": "python bench/logit_adjustment_rule.py --lines " + " ".join(map(str, args.lines))
-                     + ("" if args.name == "logit_adjustment_rule" else f" --name {args.name}")})
+                     "command": command_line()})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
+from bench.common import SHARED_DATA, command_line, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
@@ -77,8 +77,7 @@ def main():
                   flush=True)
         rows[run.name] = row
     save(args.name, {"machine": machine(), "modes": {k: {"flips": f, "scales": list(s)} for k, (f, s) in MODES.items()},
-                     "rows": rows, "command": "python bench/tta.py --runs " + " ".join(args.runs)
-                     + " --modes " + " ".join(args.modes) + ("" if args.name == "tta" else f" --name {args.name}")})
+                     "rows": rows, "command": command_line()})
 
 
 if __name__ == "__main__":
