@@ -61,7 +61,7 @@ RECIPES = {"default": IGNORE, "reference": OVERSAMPLE, "reference_bf16": _with(O
            **{name.split("_", 1)[1]: flags for name, (_, flags) in {**BIG_ROCK, **PRECISION, **ADJUST, **HARD, **CONTEXT, **BF16}.items()}}
 #: model spec -> extra flags (the reference's SegFormer-style head is on a regnetx encoder)
 MODELS = {
-    "upernet-r18": {}, "upernet-r18-aux": {"model": "upernet-r18", "model_overrides": AUX_HEAD},
+    "upernet-r18": {}, "upernet-r18-x1.5-h96": {}, "upernet-r18-aux": {"model": "upernet-r18", "model_overrides": AUX_HEAD},
     "upernet-r34": {}, "upernet-convnext-atto": {}, "upernet-convnext-atto-s2": {},
     "segformer-b0": {}, "deeplabv3plus": {}, "unet-attention": {},
     "timm-segformer-regnetx_016": {"model": "timm-segformer", "model_overrides": '{"encoder_name": "regnetx_016"}'},

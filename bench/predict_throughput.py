@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import SHARED_DATA, machine, save  # noqa: E402
-from mars_segformer import create_model, make_image_processor  # noqa: E402
+from mars_segformer import create_model, processor_for  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import load_arrays, normalize  # noqa: E402
 from mars_segformer.predict import run_predict  # noqa: E402
@@ -61,8 +61,9 @@ def main():
         folder = Path(args.model) if args.model else Path(tmp) / "model"
         if not args.model:
             torch.manual_seed(0)
-            create_model("segformer-b0").save_pretrained(folder)
-            make_image_processor().save_pretrained(folder)
+            model = create_model("segformer-b0")
+            model.save_pretrained(folder)
+            processor_for(model.config).save_pretrained(folder)
         from transformers import AutoModelForSemanticSegmentation
 
         model = AutoModelForSemanticSegmentation.from_pretrained(folder).eval()

@@ -10,5 +10,5 @@ import lazy_loader as _lazy
 __version__ = "0.1.0"
 
 __getattr__, __dir__, _names = _lazy.attach(
-    __name__, submod_attrs={"models": ["PRESETS", "create_model", "make_image_processor"]})
+    __name__, submod_attrs={"models": ["PRESETS", "create_model", "make_image_processor", "processor_for"]})
 __all__ = ["__version__", *_names]

@@ -50,3 +50,33 @@ def test_the_default_model_loads_without_remote_code():
     (model_args, *_) = parse_args(["--output_dir", "unused"])
     assert model_args.model in NATIVE_PRESETS
     assert "segformer-b0" in NATIVE_PRESETS and "deeplabv3plus" not in NATIVE_PRESETS
+
+
+def _model_and_scale(flags):
+    """The fresh model and tile scale a run of ``flags`` trains (what training/run.py builds from them)."""
+    import torch
+
+    from mars_segformer.models import create_model
+    from mars_segformer.training.ranges import parse_overrides
+
+    model_args, *_ = parse_args([*flags, "--output_dir", "unused"])
+    torch.manual_seed(0)
+    model = create_model(model_args.model, **parse_overrides(model_args.model_overrides))
+    return model, float(model_args.input_scale or getattr(model.config, "input_scale", None) or 1.0)
+
+
+def test_the_default_preset_is_the_model_whose_runs_stand_for_it():
+    # docs and bench/ablation.py cite DEFAULT_MEASURED_AS's stored runs (flags on upernet-r18) for the default
+    # preset: both spellings must train the same weights on the same tile scale
+    from bench.ablation import DEFAULT_MEASURED_AS
+
+    default, default_scale = _model_and_scale([])
+    measured, measured_scale = _model_and_scale(CONFIGS[DEFAULT_MEASURED_AS][1])
+    assert default_scale == measured_scale == 1.5
+    assert default.config.hidden_size == measured.config.hidden_size == 96
+    assert default.config.backbone_config.to_dict() == measured.config.backbone_config.to_dict()
+    a, b = default.state_dict(), measured.state_dict()
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    # and the plain R18 preset is another model (the comparison can fail)
+    plain, plain_scale = _model_and_scale(["--model", "upernet-r18"])
+    assert plain_scale == 1.0 and plain.state_dict()["decode_head.classifier.weight"].shape[1] == 128

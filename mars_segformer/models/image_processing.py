@@ -13,6 +13,7 @@ from transformers import SegformerImageProcessor
 from transformers.image_utils import PILImageResampling
 
 from ..data.dataset import IMAGE_MEAN, IMAGE_STD
+from ..data.io import TILE_SHAPE
 
 
 def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | None = None, image_mean=None,
@@ -38,3 +39,13 @@ def make_image_processor(num_channels: int = 3, input_size: tuple[int, int] | No
         image_std=list(image_std) if image_std is not None else [IMAGE_STD] * num_channels,
         do_reduce_labels=False,
     )
+
+
+def processor_for(config, tile_shape: tuple[int, int] = TILE_SHAPE) -> SegformerImageProcessor:
+    """The processor of a model ``config`` (what :func:`mars_segformer.data.model_pixels` does to a tile):
+    tiles of ``tile_shape`` resized by its ``input_scale``, its normalisation (``image_mean`` / ``image_std``
+    where a pretrained backbone set them)."""
+    scale = float(getattr(config, "input_scale", 1) or 1)
+    size = None if scale == 1 else (round(tile_shape[0] * scale), round(tile_shape[1] * scale))
+    return make_image_processor(getattr(config, "num_channels", 3), size, getattr(config, "image_mean", None),
+                                getattr(config, "image_std", None))

@@ -18,7 +18,7 @@ from .segformer import SMALL_TILE_STRIDES, segformer_config
 from .timm_segformer import MarsTimmSegformerConfig, MarsTimmSegformerForSemanticSegmentation
 from .timm_unet import MarsTimmUNetConfig, MarsTimmUNetForSemanticSegmentation
 from .unet import MarsUNetConfig, MarsUNetForSemanticSegmentation
-from .upernet import UPERNET_CONVNEXT_SIZES, upernet_config, upernet_convnext_config
+from .upernet import UPERNET_CONVNEXT_SIZES, UPERNET_R18_X15_H96, upernet_config, upernet_convnext_config
 
 CUSTOM_MODELS: dict[type[PretrainedConfig], type[PreTrainedModel]] = {
     MarsUNetConfig: MarsUNetForSemanticSegmentation,
@@ -35,6 +35,8 @@ PRESETS: dict[str, tuple[Callable[..., PretrainedConfig], type[PreTrainedModel]]
     "segformer-b0-s2": (lambda **kw: segformer_config("b0", **{"strides": SMALL_TILE_STRIDES, **kw}),
                         SegformerForSemanticSegmentation),
     "upernet-r18": (lambda **kw: upernet_config("r18", **kw), UperNetForSemanticSegmentation),
+    "upernet-r18-x1.5-h96": (lambda **kw: upernet_config("r18", **{**UPERNET_R18_X15_H96, **kw}),
+                             UperNetForSemanticSegmentation),
     "upernet-r34": (lambda **kw: upernet_config("r34", **kw), UperNetForSemanticSegmentation),
     "upernet-convnext-atto": (lambda **kw: upernet_convnext_config("convnext-atto", **kw), UperNetForSemanticSegmentation),
     "upernet-convnext-atto-s2": (lambda **kw: upernet_convnext_config("convnext-atto-s2", **kw),
@@ -54,7 +56,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     **{f"segformer-b{i}": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32) for i in range(3)},
     "segformer-b0-s2": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], decoder_hidden_size=32),
     **{f"upernet-r{n}": dict(hidden_sizes=[8, 16, 24, 32], embedding_size=8, depths=[1, 1, 1, 1], hidden_size=16)
-       for n in (18, 34)},
+       for n in ("18", "18-x1.5-h96", "34")},
     **{f"upernet-{size}": dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], hidden_size=16)
        for size in UPERNET_CONVNEXT_SIZES},
     **{n: dict(base_channels=4, depth=3) for n in ("unet", "unet-se", "unet-residual", "unet-attention", "unet-dual")},

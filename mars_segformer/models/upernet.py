@@ -22,6 +22,13 @@ UPERNET_SIZES = {
     "r34": dict(depths=[3, 4, 6, 3], hidden_size=256),
 }
 
+#: The default preset (``upernet-r18-x1.5-h96``, issue 19): R18 on tiles upsampled x1.5 before the model (96x192
+#: for a tile; the saved image processor resizes alike) with a 96-channel decode head, which keeps its training step
+#: within 2x plain UperNet-R18's (1.83x in bf16 on an AVX-512 CPU,
+#: ``bench/results/recipe_cost_x1.5_head96_amd_avx512_bf16.json``). At full length it lifted big rock on every split
+#: against ``r18`` at 1x (docs/results.md, "Big-rock candidates").
+UPERNET_R18_X15_H96 = dict(hidden_size=96, input_scale=1.5)
+
 #: ConvNeXt shapes (timm's ``convnext_atto`` widths and depths), the stem's stride and the decoder width of each
 #: preset. The stride-2 preset narrows the decoder to 64 channels, which keeps its training step within 2x
 #: UperNet-R18's (``bench/recipe_cost.py``): its decoder runs on 4x the pixels.
@@ -39,8 +46,8 @@ def upernet_config(size: str = "r18", hidden_sizes=(64, 128, 256, 512), embeddin
         size: ``"r18"`` or ``"r34"`` (ResNet-18/34 depths with basic blocks).
         hidden_sizes: backbone stage widths.
         embedding_size: width of the backbone's stem.
-        **overrides: ``UperNetConfig`` fields (``hidden_size``, ``use_auxiliary_head``, ...) or
-            ``depths`` of the backbone.
+        **overrides: ``UperNetConfig`` fields (``hidden_size``, ``use_auxiliary_head``, ...), ``input_scale``
+            (the factor tiles are resized by before the model, stored in the config) or ``depths`` of the backbone.
     """
     if size not in UPERNET_SIZES:
         raise ValueError(f"unknown UperNet size {size!r}; choose from {sorted(UPERNET_SIZES)}")

@@ -17,8 +17,9 @@ from .adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
 @dataclass
 class ModelArguments:
     # UperNet-R18: as good as the remote-code DeepLabV3+ at equal samples seen, about twice as fast on a CPU,
-    # and it loads in plain transformers (no trust_remote_code); see docs/results.md
-    model: str = field(default="upernet-r18", metadata={
+    # and it loads in plain transformers (no trust_remote_code); see docs/results.md. Since issue 19's full-length
+    # runs on tiles x1.5 with a 96-channel head (models/upernet.py's UPERNET_R18_X15_H96): big rock higher on every split
+    model: str = field(default="upernet-r18-x1.5-h96", metadata={
         "aliases": ["--model_name_or_path"],
         "help": "a preset (see mars_segformer.PRESETS; a preset name wins over a same-named folder: write ./NAME "
                 "for the folder), a checkpoint folder, or a Hub repo id (owner/name); checkpoints get the Mars labels"})
@@ -115,7 +116,9 @@ class MarsTrainingArguments(TrainingArguments):
     learning_rate: float = 6e-4
     weight_decay: float = 1e-3
     max_grad_norm: float = 1.0
-    num_train_epochs: float = 20.0
+    # 12 since the x1.5 default (1.75x the step time of R18 at 1x on an AVX2-only CPU): the main job stays near
+    # 7 minutes there (docs/results.md, "The main job"); full-length runs and configs/full.yaml set their own
+    num_train_epochs: float = 12.0
     # polynomial decay as in SegFormer and in the ablation (bench/ablation.py), which runs this recipe
     lr_scheduler_type: str = "polynomial"
     warmup_steps: float = 0

@@ -21,7 +21,7 @@ from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, unti
 from ..data.io import TILE_SCALE, TILE_SHAPE
 from ..data.split import SPLIT_FILE, split_record
 from ..losses import build_loss, class_weights_from_masks
-from ..models import PRESETS, create_model, make_image_processor
+from ..models import PRESETS, create_model, processor_for
 from ..models.logit_adjustment import fold_logit_adjustment
 from ..models.pretrained import (
     StartError,
@@ -466,9 +466,7 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.dcfg.image_mean = getattr(p.model.config, "image_mean", None)
     p.dcfg.image_std = getattr(p.model.config, "image_std", None)
     p.data = build_dataset_dict(arrays, p.dcfg, extra, soft_labels=_soft_labels(p))
-    h, w = arrays.train_images.shape[1:]
-    p.processor = make_image_processor(input_size=None if scale == 1 else (round(h * scale), round(w * scale)),
-                                       image_mean=p.dcfg.image_mean, image_std=p.dcfg.image_std)
+    p.processor = processor_for(p.model.config, arrays.train_images.shape[1:])
 
 
 def _frame_shift_line(info: dict) -> str:

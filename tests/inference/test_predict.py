@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mars_segformer import PRESETS, create_model, make_image_processor
+from mars_segformer import PRESETS, create_model, processor_for
 from mars_segformer.data import save_npz
 from mars_segformer.inference import (
     PredictError,
@@ -24,7 +24,7 @@ def save_tiny(folder, name="segformer-b0", seed=0):
     torch.manual_seed(seed)
     model = create_model(name, tiny=True).eval()
     model.save_pretrained(folder)
-    make_image_processor().save_pretrained(folder)
+    processor_for(model.config).save_pretrained(folder)
     return model
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForSemanticSegmentation
 
-from mars_segformer import PRESETS, create_model, make_image_processor
+from mars_segformer import PRESETS, create_model, make_image_processor, processor_for
 from mars_segformer.data import normalize
 from mars_segformer.models import NATIVE_PRESETS
 
@@ -25,9 +25,10 @@ def batch(h=64, w=128, n=2, seed=0):
 
 
 def predict(model, images_u8):
-    """The training path: normalise gray tiles, forward, upsample logits to the tile, argmax."""
+    """The training path: normalise gray tiles (resized by the config's ``input_scale``, as the dataset's
+    transform does), forward, resize logits to the tile, argmax."""
     with torch.no_grad():
-        logits = model(normalize(images_u8)).logits
+        logits = model(normalize(images_u8, scale=float(getattr(model.config, "input_scale", 1) or 1))).logits
     return F.interpolate(logits, size=images_u8.shape[-2:], mode="bilinear", align_corners=False).argmax(1).numpy()
 
 
@@ -121,7 +122,7 @@ def test_fresh_process_pipeline_matches_training_path(tmp_path, sample_arrays):
         model = create_model(name, tiny=True).eval()
         folder = tmp_path / name
         model.save_pretrained(folder)
-        make_image_processor().save_pretrained(folder)
+        processor_for(model.config).save_pretrained(folder)
         native = name in NATIVE_PRESETS
         arg = str(folder) + ("" if native else ":remote")
         assert ("auto_map" in (folder / "config.json").read_text()) is not native
