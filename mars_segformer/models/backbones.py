@@ -5,8 +5,9 @@ from ImageNet (or any other) weights. A checkpoint of a model family with a back
 (``MODEL_FOR_BACKBONE_MAPPING``: ResNet, ConvNeXt, ConvNeXt V2, Swin, DINOv2, BiT, ...) is read with that
 family's own backbone class, a timm checkpoint (timm's Hub layout) through transformers' ``TimmBackbone`` (``AutoBackbone``
 refuses local classifier folders in 5.x), its last four stages feed transformers' own
-``UperNetForSemanticSegmentation`` (decoder 128 unless ``--model_overrides '{"hidden_size": N}'``), and the
-result saves and loads in plain transformers. The decoder is UperNet's (pyramid pooling + FPN) for
+``UperNetForSemanticSegmentation`` with the default preset's decoder width and tile scale (96 channels unless
+``--model_overrides '{"hidden_size": N}'``, tiles x1.5 unless ``--input_scale``), and the result saves and loads in
+plain transformers. The decoder is UperNet's (pyramid pooling + FPN) for
 every family: it takes multi-scale and single-scale (ViT-style) backbones alike.
 
 The normalisation the backbone was trained with comes from the checkpoint's image processor
@@ -23,14 +24,16 @@ import transformers
 from transformers import PretrainedConfig, UperNetConfig, UperNetForSemanticSegmentation
 from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
 
-from ..data.io import MARS_LABELS
+from ..data.io import MARS_LABELS, TILE_SHAPE
 from .overrides import config_with_overrides
+from .upernet import UPERNET_R18_X15_H96
 
 #: ImageNet's statistics, what torchvision/timm/transformers classifiers are trained with by default
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: UperNet decoder width for a backbone start (the default preset's)
-DECODER_WIDTH = 128
+#: UperNet decoder width and tile scale for a backbone start: the default preset's
+DECODER_WIDTH = UPERNET_R18_X15_H96["hidden_size"]
+INPUT_SCALE = UPERNET_R18_X15_H96["input_scale"]
 
 
 class BackboneError(ValueError):
@@ -143,8 +146,10 @@ def _checkpoint_file(spec: str, hub: dict, name: str):
 
 
 def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_channels: int = 3,
-                          overrides: dict | None = None, tile: tuple[int, int] = (64, 128)):
-    """A UperNet (Mars labels) whose backbone holds the checkpoint ``spec``'s weights.
+                          overrides: dict | None = None, tile: tuple[int, int] = TILE_SHAPE,
+                          input_scale: float | None = None):
+    """A UperNet (Mars labels) whose backbone holds the checkpoint ``spec``'s weights, for tiles of ``tile``
+    resized by ``input_scale`` (default :data:`INPUT_SCALE`, the default preset's), recorded in its config.
 
     Returns:
         (model, tensors loaded, tensors adapted, new tensor names, (mean, std, source of the normalisation)).
@@ -157,7 +162,8 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
     overrides = dict(overrides or {})
     up = UperNetConfig(backbone_config=bb_config, hidden_size=overrides.pop("hidden_size", DECODER_WIDTH),
                        use_auxiliary_head=overrides.pop("use_auxiliary_head", False), loss_ignore_index=255,
-                       id2label=dict(MARS_LABELS), label2id={v: k for k, v in MARS_LABELS.items()})
+                       id2label=dict(MARS_LABELS), label2id={v: k for k, v in MARS_LABELS.items()},
+                       input_scale=float(input_scale or INPUT_SCALE))
     try:
         up = config_with_overrides(up, overrides, "the UperNet config")
     except ValueError as err:
@@ -166,13 +172,14 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
     loaded, adapted = _load_backbone_state(model, state)
     loaded -= len(fresh)
     model.eval()
+    seen = tuple(round(t * up.input_scale) for t in tile)  # the tile as the model sees it
     try:  # a dry run on one tile: stages that shrink it to nothing fail here, with a clear line
         with torch.no_grad():
-            out = model(pixel_values=torch.zeros(1, num_channels, *tile)).logits
+            out = model(pixel_values=torch.zeros(1, num_channels, *seen)).logits
     except (RuntimeError, ValueError) as err:
-        raise BackboneError(f"its stages do not fit a {tile[0]}x{tile[1]} tile ({str(err).splitlines()[0]})") from None
-    if tuple(out.shape[-2:]) != tuple(tile):
-        raise BackboneError(f"its UperNet gives {tuple(out.shape[-2:])} logits for a {tile} tile")
+        raise BackboneError(f"its stages do not fit a {seen[0]}x{seen[1]} tile ({str(err).splitlines()[0]})") from None
+    if tuple(out.shape[-2:]) != seen:
+        raise BackboneError(f"its UperNet gives {tuple(out.shape[-2:])} logits for a {seen} tile")
     model.train()
     new = sorted(k for k in model.state_dict() if not k.startswith("backbone.")) + fresh
     return model, loaded, adapted, new, norm

@@ -159,7 +159,8 @@ def _explain(err: Exception, spec: str, revision: str | None) -> StartError:
 
 
 def load_pretrained(spec: str, revision: str | None = None, token: str | None = None,
-                    num_channels: int = 3, overrides: dict | None = None) -> tuple[PreTrainedModel, StartReport]:
+                    num_channels: int = 3, overrides: dict | None = None,
+                    input_scale: float | None = None) -> tuple[PreTrainedModel, StartReport]:
     """A model with the Mars labels, started from the checkpoint folder or Hub repo ``spec``.
 
     Args:
@@ -168,6 +169,8 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
         token: Hub token (default: ``HF_TOKEN`` or the saved login).
         num_channels: input channels the training path feeds.
         overrides: config fields to change (as ``--model_overrides``).
+        input_scale: the tile scale a backbone checkpoint's new UperNet will see (``--input_scale``; default: the
+            default preset's); a segmentation checkpoint keeps its own unless the run changes it.
 
     Raises:
         StartError: the source does not exist, holds no weights, or is not a segmentation model.
@@ -187,7 +190,7 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     except errors as err:
         raise _explain(err, spec, revision) from None
     if config.model_type != "segformer" and type(config) not in MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING:
-        return _from_backbone(spec, config, hub, kind, revision, num_channels, overrides)
+        return _from_backbone(spec, config, hub, kind, revision, num_channels, overrides, input_scale)
     cls = segmentation_class(config, spec)
     try:
         target = config_with_overrides(_with_mars_labels(config, num_channels), overrides,
@@ -220,13 +223,13 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     return model, report
 
 
-def _from_backbone(spec, config, hub, kind, revision, num_channels, overrides):
+def _from_backbone(spec, config, hub, kind, revision, num_channels, overrides, input_scale):
     """A backbone checkpoint (ResNet, ConvNeXt, Swin, DINOv2, timm, ...) as a new native UperNet."""
     from .backbones import BackboneError, upernet_from_backbone
 
     try:
         model, loaded, adapted, new, (mean, std, where) = upernet_from_backbone(spec, config, hub, num_channels,
-                                                                                 overrides)
+                                                                                 overrides, input_scale=input_scale)
     except BackboneError as err:
         raise StartError(f"--model {spec}: {err}") from None
     except (OSError, ValueError, KeyError, *_hub_errors()) as err:

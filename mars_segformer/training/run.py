@@ -358,7 +358,8 @@ def _start_model(model_args: ModelArguments, kind: str, overrides: dict, token: 
                 raise RunError(_misfit(model_args, err)) from None
             start = StartReport(model_args.model, "preset", loaded=len(model.state_dict()))
         else:
-            model, start = load_pretrained(model_args.model, model_args.model_revision, token, overrides=overrides)
+            model, start = load_pretrained(model_args.model, model_args.model_revision, token, overrides=overrides,
+                                           input_scale=model_args.input_scale)
         if overrides and not start.backbone:  # a backbone checkpoint's new UperNet ran a blank tile with them already
             _check_overrides_run(model, model_args)
         encoder_start = None

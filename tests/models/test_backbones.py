@@ -30,6 +30,7 @@ from transformers import (
 )
 
 from mars_segformer.data import load_arrays
+from mars_segformer.data.dataset import upscale
 from mars_segformer.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from tests.hub.test_hub import env_for
 from tests.models.test_pretrained import FRESH, fine_tune, hub, publish  # noqa: F401  (hub is a fixture)
@@ -158,10 +159,16 @@ def test_backbone_checkpoint_fine_tunes_by_repo_id_and_runs_in_pipeline(family_r
     np.testing.assert_allclose(proc_cfg["image_std"], norm[1])
     # pipeline in a fresh process (the fixture): the training path's masks, with the backbone's normalisation
     assert masks is not None
-    x = torch.from_numpy(images).float()[:, None] / 255
+    # the new UperNet is the default preset's shape: 96-channel decoder, tiles x1.5 (PIL's bilinear, as the saved
+    # processor resizes: tests/training/test_input_scale.py)
+    assert tuned.config.hidden_size == 96 and tuned.config.input_scale == 1.5
+    assert (proc_cfg["do_resize"], proc_cfg["size"]) == (True, {"height": 96, "width": 192})
+    x = torch.from_numpy(upscale(images, 1.5)).float()[:, None] / 255
     x = ((x - torch.tensor(norm[0]).view(1, 3, 1, 1)) / torch.tensor(norm[1]).view(1, 3, 1, 1))  # the gray tile x 3
     with torch.no_grad():
-        expected = tuned.eval()(pixel_values=x).logits.argmax(1).numpy()
+        logits = tuned.eval()(pixel_values=x).logits  # at 96x192; pipeline's post-processing resizes to the tile
+    expected = torch.nn.functional.interpolate(logits, size=images.shape[-2:], mode="bilinear",
+                                               align_corners=False).argmax(1).numpy()
     np.testing.assert_array_equal(masks, expected)
 
 
@@ -178,17 +185,23 @@ def test_a_family_without_a_backbone_class_is_one_line(tmp_path, capsys):
 
 
 def test_stages_that_do_not_fit_a_tile_are_one_line(tmp_path, capsys):
-    """A ViT backbone whose 80-pixel patches are larger than a 64x128 tile."""
+    """A ViT backbone whose 120-pixel patches are larger than a 64x128 tile seen x1.5 (the default's scale)."""
     from mars_segformer.training import main as train_main
 
     Dinov2Model(Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
-                             patch_size=80, image_size=160)).save_pretrained(tmp_path / "big_patches")
+                             patch_size=120, image_size=240)).save_pretrained(tmp_path / "big_patches")
     out = tmp_path / "run"
     assert train_main(["--model", str(tmp_path / "big_patches"), "--output_dir", str(out), "--max_steps", "1"]) == 2
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
-        line for line in err.splitlines() if "its stages do not fit a 64x128 tile" in line)], err[-2000:]
+        line for line in err.splitlines() if "its stages do not fit a 96x192 tile" in line)], err[-2000:]
     assert not out.exists()
+    # the dry run is at the run's own scale: 80-pixel patches fit the default's 96x192 but not --input_scale 1
+    Dinov2Model(Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+                             patch_size=80, image_size=160)).save_pretrained(tmp_path / "patches_80")
+    assert train_main(["--model", str(tmp_path / "patches_80"), "--output_dir", str(out), "--max_steps", "1",
+                       "--input_scale", "1"]) == 2
+    assert "its stages do not fit a 64x128 tile" in capsys.readouterr().err and not out.exists()
 
 
 def test_layer_wise_lr_decay_over_a_transformer_backbone(tmp_path):
@@ -247,5 +260,6 @@ def test_overrides_cost_one_blank_tile_forward(tmp_path, monkeypatch, kind):
         model_args, source = ModelArguments(model=str(tmp_path / "ckpt")), "folder"
     model, start, _ = run._start_model(model_args, source, {"hidden_size": 16}, None)
     assert model.config.hidden_size == 16
-    assert len(calls) == 1 and tuple(calls[0][-2:]) == (64, 128)
+    # one forward, of a tile as the model sees it: x1.5 for a backbone start (the default preset's scale)
+    assert len(calls) == 1 and tuple(calls[0][-2:]) == ((64, 128) if kind == "preset" else (96, 192))
     assert bool(start.backbone) == (kind != "preset")
