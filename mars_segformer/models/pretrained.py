@@ -158,6 +158,15 @@ def _explain(err: Exception, spec: str, revision: str | None) -> StartError:
     return StartError(f"--model {spec}: cannot load a checkpoint ({first})")
 
 
+def _check_folder(spec: str) -> None:
+    """The checkpoint folder ``spec`` holds a config and weights, else :class:`StartError` naming what is missing."""
+    folder = Path(spec)
+    if not (folder / "config.json").is_file():
+        raise StartError(f"--model {spec}: the folder holds no config.json; expected a saved checkpoint")
+    if not any((folder / f).is_file() for f in WEIGHT_FILES):
+        raise StartError(f"--model {spec}: the folder holds no weights ({' or '.join(WEIGHT_FILES[::2])})")
+
+
 def load_pretrained(spec: str, revision: str | None = None, token: str | None = None,
                     num_channels: int = 3, overrides: dict | None = None,
                     input_scale: float | None = None) -> tuple[PreTrainedModel, StartReport]:
@@ -177,11 +186,7 @@ def load_pretrained(spec: str, revision: str | None = None, token: str | None = 
     """
     kind = source_kind(spec)
     if kind == "folder":
-        folder = Path(spec)
-        if not (folder / "config.json").is_file():
-            raise StartError(f"--model {spec}: the folder holds no config.json; expected a saved checkpoint")
-        if not any((folder / f).is_file() for f in WEIGHT_FILES):
-            raise StartError(f"--model {spec}: the folder holds no weights ({' or '.join(WEIGHT_FILES[::2])})")
+        _check_folder(spec)
         revision = None  # a folder has no revisions
     hub = {"revision": revision, "token": token} if kind == "hub" else {"local_files_only": True}
     errors = (OSError, ValueError, KeyError, *_hub_errors())
