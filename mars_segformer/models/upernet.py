@@ -25,8 +25,8 @@ UPERNET_SIZES = {
 #: The default preset (``upernet-r18-x1.5-h96``, issue 19): R18 on tiles upsampled x1.5 before the model (96x192
 #: for a tile; the saved image processor resizes alike) with a 96-channel decode head, which keeps its training step
 #: within 2x plain UperNet-R18's (1.83x in bf16 on an AVX-512 CPU,
-#: ``bench/results/recipe_cost_x1.5_head96_amd_avx512_bf16.json``). At full length it lifted big rock on every split
-#: against ``r18`` at 1x (docs/results.md, "Big-rock candidates").
+#: ``bench/results/recipe_cost_x1.5_head96_amd_avx512_bf16.json``). At full length it lifted big rock against ``r18``
+#: at 1x on three splits of five and was level on two (docs/results.md, "The switch to x1.5 with head 96").
 UPERNET_R18_X15_H96 = dict(hidden_size=96, input_scale=1.5)
 
 #: ConvNeXt shapes (timm's ``convnext_atto`` widths and depths), the stem's stride and the decoder width of each

@@ -18,7 +18,7 @@ from .adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
 class ModelArguments:
     # UperNet-R18: as good as the remote-code DeepLabV3+ at equal samples seen, about twice as fast on a CPU,
     # and it loads in plain transformers (no trust_remote_code); see docs/results.md. Since issue 19's full-length
-    # runs on tiles x1.5 with a 96-channel head (models/upernet.py's UPERNET_R18_X15_H96): big rock higher on every split
+    # runs on tiles x1.5 with a 96-channel head (models/upernet.py's UPERNET_R18_X15_H96): big rock +0.0145 over 5 splits
     model: str = field(default="upernet-r18-x1.5-h96", metadata={
         "aliases": ["--model_name_or_path"],
         "help": "a preset (see mars_segformer.PRESETS; a preset name wins over a same-named folder: write ./NAME "
