@@ -66,7 +66,7 @@ fi
 python3 bench/gpu_sweep.py --data "$DATA" --out "$RUNS_DIR" --budget_s "$BUDGET" ${SWEEP_ARGS:-} 2>&1 | tee -a "$OUT/sweep.log"
 rc=$?
 # 3. torch.compile of the default model, in what time is left (its compile time is its warmup_s)
-[ "$COMPILE_S" -gt 0 ] && timeout "$COMPILE_S" python3 bench/gpu_speed.py --models upernet-r18 --batches 32 --compile ${SPEED_ARGS:-} \
+[ "$COMPILE_S" -gt 0 ] && timeout "$COMPILE_S" python3 bench/gpu_speed.py --models upernet-r18-x1.5-h96 --batches 32 --compile ${SPEED_ARGS:-} \
   --out "$OUT/gpu_speed_compile.json" 2>&1 | tail -5
 cp "$RUNS_DIR"/gpu_sweep.json "$RUNS_DIR"/gpu_sweep.md "$OUT"/ 2>/dev/null
 (cd "$RUNS_DIR" && find . -maxdepth 1 -name "*.log" > /tmp/keep.txt

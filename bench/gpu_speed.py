@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import machine  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.data.io import TILE_SHAPE  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -38,8 +39,9 @@ def measure(name: str, batch: int, device: torch.device, channels_last: bool, co
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
-    x = torch.randn(batch, 3, 64, 128, device=device)
-    y = torch.randint(1, 5, (batch, 64, 128), device=device)
+    scale = float(getattr(model.config, "input_scale", 1) or 1)  # a tile as the model sees it (96x192 for the default)
+    x = torch.randn(batch, 3, round(TILE_SHAPE[0] * scale), round(TILE_SHAPE[1] * scale), device=device)
+    y = torch.randint(1, 5, (batch, *x.shape[-2:]), device=device)  # labels at the logits' size (a speed probe only)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
     forward = torch.compile(model) if compile_ else model
@@ -72,7 +74,7 @@ def measure(name: str, batch: int, device: torch.device, channels_last: bool, co
 
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["upernet-r18", "segformer-b0"])
+    p.add_argument("--models", nargs="+", default=["upernet-r18-x1.5-h96", "upernet-r18", "segformer-b0"])
     p.add_argument("--batches", type=int, nargs="+", default=[32, 256])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)

@@ -33,8 +33,10 @@ from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 #: (train_hf.py's default first, with shifted frame reads; the default of before frame_shift; the namesake
 #: SegFormer-b0 on the default recipe). ``upernet-r18:combo_logit_adj_x2`` (tiles x2, the big-rock lever too costly
 #: for a CPU) ran in the first GPU sweep; with it, 8 runs of 20 epochs need ~9.5 min of an H200 (docs/gpu.md)
-DEFAULT_RUNS = ["upernet-r18:combo_logit_adj_frame_shift", "upernet-r18:combo_logit_adj",
-                "segformer-b0:combo_logit_adj_frame_shift"]
+#: the default model and recipe first (train_hf.py's since issue 19's switch), then the same recipe on the default of
+#: before (UperNet-R18 at x1) and on SegFormer-b0
+DEFAULT_RUNS = ["upernet-r18-x1.5-h96:combo_logit_adj_frame_shift_p1", "upernet-r18:combo_logit_adj_frame_shift_p1",
+                "segformer-b0:combo_logit_adj_frame_shift_p1"]
 #: flags that pin a precision: the CPU sweeps pin float32 so that stored rows keep their meaning; on a GPU the
 #: machine's default (bf16 autocast where supported, training/devices.py) is what users get, so it is dropped
 PRECISION_FLAGS = ("--bf16", "--fp16")

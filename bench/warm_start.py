@@ -95,7 +95,9 @@ def compare(seed: int, checkpoint: dict, arms: dict, eval_every: int) -> dict:
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
-    p.add_argument("--model", default="upernet-r18")
+    p.add_argument("--model", default="upernet-r18",
+                   help="the preset every arm trains (default: the stored results' model, the default before issue 19's "
+                        "switch; train_hf.py's default is now upernet-r18-x1.5-h96)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--pretrain_steps", type=int, default=200)
     p.add_argument("--steps", type=int, default=150)

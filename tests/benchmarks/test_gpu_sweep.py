@@ -84,3 +84,18 @@ def test_a_user_mistake_is_one_line_and_exit_2(tmp_path, args, names):
     assert proc.returncode == 2, proc.stderr
     assert names in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_the_sweep_trains_the_default_model_and_recipe_first():
+    # a GPU session is rare: its first run must be what train_hf.py runs with no flags
+    from bench.ablation import CONFIGS, DEFAULT_CONFIG
+    from bench.full_length import run_flags
+    from bench.gpu_sweep import DEFAULT_RUNS
+    from mars_segformer.training.run import parse_args
+
+    default_model = parse_args(["--output_dir", "unused"])[0].model
+    flags = [run_flags(spec)[1] for spec in DEFAULT_RUNS]  # each one resolves
+    assert flags[0][flags[0].index("--model") + 1] == default_model
+    recipe = CONFIGS[DEFAULT_CONFIG][1]
+    for name in ("--loss", "--augmentations", "--frame_read_p", "--logit_adjustment", "--weight_averaging"):
+        assert flags[0][flags[0].index(name) + 1] == recipe[recipe.index(name) + 1], name
