@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import machine  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.data.dataset import config_scale, scaled_shape  # noqa: E402
 from mars_segformer.data.io import TILE_SHAPE  # noqa: E402
 
 
@@ -39,8 +40,7 @@ def measure(name: str, batch: int, device: torch.device, channels_last: bool, co
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
-    scale = float(getattr(model.config, "input_scale", 1) or 1)  # a tile as the model sees it (96x192 for the default)
-    x = torch.randn(batch, 3, round(TILE_SHAPE[0] * scale), round(TILE_SHAPE[1] * scale), device=device)
+    x = torch.randn(batch, 3, *scaled_shape(TILE_SHAPE, config_scale(model.config)), device=device)  # as the model sees it
     y = torch.randint(1, 5, (batch, *x.shape[-2:]), device=device)  # labels at the logits' size (a speed probe only)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()

@@ -169,14 +169,23 @@ def decode_tiles(batch: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return images, masks
 
 
+def config_scale(config) -> float:
+    """The factor a model's tiles are resized by before it: its config's ``input_scale``, 1 when it has none."""
+    return float(getattr(config, "input_scale", None) or 1)
+
+
+def scaled_shape(shape, scale: float) -> tuple[int, int]:
+    """(H, W) of an image of ``shape`` (..., H, W) resized by ``scale``: the size the model sees."""
+    return round(shape[-2] * scale), round(shape[-1] * scale)
+
+
 def upscale(images: np.ndarray, scale: float) -> np.ndarray:
     """(B, H, W) uint8 resized by ``scale`` with PIL's bilinear filter: exactly the resize of the saved
     image processor (``SegformerImageProcessor``, ``do_resize``), so training and ``pipeline`` agree."""
     from PIL import Image
 
-    h, w = images.shape[-2:]
-    size = (round(w * scale), round(h * scale))
-    return np.stack([np.asarray(Image.fromarray(t).resize(size, Image.BILINEAR)) for t in images])
+    h, w = scaled_shape(images.shape, scale)
+    return np.stack([np.asarray(Image.fromarray(t).resize((w, h), Image.BILINEAR)) for t in images])
 
 
 def normalize(images: np.ndarray, num_channels: int = 3, scale: float = 1, mean=None, std=None) -> torch.Tensor:
@@ -197,7 +206,7 @@ def normalize(images: np.ndarray, num_channels: int = 3, scale: float = 1, mean=
 def model_pixels(images: np.ndarray, config, scale: float = 1.0) -> torch.Tensor:
     """:func:`normalize` as a trained model's config says: its channels, ``input_scale`` (times ``scale``,
     for multi-scale TTA) and normalisation (``image_mean`` / ``image_std``, set for pretrained backbones)."""
-    return normalize(images, getattr(config, "num_channels", 3), float(getattr(config, "input_scale", 1) or 1) * scale,
+    return normalize(images, getattr(config, "num_channels", 3), config_scale(config) * scale,
                      getattr(config, "image_mean", None), getattr(config, "image_std", None))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.dataset import model_pixels
+from ..data.dataset import config_scale, model_pixels, scaled_shape
 from ..outputs import atomic_path
 
 
@@ -26,8 +26,7 @@ def export_onnx(model, path: str | os.PathLike, tile_shape=(64, 128), opset: int
     path = Path(path)
     model = model.cpu().eval()
     channels = getattr(model.config, "num_channels", 3)
-    scale = getattr(model.config, "input_scale", 1) or 1
-    dummy = torch.zeros(2, channels, *(round(n * scale) for n in tile_shape))
+    dummy = torch.zeros(2, channels, *scaled_shape(tile_shape, config_scale(model.config)))
     # the TorchScript exporter: the dynamo one needs onnxscript, which nothing else here uses
     with atomic_path(path) as tmp:
         torch.onnx.export(_LogitsOnly(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,

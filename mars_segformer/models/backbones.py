@@ -24,6 +24,7 @@ import transformers
 from transformers import PretrainedConfig, UperNetConfig, UperNetForSemanticSegmentation
 from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
 
+from ..data.dataset import scaled_shape
 from ..data.io import MARS_LABELS, TILE_SHAPE
 from .overrides import config_with_overrides
 from .upernet import UPERNET_R18_X15_H96
@@ -172,7 +173,7 @@ def upernet_from_backbone(spec: str, config: PretrainedConfig, hub: dict, num_ch
     loaded, adapted = _load_backbone_state(model, state)
     loaded -= len(fresh)
     model.eval()
-    seen = tuple(round(t * up.input_scale) for t in tile)  # the tile as the model sees it
+    seen = scaled_shape(tile, up.input_scale)  # the tile as the model sees it
     try:  # a dry run on one tile: stages that shrink it to nothing fail here, with a clear line
         with torch.no_grad():
             out = model(pixel_values=torch.zeros(1, num_channels, *seen)).logits

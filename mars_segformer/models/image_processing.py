@@ -12,7 +12,7 @@ from __future__ import annotations
 from transformers import SegformerImageProcessor
 from transformers.image_utils import PILImageResampling
 
-from ..data.dataset import IMAGE_MEAN, IMAGE_STD
+from ..data.dataset import IMAGE_MEAN, IMAGE_STD, config_scale, scaled_shape
 from ..data.io import TILE_SHAPE
 
 
@@ -45,7 +45,7 @@ def processor_for(config, tile_shape: tuple[int, int] = TILE_SHAPE) -> Segformer
     """The processor of a model ``config`` (what :func:`mars_segformer.data.model_pixels` does to a tile):
     tiles of ``tile_shape`` resized by its ``input_scale``, its normalisation (``image_mean`` / ``image_std``
     where a pretrained backbone set them)."""
-    scale = float(getattr(config, "input_scale", 1) or 1)
-    size = None if scale == 1 else (round(tile_shape[0] * scale), round(tile_shape[1] * scale))
+    scale = config_scale(config)
+    size = None if scale == 1 else scaled_shape(tile_shape, scale)
     return make_image_processor(getattr(config, "num_channels", 3), size, getattr(config, "image_mean", None),
                                 getattr(config, "image_std", None))

@@ -17,6 +17,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..argparsing import one_line_error
 from ..data import CLASS_NAMES, DataConfig, build_dataset_dict, load_arrays
+from ..data.dataset import config_scale
 from ..data.frame_shift import EARLIER_SHIFT_P, MAX_SHIFT, SEAM_MEDIAN_MAX, until_text, zoom_text
 from ..data.io import TILE_SCALE, TILE_SHAPE
 from ..data.split import SPLIT_FILE, split_record
@@ -461,7 +462,7 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.hub_token, p.args.hub_token = p.args.hub_token, None  # never pickled into training_args.bin
     p.model, p.start, p.encoder_start = _start_model(p.model_args, kind, p.overrides, p.hub_token)
     p.model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
-    scale = float(p.model_args.input_scale or getattr(p.model.config, "input_scale", None) or 1.0)
+    scale = float(p.model_args.input_scale or config_scale(p.model.config))
     p.model.config.input_scale = p.dcfg.input_scale = scale  # predict, pipeline and training resize alike
     # a pretrained backbone's normalisation (set by models.backbones), kept by runs that start from such a run
     p.dcfg.image_mean = getattr(p.model.config, "image_mean", None)
