@@ -56,13 +56,14 @@ def _model_and_scale(flags):
     """The fresh model and tile scale a run of ``flags`` trains (what training/run.py builds from them)."""
     import torch
 
+    from mars_segformer.data.dataset import config_scale
     from mars_segformer.models import create_model
     from mars_segformer.training.ranges import parse_overrides
 
     model_args, *_ = parse_args([*flags, "--output_dir", "unused"])
     torch.manual_seed(0)
     model = create_model(model_args.model, **parse_overrides(model_args.model_overrides))
-    return model, float(model_args.input_scale or getattr(model.config, "input_scale", None) or 1.0)
+    return model, float(model_args.input_scale or config_scale(model.config))
 
 
 def test_the_default_preset_is_the_model_whose_runs_stand_for_it():
