@@ -26,7 +26,15 @@ from .argparsing import ArgumentParser
 from .data.errors import MarsDataError
 from .data.io import CLASS_NAMES
 from .data.sources import load_arrays
-from .inference.options import FRAME_MODES, TTA_MODES, PredictError, check_frame_mode, check_scales
+from .inference.options import (
+    CONTEXTS,
+    FRAME_MODES,
+    TTA_MODES,
+    PredictError,
+    check_context,
+    check_frame_mode,
+    check_scales,
+)
 from .outputs import OutputPathError, atomic_path, atomic_write_json, check_output_folder
 
 # torch, the model code, evaluate and matplotlib are imported where they are used, after the flags
@@ -94,13 +102,13 @@ def validation_config(model: str, val_fraction: float | None, seed: int | None):
 
 
 def select_split(arrays, split: str, config=None, record: dict | None = None, where: str = "--model"):
-    """Images and masks (None for test) of ``split``; ``validation`` rebuilds training's held-out split
-    with ``config`` (outliers dropped, then the seeded frame-grouped split) and checks it against the
-    run's ``record``, so a run is scored on exactly the tiles it validated on."""
+    """Images, masks (None for test) and frame ids (None where the data has none) of ``split``; ``validation``
+    rebuilds training's held-out split with ``config`` (outliers dropped, then the seeded frame-grouped split) and
+    checks it against the run's ``record``, so a run is scored on exactly the tiles it validated on."""
     if split == "test":
-        return arrays.test_images, None
+        return arrays.test_images, None, arrays.test_frame_ids
     if split == "train":
-        return arrays.train_images, arrays.train_masks
+        return arrays.train_images, arrays.train_masks, arrays.train_frame_ids
     if split == "validation":
         from .data.dataset import clean_and_split
         from .data.split import check_split
@@ -108,7 +116,8 @@ def select_split(arrays, split: str, config=None, record: dict | None = None, wh
         kept, _, _, va = clean_and_split(arrays, config)
         if record is not None:
             check_split(record, kept, va, where)
-        return kept.train_images[va], kept.train_masks[va]
+        ids = None if kept.train_frame_ids is None else kept.train_frame_ids[va]
+        return kept.train_images[va], kept.train_masks[va], ids
     raise PredictError(f"--split must be 'test', 'train' or 'validation', got {split!r}")
 
 
@@ -142,57 +151,76 @@ def run_predict(model: str, data: str | None, out: str | os.PathLike, split: str
                 tta: str = "none", csv: bool = False, overlays: int = 8, onnx: bool = False,
                 trust_remote_code: bool = False, device: str | None = None, progress: bool = True,
                 val_fraction: float | None = None, seed: int | None = None, data_revision: str | None = None,
-                tta_scales="1") -> dict:
+                tta_scales="1", context: str = "tile") -> dict:
     """Everything the CLI does; returns the summary written to ``summary.json``."""
     out = _check_common(tta, batch_size, out, tta_scales)
     scales = parse_scales(tta_scales)
+    check_context(context)
     if overlays < 0:
         raise PredictError(f"--overlays must be >= 0 (0: none), got {overlays}")
     if val_fraction is not None and not 0 < val_fraction < 1:
         raise PredictError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
     config, record = validation_config(model, val_fraction, seed) if split == "validation" else (None, None)
     arrays = load_arrays(data, data_revision)  # validates shapes, dtypes, masks-in-test-set
-    images, truths = select_split(arrays, split, config, record, str(model))
+    images, truths, frame_ids = select_split(arrays, split, config, record, str(model))
     if len(images) == 0:
         raise PredictError(f"{arrays.source}: the {split} split holds no images")
+    if context == "frame" and frame_ids is None:
+        raise PredictError(f"--context frame: {arrays.source} has no frame ids for its {split} tiles "
+                           "(the course file's layout has none); use --context tile")
     from .inference.predictor import load_model
 
     net = load_model(model, device, trust_remote_code)
     try:
         return _predict_and_write(net, model, arrays, images, truths, out, split, batch_size, tta, csv, overlays,
-                                  onnx, progress, scales)
+                                  onnx, progress, scales, frame_ids if context == "frame" else None)
     except OSError as err:  # disk full, permissions, a path component that is a file
         raise PredictError(f"{err.filename or out}: cannot write ({err.strerror or err})") from None
 
 
-def _predict_and_write(net, model, arrays, images, truths, out: Path, split, batch_size, tta, csv, overlays, onnx,
-                       progress, scales=(1.0,)) -> dict:
-    from .inference.predictor import predict_masks
-    from .inference.submission import write_submission
+def _scores(preds, truths, out: Path | None = None) -> dict:
+    """Task and per-class IoU of ``preds``; with ``out``, also its confusion matrix PNG there."""
     from .metrics import StreamingMeanIoU
     from .visualization import save_confusion_matrix
 
+    stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
+    stream.update(preds, truths)
+    res = stream.compute()
+    if out is not None:
+        save_confusion_matrix(res["confusion_matrix"], out / "confusion_matrix.png")
+    return {"task_mean_iou": res["task_mean_iou"], "mean_iou": res["mean_iou"],
+            "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, res["per_category_iou"], strict=True)}}
+
+
+def _predict_and_write(net, model, arrays, images, truths, out: Path, split, batch_size, tta, csv, overlays, onnx,
+                       progress, scales=(1.0,), frame_ids=None) -> dict:
+    """Predicts ``images`` (inside their frames where ``frame_ids`` is given: ``--context frame``) and writes the
+    outputs; with labels, the scores, and with frame ids also the tile-by-tile scores beside them."""
+    from .inference.predictor import predict_masks
+    from .inference.submission import write_submission
+    from .inference.tile_context import predict_masks_in_context
+
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    preds = predict_masks(net, images, batch_size, tta, progress, scales)
+    if frame_ids is None:
+        preds, joined = predict_masks(net, images, batch_size, tta, progress, scales), None
+    else:
+        preds, joined = predict_masks_in_context(net, images, frame_ids, batch_size, tta, progress, scales)
     seconds = time.perf_counter() - t0
     _atomic_npz(out / "predictions.npz", masks=preds, split=np.array(split), model=np.array(str(model)))
     summary = {"model": str(model), "data": arrays.source, "split": split, "tiles": int(len(images)), "tta": tta,
-               "tta_scales": list(scales),
+               "tta_scales": list(scales), "context": "tile" if frame_ids is None else "frame",
+               **({} if joined is None else {"frame_context": joined}),
                "predict_seconds": round(seconds, 3), "tiles_per_second": round(len(images) / max(seconds, 1e-9), 1)}
     if csv:
         write_submission(preds, out / "submission.csv")
     if overlays:
         save_overlays(images, preds, truths, out / "overlays", overlays)
     if truths is not None:
-        stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
-        stream.update(preds, truths)
-        res = stream.compute()
-        summary["scores"] = {
-            "task_mean_iou": res["task_mean_iou"], "mean_iou": res["mean_iou"],
-            "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, res["per_category_iou"], strict=True)},
-        }
-        save_confusion_matrix(res["confusion_matrix"], out / "confusion_matrix.png")
+        summary["scores"] = _scores(preds, truths, out)
+        if frame_ids is not None:  # the plain number beside the one with context, never instead of it
+            plain = predict_masks(net, images, batch_size, tta, progress, scales)
+            summary["scores"]["tile_by_tile"] = _scores(plain, truths)
         atomic_write_json(out / "scores.json", summary["scores"])
     if onnx:
         from .inference.onnx_export import check_onnx, export_onnx
@@ -264,6 +292,9 @@ def main(argv=None) -> int:
     p.add_argument("--tta", default="none", choices=sorted(TTA_MODES), help="flip test-time augmentation")
     p.add_argument("--tta-scales", default="1", help="multi-scale TTA: comma-separated resize factors whose "
                    "probabilities are averaged (with --tta's flips at each), e.g. 0.75,1,1.25")
+    p.add_argument("--context", default="tile", choices=CONTEXTS, help="with --data: predict each tile "
+                   "alone (tile; what training and the task's metric do), or inside its frame where the data's frame "
+                   "ids let the frame's tiles be put back together (frame; scored beside the tile-by-tile number)")
     p.add_argument("--csv", action="store_true", help="also write the Kaggle submission.csv")
     p.add_argument("--overlays", type=int, default=8, help="overlay PNGs of the first N tiles (0: none)")
     p.add_argument("--onnx", action="store_true", help="export model.onnx and check it with onnxruntime")
@@ -271,6 +302,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     args = p.parse_args(argv)
     try:
+        if args.images and args.context != "tile":
+            raise PredictError("--context frame: only with --data (tiles with frame ids); --images predicts each "
+                               "image at once already (--frame-mode)")
         if args.images:
             s = run_predict_images(args.model, args.images, args.out, args.image_scale, args.batch_size, args.tta,
                                    args.trust_remote_code, args.device, frame_mode=args.frame_mode)
@@ -278,15 +312,17 @@ def main(argv=None) -> int:
             return 0
         s = run_predict(args.model, args.data, args.out, args.split, args.batch_size, args.tta, args.csv,
                         args.overlays, args.onnx, args.trust_remote_code, args.device, True, args.val_fraction, args.seed,
-                        args.data_revision, args.tta_scales)
+                        args.data_revision, args.tta_scales, args.context)
     except (PredictError, MarsDataError, OutputPathError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{s['tiles']} tiles in {s['predict_seconds']} s ({s['tiles_per_second']} tiles/s); written to {args.out}")
     if "scores" in s:
         sc = s["scores"]
-        print(f"task mean IoU (classes 1-4): {sc['task_mean_iou']:.4f}; per class: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in list(sc["per_class_iou"].items())[1:]))
+        for what, part in (("", sc), (" tile by tile", sc.get("tile_by_tile"))):
+            if part is not None:
+                print(f"task mean IoU (classes 1-4){what}: {part['task_mean_iou']:.4f}; per class: "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in list(part["per_class_iou"].items())[1:]))
     return 0
 
 

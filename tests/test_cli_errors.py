@@ -222,6 +222,9 @@ CASES = [
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "0"], "--image-scale must be a positive number"),
     ("predict", ["--images", f"{W}/a_file", "--image-scale", "inf"], "--image-scale must be a positive number"),
     ("predict", ["--images", f"{W}/a_file", "--frame-mode", "tiles"], "invalid choice: 'tiles'"),
+    ("predict", ["--data", f"{W}/good.npz", "--context", "frame"], "good.npz has no frame ids for its test tiles"),
+    ("predict", ["--images", f"{W}/a_file", "--context", "frame"], "--context frame: only with --data"),
+    ("predict", ["--context", "frames"], "invalid choice: 'frames'"),
     # --- python -m mars_segformer.eda ----------------------------------------------------------------
     ("pretrain", ["--data", f"{W}/empty.npz"], "empty.npz: not a readable .npz archive"),
     ("pretrain", ["--data", f"{W}/missing.npz"], "missing.npz: no such file"),

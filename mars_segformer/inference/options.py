@@ -9,6 +9,9 @@ from __future__ import annotations
 TTA_MODES = {"none": [()], "hflip": [(), (3,)], "flips": [(), (3,), (2,), (2, 3)]}
 #: how a whole image is predicted: at once, or in blended tile-sized windows (``inference.frames``)
 FRAME_MODES = ("whole", "windows")
+#: how tiles of a tile file are predicted: each alone (what training and the task's metric do), or inside its frame
+#: where the file's frame ids let the frame be put back together (``inference.tile_context``)
+CONTEXTS = ("tile", "frame")
 
 
 class PredictError(ValueError):
@@ -28,3 +31,10 @@ def check_frame_mode(mode: str) -> str:
     if mode not in FRAME_MODES:
         raise PredictError(f"--frame-mode must be one of {', '.join(FRAME_MODES)}, got {mode!r}")
     return mode
+
+
+def check_context(context: str) -> str:
+    """A tile file's prediction context: one of ``CONTEXTS``."""
+    if context not in CONTEXTS:
+        raise PredictError(f"--context must be one of {', '.join(CONTEXTS)}, got {context!r}")
+    return context

@@ -1,0 +1,152 @@
+"""Where a frame's stored tiles sit in it, for frames stored whole and for frames that lost tiles.
+
+The shared file stores a frame's tiles next to each other in row-major order of their place in the 256×256 frame
+(4 rows × 2 columns of 64×128 tiles, ``../shared/data/README.md``), but drops tiles with under 10 % labelled pixels,
+so a frame with fewer than 8 tiles does not say which places it lost. The order is kept, so the places are one of the
+increasing choices of ``k`` of the 8 cells; :func:`place_tiles` tries each and keeps the one whose joins look most
+like one image (each join's gray step against the steps next to it inside the two tiles, as :func:`.frame_shift.seam_ratio`
+does for whole frames). Where two choices differ only by a shift of the whole block they join the same tiles the
+same way, and either serves: prediction needs the tiles' relative places, not where the block sat in the frame.
+
+:func:`frame_blocks` turns a set of tiles with frame ids into such blocks, each joined into one image
+(:func:`join_block`), for a model to see a tile with its neighbours (``inference.tile_context``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .io import FRAME_SIZE, TILE_SHAPE
+
+#: the frame's grid of tiles: (rows, columns)
+GRID = (FRAME_SIZE // TILE_SHAPE[0], FRAME_SIZE // TILE_SHAPE[1])
+#: a join whose :func:`join_ratio` is above this is taken for tiles that do not meet there; a layout is used only if
+#: every join it makes is at most this (:data:`.frame_shift.SEAM_FRAME_MAX`, the bound on whole frames' seams)
+JOIN_MAX = 3.0
+#: what a join counts in :func:`place_tiles`' score: a join of ratio r adds r - JOIN_PRIOR, so that a layout gains
+#: by each join that looks real (about 1 to 1.5 on the shared file's whole frames) and loses by each that does not.
+#: 1.5 and :data:`JOIN_MAX` 3 make the fewest wrong joins of the settings measured by ``bench/frame_layout.py``
+JOIN_PRIOR = 1.5
+#: rows (columns) next to a join whose steps :func:`join_ratio` compares the step across it with: 8 put back more
+#: joins right than 1, 2, 4 or the whole tile (``bench/frame_layout.py``)
+NEAR = 8
+#: frames with fewer stored tiles give no block: with 3 or fewer, a wrong layout is too likely (``bench/frame_layout.py``)
+MIN_TILES = 4
+
+
+def join_ratio(first: np.ndarray, second: np.ndarray, axis: int) -> float:
+    """How much larger the gray step across the join of two tiles is than the steps next to it inside them.
+
+    Args:
+        first: (H, W) uint8 tile above (``axis`` 0) or left of (``axis`` 1) ``second``.
+        second: (H, W) uint8 tile.
+        axis: 0: ``second`` lies below ``first``; 1: right of it.
+
+    Returns:
+        The mean absolute step across the join over the mean step between neighbouring rows (``axis`` 0) or columns
+        in the :data:`NEAR` rows (columns) of each tile next to the join (at least 0.5 gray levels): about 1 where
+        the tiles were cut next to each other.
+    """
+    a, b = np.moveaxis(first, axis, 0).astype(np.float32), np.moveaxis(second, axis, 0).astype(np.float32)
+    across = np.abs(a[-1] - b[0]).mean()
+    inside = (np.abs(np.diff(a[-NEAR - 1:], axis=0)).mean() + np.abs(np.diff(b[:NEAR + 1], axis=0)).mean()) / 2
+    return float(across / max(float(inside), 0.5))
+
+
+def _joins(cells: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(i, j, axis) of each pair of placed tiles that meet: tile j below (axis 0) or right of (axis 1) tile i."""
+    where = {c: i for i, c in enumerate(cells)}
+    out = []
+    for i, c in enumerate(cells):
+        if c + GRID[1] in where:
+            out.append((i, where[c + GRID[1]], 0))
+        if (c + 1) % GRID[1] and c + 1 in where:
+            out.append((i, where[c + 1], 1))
+    return out
+
+
+def place_tiles(tiles: np.ndarray, prior: float = JOIN_PRIOR) -> tuple[tuple[int, ...], float] | None:
+    """The grid cells of a frame's stored tiles, chosen where their joins look most like one image.
+
+    Args:
+        tiles: (k, H, W) uint8, one frame's stored tiles in their stored (row-major) order, 1 <= k <= 8.
+        prior: each join adds its ratio minus this to a layout's score; the lowest score wins (:data:`JOIN_PRIOR`).
+
+    Returns:
+        (cells, worst): each tile's cell (row * columns + column) and the largest :func:`join_ratio` among the joins
+        that layout makes; None when no layout joins two tiles at all (a single tile). A complete frame has one
+        layout, the stored one.
+    """
+    k = len(tiles)
+    if k < 2 or k > GRID[0] * GRID[1]:
+        return None
+    ratio: dict[tuple[int, int, int], float] = {}
+    best, best_score = None, np.inf
+    for cells in itertools.combinations(range(GRID[0] * GRID[1]), k):
+        joins = _joins(cells)
+        if not joins:
+            continue
+        for key in joins:
+            if key not in ratio:
+                ratio[key] = join_ratio(tiles[key[0]], tiles[key[1]], key[2])
+        score = sum(ratio[key] - prior for key in joins)
+        if score < best_score - 1e-9:
+            best, best_score = cells, score
+    if best is None:
+        return None
+    return best, max(ratio[key] for key in _joins(best))
+
+
+@dataclass(frozen=True)
+class Block:
+    """Tiles of one frame joined in one rectangle of grid cells.
+
+    Attributes:
+        rows: (k,) rows of the tiles (in the array the frame ids belong to).
+        cells: (k,) their places inside the block, as (row, column) in tile units from its top-left corner.
+        shape: (rows, columns) of the block in tiles.
+    """
+
+    rows: np.ndarray
+    cells: np.ndarray
+    shape: tuple[int, int]
+
+
+def frame_blocks(images: np.ndarray, frame_ids) -> list[Block]:
+    """The frames of ``images`` whose tiles can be put together, each as one :class:`Block`.
+
+    A frame's tiles must be stored next to each other (the shared file's layout). Frames of fewer than
+    :data:`MIN_TILES` tiles, frames whose
+    best layout makes a join above :data:`JOIN_MAX`, and tiles of another shape than the file's give no block.
+
+    Args:
+        images: (N, H, W) uint8 tiles.
+        frame_ids: (N,) frame id of each tile, or None (no frame is known: no blocks).
+    """
+    if frame_ids is None or images.shape[1:] != TILE_SHAPE or not len(images):
+        return []
+    frame_ids = np.asarray(frame_ids)
+    starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
+    blocks = []
+    for s, e in zip(starts, np.r_[starts[1:], len(frame_ids)], strict=True):
+        placed = place_tiles(images[s:e]) if MIN_TILES <= e - s <= GRID[0] * GRID[1] else None
+        if placed is None or placed[1] > JOIN_MAX:
+            continue
+        rc = np.array([divmod(c, GRID[1]) for c in placed[0]])  # (k, 2) row, column in the frame
+        rc -= rc.min(axis=0)
+        blocks.append(Block(np.arange(s, e), rc, (int(rc[:, 0].max()) + 1, int(rc[:, 1].max()) + 1)))
+    return blocks
+
+
+def join_block(images: np.ndarray, block: Block) -> np.ndarray:
+    """(H * rows, W * columns) uint8 image of a block's tiles in their places; cells no tile fills get the mean
+    gray of the block's tiles (the prediction there is not used)."""
+    th, tw = images.shape[1:]
+    tiles = images[block.rows]
+    out = np.full((block.shape[0] * th, block.shape[1] * tw), int(round(float(tiles.mean()))), np.uint8)
+    for tile, (r, c) in zip(tiles, block.cells, strict=True):
+        out[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+    return out
