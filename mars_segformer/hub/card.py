@@ -136,6 +136,17 @@ def _recipe_rows(m: dict) -> str:
     return "\n".join(f"| {k} | {val} |" for k, val in recipe.items())
 
 
+def _frame_context_note(m: dict) -> str:
+    """A sentence with the validation score of the tiles seen inside their frames, where the run measured it."""
+    c = m.get("validation_frame_context")
+    if not c:
+        return ""
+    return (f"\nSeen inside their frames (each frame's tiles put back together by their frame ids: mars-segformer's "
+            f"`predict --context frame`, {c['tiles_in_frames']} of the {m.get('validation_tiles')} tiles inside a frame), "
+            f"the same tiles score **{_fmt(c['task_mean_iou'])}** (big rock {_fmt(c.get('iou_big_rock'))}); the task "
+            "score above is tile by tile.")
+
+
 def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None = None) -> ModelCard:
     """The model card of a finished run folder.
 
@@ -171,6 +182,7 @@ def render_card(run_dir: str | Path, repo_id: str, template: str | Path | None =
         task_mean_iou=_fmt(v["task_mean_iou"]),
         mean_iou=_fmt(v.get("mean_iou")),
         validation_tiles=m.get("validation_tiles"),
+        frame_context_note=_frame_context_note(m),
         split="split by rover frame",
         per_class_rows=per_class,
         recipe_rows=recipe_rows,

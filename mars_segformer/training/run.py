@@ -701,6 +701,17 @@ def _adjust_logits(p: RunParts, final: dict) -> dict:
     return final if p.tau == 0 else trainer.evaluate()
 
 
+def _frame_context(p: RunParts) -> dict | None:
+    """``metrics.json``'s ``validation_frame_context`` (``training.context_report``), None without frames."""
+    from .context_report import frame_context_scores
+
+    arrays, rows = p.data.arrays, np.asarray(p.data.val_indices)
+    ids = None if arrays.train_frame_ids is None else arrays.train_frame_ids[rows]
+    model = p.trainer.accelerator.unwrap_model(p.trainer.model)
+    return frame_context_scores(model, arrays.train_images[rows], arrays.train_masks[rows], ids,
+                                p.args.per_device_eval_batch_size)
+
+
 def _write_run_folder(p: RunParts, train_result) -> dict:
     """Final evaluation, the model, the figures and ``metrics.json``; returns the final metrics."""
     trainer, out = p.trainer, p.out
@@ -717,10 +728,14 @@ def _write_run_folder(p: RunParts, train_result) -> dict:
         save_confusion_matrix(p.metrics.last_matrix, out / "confusion_matrix.png")
     save_curves(trainer.state.log_history, out / "training_curves.png")
     summary = _summary(p, train_result, final)
+    summary["validation_frame_context"] = _frame_context(p)
     atomic_write_json(out / "metrics.json", summary, default=str)
-    v = summary["validation"]
+    v, c = summary["validation"], summary["validation_frame_context"]
     print(f"validation task mean IoU (classes 1-4, background ignored): {v['task_mean_iou']:.4f}")
     print("per class IoU: " + ", ".join(f"{n} {v[f'iou_{n}']:.3f}" for n in CLASS_NAMES[1:]))
+    if c is not None:
+        print(f"with frame context (predict --context frame; {c['tiles_in_frames']} of {len(p.data.val_indices)} "
+              f"tiles inside their frames): {c['task_mean_iou']:.4f}; big rock {c['iou_big_rock']:.3f}")
     if not p.args.keep_optimizer_state:
         strip_optimizer_state(out)
     print(f"run folder: {out} ({folder_size(out) / 1e6:.1f} MB)")

@@ -118,3 +118,29 @@ def test_predictions_inside_frames_match_a_real_models_whole_frames(sample_array
     want = np.concatenate([cut(predict_masks(model, block_of(images[i:i + 8], 4)[None], progress=False)[0])
                            for i in (0, 8)])
     assert (got == want).mean() > 0.999  # batch of 2 frames against 1: BLAS may flip a near-tie
+
+
+def test_a_runs_closing_report_has_its_validation_inside_frames_beside_the_tile_score(tmp_path, capsys):
+    """``metrics.json``'s ``validation_frame_context`` is what ``predict --split validation --context frame`` gets
+    from the run folder, which rebuilds the split on its own; the tile-by-tile score stays ``validation``."""
+    from mars_segformer.training import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["--output_dir", str(run), "--model", "upernet-r18", "--tiny", "--max_steps", "2",
+                       "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+                       "--report_to", "none", "--disable_tqdm", "true"]) == 0
+    assert "with frame context (predict --context frame;" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    context = metrics["validation_frame_context"]
+    out = tmp_path / "val"
+    assert predict_main(["--model", str(run), "--out", str(out), "--split", "validation", "--context", "frame",
+                         "--overlays", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scores"]["task_mean_iou"] == pytest.approx(context["task_mean_iou"], abs=1e-6)
+    assert summary["frame_context"]["tiles_in_frames"] == context["tiles_in_frames"] > 0
+    tile = summary["scores"]["tile_by_tile"]
+    assert tile["task_mean_iou"] == pytest.approx(metrics["validation"]["task_mean_iou"], abs=1e-6)
+    from mars_segformer.hub.card import render_card
+
+    card = str(render_card(run, "user/mars"))
+    assert f"score **{context['task_mean_iou']:.4f}**" in card and f"**{metrics['validation']['task_mean_iou']:.4f}**" in card

@@ -1,0 +1,44 @@
+"""The closing report's second number: the validation tiles predicted inside their frames, beside the tile score.
+
+The task's metric, the best-checkpoint choice and the logit adjustment all score tiles one by one. Where the data's
+frame ids let the validation frames be put back together, a tile-trained model scores higher seeing them whole
+(docs/results.md, "Context beyond the tile"); ``predict --context frame`` predicts that way, and this is its number on
+the run's own validation split, written to ``metrics.json`` as ``validation_frame_context`` (never instead of
+``validation``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.io import CLASS_NAMES
+from ..inference.tile_context import predict_masks_in_context
+from ..metrics import StreamingMeanIoU
+from .devices import float32_forward
+
+
+def frame_context_scores(model, images: np.ndarray, masks: np.ndarray, frame_ids, batch_size: int = 64
+                         ) -> dict | None:
+    """Task and per-class IoU of ``images`` predicted inside their frames, with how many were; None when the data
+    has no frame ids or no frame can be put together.
+
+    Args:
+        model: the model as it will be saved, evaluated in float32 as the closing evaluation does.
+        images: (N, H, W) uint8 validation tiles, a frame's tiles next to each other.
+        masks: (N, H, W) their labels.
+        frame_ids: (N,) their frame ids, or None.
+        batch_size: tiles' worth of pixels per forward pass.
+    """
+    if frame_ids is None or not len(images):
+        return None
+    model.eval()
+    with float32_forward(model):
+        preds, joined = predict_masks_in_context(model, images, frame_ids, batch_size, progress=False)
+    if not joined["frames_joined"]:
+        return None
+    stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
+    stream.update(preds, masks)
+    res = stream.compute()
+    return {"task_mean_iou": float(res["task_mean_iou"]),
+            **{f"iou_{n}": float(v) for n, v in zip(CLASS_NAMES[1:], res["per_category_iou"][1:], strict=True)},
+            **joined}
