@@ -8,8 +8,9 @@ like one image (each join's gray step against the steps next to it inside the tw
 does for whole frames). Where two choices differ only by a shift of the whole block they join the same tiles the
 same way, and either serves: prediction needs the tiles' relative places, not where the block sat in the frame.
 
-:func:`frame_blocks` turns a set of tiles with frame ids into such blocks, each joined into one image
-(:func:`join_block`), for a model to see a tile with its neighbours (``inference.tile_context``).
+:func:`frame_blocks` turns a set of tiles with frame ids into blocks: rectangles of the grid whose cells all hold a
+tile, each joined into one image (:func:`join_block`), for a model to see a tile with its neighbours
+(``inference.tile_context``).
 """
 
 from __future__ import annotations
@@ -102,25 +103,60 @@ def place_tiles(tiles: np.ndarray, prior: float = JOIN_PRIOR) -> tuple[tuple[int
 
 @dataclass(frozen=True)
 class Block:
-    """Tiles of one frame joined in one rectangle of grid cells.
+    """A rectangle of a frame's grid whose cells all hold a stored tile, joined into one image.
 
     Attributes:
-        rows: (k,) rows of the tiles (in the array the frame ids belong to).
-        cells: (k,) their places inside the block, as (row, column) in tile units from its top-left corner.
-        shape: (rows, columns) of the block in tiles.
+        rows: (k,) rows of its tiles (in the array the frame ids belong to), row by row.
+        cells: (k, 2) their places inside the block, as (row, column) in tile units from its top-left corner.
+        shape: (rows, columns) of the block in tiles; rows * columns == k.
+        owned: (k,) bool: the tiles that take their prediction from this block (each tile from one block, the
+            largest around it); the others are there as context.
     """
 
     rows: np.ndarray
     cells: np.ndarray
     shape: tuple[int, int]
+    owned: np.ndarray
+
+
+def _rectangles(filled: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Every rectangle (r0, c0, r1, c1), ends exclusive, of more than one cell whose cells are all ``filled``
+    ((rows, columns) bool), largest first."""
+    (h, w), out = filled.shape, []
+    for r0, r1 in itertools.combinations(range(h + 1), 2):
+        for c0, c1 in itertools.combinations(range(w + 1), 2):
+            if (r1 - r0) * (c1 - c0) > 1 and filled[r0:r1, c0:c1].all():
+                out.append((r0, c0, r1, c1))
+    return sorted(out, key=lambda r: -(r[2] - r[0]) * (r[3] - r[1]))
+
+
+def _blocks_of_frame(rows: np.ndarray, cells: tuple[int, ...]) -> list[Block]:
+    """A placed frame as hole-free blocks: each tile owned by the largest one around it; a tile no rectangle of
+    two or more cells holds gets none (it is predicted alone)."""
+    at = {divmod(c, GRID[1]): row for c, row in zip(cells, rows, strict=True)}
+    filled = np.zeros(GRID, bool)
+    filled[tuple(np.array(list(at)).T)] = True
+    owner: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+    rects = _rectangles(filled)
+    for cell in at:
+        owner[cell] = next((r for r in rects if r[0] <= cell[0] < r[2] and r[1] <= cell[1] < r[3]), None)
+    blocks = []
+    for rect in dict.fromkeys(r for r in owner.values() if r is not None):
+        r0, c0, r1, c1 = rect
+        inside = [(r, c) for r in range(r0, r1) for c in range(c0, c1)]
+        blocks.append(Block(np.array([at[x] for x in inside]), np.array([(r - r0, c - c0) for r, c in inside]),
+                            (r1 - r0, c1 - c0), np.array([owner[x] == rect for x in inside])))
+    return blocks
 
 
 def frame_blocks(images: np.ndarray, frame_ids) -> list[Block]:
-    """The frames of ``images`` whose tiles can be put together, each as one :class:`Block`.
+    """The frames of ``images`` whose tiles can be put together, as hole-free :class:`Block` s.
 
-    A frame's tiles must be stored next to each other (the shared file's layout). Frames of fewer than
-    :data:`MIN_TILES` tiles, frames whose
-    best layout makes a join above :data:`JOIN_MAX`, and tiles of another shape than the file's give no block.
+    A complete frame is one block. A frame that lost tiles is placed by :func:`place_tiles` and cut into the
+    largest rectangles its tiles fill (a lost cell is never filled in: gray filler measured worse than the tile
+    alone, ``bench/tta.py``'s frame modes, docs/results.md). A frame's tiles must be stored next to each other (the
+    shared file's layout). Frames of fewer than :data:`MIN_TILES` tiles, frames whose best layout makes a join
+    above :data:`JOIN_MAX`, and tiles of another shape than the file's give no block.
 
     Args:
         images: (N, H, W) uint8 tiles.
@@ -133,20 +169,15 @@ def frame_blocks(images: np.ndarray, frame_ids) -> list[Block]:
     blocks = []
     for s, e in zip(starts, np.r_[starts[1:], len(frame_ids)], strict=True):
         placed = place_tiles(images[s:e]) if MIN_TILES <= e - s <= GRID[0] * GRID[1] else None
-        if placed is None or placed[1] > JOIN_MAX:
-            continue
-        rc = np.array([divmod(c, GRID[1]) for c in placed[0]])  # (k, 2) row, column in the frame
-        rc -= rc.min(axis=0)
-        blocks.append(Block(np.arange(s, e), rc, (int(rc[:, 0].max()) + 1, int(rc[:, 1].max()) + 1)))
+        if placed is not None and placed[1] <= JOIN_MAX:
+            blocks += _blocks_of_frame(np.arange(s, e), placed[0])
     return blocks
 
 
 def join_block(images: np.ndarray, block: Block) -> np.ndarray:
-    """(H * rows, W * columns) uint8 image of a block's tiles in their places; cells no tile fills get the mean
-    gray of the block's tiles (the prediction there is not used)."""
+    """(H * rows, W * columns) uint8 image of a block's tiles in their places."""
     th, tw = images.shape[1:]
-    tiles = images[block.rows]
-    out = np.full((block.shape[0] * th, block.shape[1] * tw), int(round(float(tiles.mean()))), np.uint8)
-    for tile, (r, c) in zip(tiles, block.cells, strict=True):
-        out[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+    out = np.empty((block.shape[0] * th, block.shape[1] * tw), np.uint8)
+    for row, (r, c) in zip(block.rows, block.cells, strict=True):
+        out[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = images[row]
     return out

@@ -4,8 +4,9 @@ A model trained on 64×128 tiles scores far higher on whole validation frames th
 "Context beyond the tile": a rock cut by the tile's edge is seen with its outline). Where the tiles come with frame
 ids (the shared file's ``training_frame_ids`` / ``test_frame_ids``), :func:`predict_masks_in_context` puts each
 frame's stored tiles back in their places (:func:`..data.frame_layout.frame_blocks`, which also places the tiles of
-frames that lost some), predicts the joined image at once and cuts the prediction back into the tiles. Tiles of
-frames that cannot be put together are predicted alone, as :func:`.predictor.predict_masks` does.
+frames that lost some, in the largest rectangles their tiles fill), predicts each joined image at once and cuts
+the prediction back into the tiles. Tiles of frames that cannot be put together are predicted alone, as
+:func:`.predictor.predict_masks` does.
 """
 
 from __future__ import annotations
@@ -40,22 +41,23 @@ def predict_masks_in_context(model, images: np.ndarray, frame_ids, batch_size: i
         scales: multi-scale test-time augmentation factors.
 
     Returns:
-        (N, H, W) uint8 class ids, and how many frames were joined and how many tiles were predicted inside one.
+        (N, H, W) uint8 class ids, and how many blocks (hole-free rectangles of a frame's tiles) were predicted and
+        how many tiles took their prediction from one.
     """
     masks = np.empty(images.shape, np.uint8)
     blocks = frame_blocks(images, frame_ids)
     joined = np.zeros(len(images), bool)
     th, tw = images.shape[1:]
-    with tqdm(total=len(blocks), desc="frames", unit="frame", disable=not progress or not blocks) as bar:
+    with tqdm(total=len(blocks), desc="frames", unit="block", disable=not progress or not blocks) as bar:
         for group in _batches(blocks, batch_size):
             preds = predict_masks(model, np.stack([join_block(images, b) for b in group]), len(group), tta,
                                   False, scales)
             for block, pred in zip(group, preds, strict=True):
-                for row, (r, c) in zip(block.rows, block.cells, strict=True):
+                for row, (r, c) in zip(block.rows[block.owned], block.cells[block.owned], strict=True):
                     masks[row] = pred[r * th:(r + 1) * th, c * tw:(c + 1) * tw]
-                joined[block.rows] = True
+                joined[block.rows[block.owned]] = True
             bar.update(len(group))
     alone = np.flatnonzero(~joined)
     if len(alone):
         masks[alone] = predict_masks(model, images[alone], batch_size, tta, progress, scales)
-    return masks, {"frames_joined": len(blocks), "tiles_in_frames": int(joined.sum()), "tiles_alone": len(alone)}
+    return masks, {"blocks": len(blocks), "tiles_in_frames": int(joined.sum()), "tiles_alone": len(alone)}

@@ -34,7 +34,7 @@ def frame_context_scores(model, images: np.ndarray, masks: np.ndarray, frame_ids
     model.eval()
     with float32_forward(model):
         preds, joined = predict_masks_in_context(model, images, frame_ids, batch_size, progress=False)
-    if not joined["frames_joined"]:
+    if not joined["blocks"]:
         return None
     stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
     stream.update(preds, masks)

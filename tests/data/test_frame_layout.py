@@ -62,15 +62,19 @@ def test_a_frame_missing_its_top_row_is_a_three_row_block_with_its_tiles_in_plac
     np.testing.assert_array_equal(join_block(images, block), frame[64:])
 
 
-def test_a_missing_tile_is_filled_with_the_blocks_mean_gray_and_the_rest_is_in_place():
+def test_a_frame_with_a_hole_is_cut_into_the_largest_full_rectangles_each_tile_owned_once():
     frame = smooth_frame(9)
-    images = tiles_of(frame)[[0, 1, 2, 4, 5, 6, 7]]  # cell (1, 1) lost
-    (block,) = frame_blocks(images, ["f"] * 7)
-    joined = join_block(images, block)
-    hole = np.zeros((256, 256), bool)
-    hole[64:128, 128:] = True
-    np.testing.assert_array_equal(joined[~hole], frame[~hole])
-    assert (joined[hole] == round(images.mean())).all()
+    kept = [0, 1, 2, 4, 5, 6, 7]  # cell (1, 1) lost: the left column and the bottom two rows are full
+    images = tiles_of(frame)[kept]
+    blocks = frame_blocks(images, ["f"] * 7)
+    owned = np.concatenate([b.rows[b.owned] for b in blocks])
+    assert sorted(owned.tolist()) == list(range(7))  # every tile takes its prediction from exactly one block
+    for b in blocks:
+        assert b.shape[0] * b.shape[1] == len(b.rows)  # no cell without a tile
+        (r0, c0), (h, w) = divmod(kept[b.rows[0]], 2), b.shape
+        np.testing.assert_array_equal(join_block(images, b), frame[r0 * 64:(r0 + h) * 64, c0 * 128:(c0 + w) * 128])
+    sizes = {tuple(b.rows.tolist()): b.shape for b in blocks}
+    assert sizes[(0, 2, 3, 5)] == (4, 1)  # the left column is the largest rectangle of its tiles
 
 
 def test_unrelated_tiles_under_one_id_small_frames_and_no_ids_give_no_block():

@@ -51,7 +51,7 @@ def test_each_tile_is_cut_from_its_frame_predicted_whole(sample_arrays, drop_top
     want = np.concatenate([cut(predict_masks(model, block_of(images[i:i + per], per // 2)[None], progress=False)[0])
                            for i in range(0, len(images), per)])
     np.testing.assert_array_equal(got, want)
-    assert info == {"frames_joined": 4, "tiles_in_frames": len(images), "tiles_alone": 0}
+    assert info == {"blocks": 4, "tiles_in_frames": len(images), "tiles_alone": 0}
     alone = predict_masks(model, images, progress=False)
     assert (got != alone).any()  # the neighbours changed the tiles' borders
     inner = np.zeros(images.shape[1:], bool)
@@ -66,7 +66,7 @@ def test_without_context_to_use_every_tile_is_predicted_alone(sample_arrays):
     for frame_ids in (None, np.arange(len(images)).astype(str)):  # no ids; every tile its own frame
         got, info = predict_masks_in_context(model, images, frame_ids, progress=False)
         np.testing.assert_array_equal(got, alone)
-        assert info == {"frames_joined": 0, "tiles_in_frames": 0, "tiles_alone": len(images)}
+        assert info == {"blocks": 0, "tiles_in_frames": 0, "tiles_alone": len(images)}
 
 
 def test_a_model_without_spatial_context_gives_the_same_masks_either_way(sample_arrays):
@@ -74,7 +74,7 @@ def test_a_model_without_spatial_context_gives_the_same_masks_either_way(sample_
     images, ids = sample_arrays.train_images, sample_arrays.train_frame_ids
     got, info = predict_masks_in_context(model, images, ids, batch_size=32, progress=False)
     np.testing.assert_array_equal(got, predict_masks(model, images, progress=False))
-    assert info["tiles_in_frames"] + info["tiles_alone"] == len(images) and info["frames_joined"] >= 20
+    assert info["tiles_in_frames"] + info["tiles_alone"] == len(images) and info["blocks"] >= 20
 
 
 def test_cli_scores_both_ways_and_refuses_what_it_cannot_do(tmp_path, sample_arrays, capsys):
