@@ -69,9 +69,13 @@ def main():
                 if name == "main":
                     metrics = clone / "runs" / "mars-segformer" / "metrics.json"
                     if metrics.exists():
-                        v = json.loads(metrics.read_text())["validation"]
-                        row["validation"] = {k: round(v[k], 3) for k in
-                                             ("task_mean_iou", "iou_soil", "iou_bedrock", "iou_sand", "iou_big_rock")}
+                        m = json.loads(metrics.read_text())
+                        keys = ("task_mean_iou", "iou_soil", "iou_bedrock", "iou_sand", "iou_big_rock")
+                        row["validation"] = {k: round(m["validation"][k], 3) for k in keys}
+                        if m.get("validation_frame_context"):  # the tiles inside their frames, beside the above
+                            c = m["validation_frame_context"]
+                            row["validation_frame_context"] = {**{k: round(c[k], 3) for k in keys},
+                                                               "tiles_in_frames": c["tiles_in_frames"]}
                     size = re.findall(r"run folder: .*\(([\d.]+) MB\)", text)
                     row["run_folder_mb"] = float(size[-1]) if size else None
                 else:

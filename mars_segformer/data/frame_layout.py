@@ -31,8 +31,8 @@ JOIN_MAX = 3.0
 #: by each join that looks real (about 1 to 1.5 on the shared file's whole frames) and loses by each that does not.
 #: 1.5 and :data:`JOIN_MAX` 3 make the fewest wrong joins of the settings measured by ``bench/frame_layout.py``
 JOIN_PRIOR = 1.5
-#: rows (columns) next to a join whose steps :func:`join_ratio` compares the step across it with: 8 put back more
-#: joins right than 1, 2, 4 or the whole tile (``bench/frame_layout.py``)
+#: rows (columns) next to a join whose steps :func:`join_ratio` compares the step across it with: 8 does as well as 2
+#: or 4 and better than 1 or the whole tile (``bench/frame_layout.py --near 8 1 2 4 63``)
 NEAR = 8
 #: frames with fewer stored tiles give no block: with 3 or fewer, a wrong layout is too likely (``bench/frame_layout.py``)
 MIN_TILES = 4
