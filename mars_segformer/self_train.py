@@ -21,7 +21,7 @@ from pathlib import Path
 from .argparsing import ArgumentParser
 from .data.errors import MarsDataError
 from .data.sources import load_arrays
-from .inference.options import PredictError
+from .inference.options import CONTEXTS, PredictError
 from .outputs import OutputPathError, check_output_folder
 from .training.errors import RunError
 from .training.flags import check_early
@@ -133,6 +133,9 @@ def main(argv=None) -> int:
     p.add_argument("--quota", type=float, default=0.3, help="share of each class's pixels kept whatever the threshold")
     p.add_argument("--min_kept", type=float, default=0.05, help="tiles with fewer kept pixels are left out")
     p.add_argument("--tta", default="hflip", choices=["none", "hflip", "flips"])
+    p.add_argument("--context", default="tile", choices=CONTEXTS, help="the teacher labels each unlabelled "
+                   "tile alone, or inside its frame where the data's frame ids let it be put back together "
+                   "(predict --context frame)")
     p.add_argument("--student_init", default="teacher", choices=["teacher", "scratch"],
                    help="the student starts from its teacher's weights, or from the --model preset in the student flags")
     p.add_argument("--trust-remote-code", action="store_true")
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
         if args.rounds < 1:
             raise MarsDataError(f"--rounds must be at least 1, got {args.rounds}")
         config = PseudoLabelConfig(args.threshold, _class_thresholds(args.class_threshold), args.quota,
-                                   args.min_kept, args.tta)
+                                   args.min_kept, args.tta, args.context)
         config.check()
         check_output_folder(args.out, "--out")
         # the students' flags, values and names, before torch is imported (their --output_dir as below)

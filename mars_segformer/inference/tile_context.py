@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.frame_layout import Block, frame_blocks, join_block
-from .predictor import predict_masks
+from .predictor import predict_masks, predict_probs
 
 
 def _batches(blocks: list[Block], tiles_per_batch: int):
@@ -25,6 +25,30 @@ def _batches(blocks: list[Block], tiles_per_batch: int):
         n = max(1, tiles_per_batch // (shape[0] * shape[1]))
         for i in range(0, len(group), n):
             yield group[i:i + n]
+
+
+def _fill_from_blocks(images: np.ndarray, frame_ids, batch_size: int, progress: bool, predict, outs) -> dict:
+    """Fills ``outs`` (arrays of (N, H, W)) at the tiles inside a block from ``predict`` (joined (n, H', W') uint8
+    images -> a tuple of (n, H', W') arrays, one per out); returns how many blocks there were, and ``filled``, the
+    (N,) bool mask of the tiles filled."""
+    blocks = frame_blocks(images, frame_ids)
+    filled = np.zeros(len(images), bool)
+    th, tw = images.shape[1:]
+    with tqdm(total=len(blocks), desc="frames", unit="block", disable=not progress or not blocks) as bar:
+        for group in _batches(blocks, batch_size):
+            results = predict(np.stack([join_block(images, b) for b in group]))
+            for i, block in enumerate(group):
+                for row, (r, c) in zip(block.rows[block.owned], block.cells[block.owned], strict=True):
+                    for out, res in zip(outs, results, strict=True):
+                        out[row] = res[i, r * th:(r + 1) * th, c * tw:(c + 1) * tw]
+                filled[block.rows[block.owned]] = True
+            bar.update(len(group))
+    return {"blocks": len(blocks), "filled": filled}
+
+
+def _info(done: dict) -> dict:
+    return {"blocks": done["blocks"], "tiles_in_frames": int(done["filled"].sum()),
+            "tiles_alone": int((~done["filled"]).sum())}
 
 
 def predict_masks_in_context(model, images: np.ndarray, frame_ids, batch_size: int = 64, tta: str = "none",
@@ -45,19 +69,33 @@ def predict_masks_in_context(model, images: np.ndarray, frame_ids, batch_size: i
         how many tiles took their prediction from one.
     """
     masks = np.empty(images.shape, np.uint8)
-    blocks = frame_blocks(images, frame_ids)
-    joined = np.zeros(len(images), bool)
-    th, tw = images.shape[1:]
-    with tqdm(total=len(blocks), desc="frames", unit="block", disable=not progress or not blocks) as bar:
-        for group in _batches(blocks, batch_size):
-            preds = predict_masks(model, np.stack([join_block(images, b) for b in group]), len(group), tta,
-                                  False, scales)
-            for block, pred in zip(group, preds, strict=True):
-                for row, (r, c) in zip(block.rows[block.owned], block.cells[block.owned], strict=True):
-                    masks[row] = pred[r * th:(r + 1) * th, c * tw:(c + 1) * tw]
-                joined[block.rows[block.owned]] = True
-            bar.update(len(group))
-    alone = np.flatnonzero(~joined)
+    done = _fill_from_blocks(images, frame_ids, batch_size, progress,
+                             lambda x: (predict_masks(model, x, len(x), tta, False, scales),), (masks,))
+    alone = np.flatnonzero(~done["filled"])
     if len(alone):
         masks[alone] = predict_masks(model, images[alone], batch_size, tta, progress, scales)
-    return masks, {"blocks": len(blocks), "tiles_in_frames": int(joined.sum()), "tiles_alone": len(alone)}
+    return masks, _info(done)
+
+
+def _class_and_confidence(model, images: np.ndarray, tta: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n, H, W) uint8 class ids and float32 probabilities of those classes (``tta``-averaged)."""
+    conf, ids = predict_probs(model, images, tta).max(dim=1)
+    return ids.cpu().numpy().astype(np.uint8), conf.cpu().numpy()
+
+
+def predict_confidence_in_context(model, images: np.ndarray, frame_ids, batch_size: int = 64, tta: str = "none",
+                                  progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Class ids and their probabilities, each tile seen inside its frame where it can be put together
+    (pseudo-labels with frame context, ``training.pseudo_labels``); arguments as :func:`predict_masks_in_context`.
+
+    Returns:
+        (N, H, W) uint8 class ids, (N, H, W) float32 probabilities of them, and what was joined.
+    """
+    ids, conf = np.empty(images.shape, np.uint8), np.empty(images.shape, np.float32)
+    done = _fill_from_blocks(images, frame_ids, batch_size, progress,
+                             lambda x: _class_and_confidence(model, x, tta), (ids, conf))
+    alone = np.flatnonzero(~done["filled"])
+    for i in tqdm(range(0, len(alone), batch_size), desc="tiles", unit="batch", disable=not progress or not len(alone)):
+        rows = alone[i:i + batch_size]
+        ids[rows], conf[rows] = _class_and_confidence(model, images[rows], tta)
+    return ids, conf, _info(done)

@@ -22,6 +22,7 @@ import numpy as np
 from ..data import CLASS_NAMES, MarsArrays, MarsDataError, save_npz
 from ..data.io import MARS_LABELS
 from ..data.split import leakage_guard  # noqa: F401  (the guard's home is the split; named here for self_train)
+from ..inference.options import CONTEXTS
 from ..outputs import atomic_write_json
 
 
@@ -36,6 +37,8 @@ class PseudoLabelConfig:
             confident ones), in [0, 1); 0 turns quotas off.
         min_kept: tiles with a smaller share of kept pixels are left out.
         tta: flip test-time augmentation for the probabilities (``none``, ``hflip``, ``flips``).
+        context: ``tile``: each tile labelled alone; ``frame``: inside its frame where the tiles' frame ids let it
+            be put back together (``inference.tile_context``; a tile-trained model predicts far better so).
     """
 
     threshold: float = 0.9
@@ -43,6 +46,7 @@ class PseudoLabelConfig:
     quota: float = 0.3
     min_kept: float = 0.05
     tta: str = "hflip"
+    context: str = "tile"
 
     def check(self) -> None:
         for name, t in {"threshold": self.threshold, **{f"class_thresholds[{k}]": v
@@ -53,6 +57,8 @@ class PseudoLabelConfig:
         if unknown:
             raise MarsDataError(f"pseudo-label class_thresholds: unknown class(es) {unknown}; "
                                 f"choose from {list(CLASS_NAMES[1:])}")
+        if self.context not in CONTEXTS:
+            raise MarsDataError(f"pseudo-label context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
         if not 0 <= self.quota < 1:
             raise MarsDataError(f"pseudo-label quota must lie in [0, 1), got {self.quota}")
         if not 0 <= self.min_kept < 1:
@@ -73,18 +79,14 @@ def pseudo_label(teacher, images: np.ndarray, frame_ids, config: PseudoLabelConf
     Returns:
         (kept tile indices, their pseudo masks, a record of thresholds and per-class coverage).
     """
-    from tqdm.auto import tqdm
 
-    from ..inference.predictor import predict_probs
+    from ..inference.tile_context import predict_confidence_in_context
 
     config.check()
     n_cls = len(CLASS_NAMES)
-    preds = np.empty(images.shape, np.uint8)
-    conf = np.empty(images.shape, np.float32)
-    for i in tqdm(range(0, len(images), batch_size), desc="pseudo-labels", unit="batch", disable=not progress):
-        p = predict_probs(teacher, images[i:i + batch_size], config.tta)
-        c, k = p.max(dim=1)
-        preds[i:i + batch_size], conf[i:i + batch_size] = k.numpy().astype(np.uint8), c.numpy()
+    # without frame ids every tile is labelled alone, as --context tile asks
+    preds, conf, joined = predict_confidence_in_context(teacher, images, frame_ids if config.context == "frame"
+                                                        else None, batch_size, config.tta, progress)
     thresholds, coverage = {}, {}
     keep = np.zeros(images.shape, bool)
     for c in range(1, n_cls):
@@ -102,7 +104,9 @@ def pseudo_label(teacher, images: np.ndarray, frame_ids, config: PseudoLabelConf
     share = keep.reshape(len(images), -1).mean(1)
     tiles = np.flatnonzero(share >= config.min_kept)
     record = {"config": {"threshold": config.threshold, "class_thresholds": config.class_thresholds,
-                         "quota": config.quota, "min_kept": config.min_kept, "tta": config.tta},
+                         "quota": config.quota, "min_kept": config.min_kept, "tta": config.tta,
+                         "context": config.context},
+              "frame_context": joined if config.context == "frame" else None,
               "thresholds_used": thresholds, "coverage": coverage, "tiles_labelled": int(len(images)),
               "tiles_kept": int(len(tiles)), "pixels_kept_share": round(float(keep.mean()), 4)}
     return tiles, masks[tiles], record

@@ -77,7 +77,31 @@ def test_threshold_and_quota_keep_the_confident_pixels_of_every_class():
     assert rec_c["thresholds_used"]["big_rock"] == 0.3 and rec_c["thresholds_used"]["soil"] == 0.99
 
 
-@pytest.mark.parametrize("bad", [dict(threshold=0), dict(threshold=1.5), dict(quota=1.0),
+def test_frame_context_labels_each_tile_as_its_frame_predicted_whole(sample_arrays):
+    """``context="frame"``: the pseudo-labels (every pixel kept) are the teacher's prediction of each complete
+    frame, joined here apart from the package, cut back into its tiles; frame ids None label tile by tile."""
+    from mars_segformer.data.frame_shift import complete_frames
+    from mars_segformer.inference import predict_probs
+    from tests.inference.test_tile_context import NeighbourModel, block_of, cut
+
+    teacher = NeighbourModel()
+    teacher.config.id2label = dict(MARS_LABELS)
+    rows = complete_frames(sample_arrays.train_frame_ids)[:24]  # 3 frames
+    images, ids = sample_arrays.train_images[rows], sample_arrays.train_frame_ids[rows]
+    keep_all = PseudoLabelConfig(threshold=1e-6, quota=0.0, min_kept=0.0, tta="none", context="frame")
+    tiles, masks, record = pseudo_label(teacher, images, ids, keep_all, progress=False)
+    want = np.concatenate([cut(predict_probs(teacher, block_of(images[i:i + 8], 4)[None]).argmax(1).numpy()[0])
+                           for i in (0, 8, 16)])
+    assert tiles.tolist() == list(range(24)) and (masks == want).mean() > 0.9999
+    assert record["frame_context"] == {"blocks": 3, "tiles_in_frames": 24, "tiles_alone": 0}
+    alone = predict_probs(teacher, images).argmax(1).numpy()
+    _, masks_t, record_t = pseudo_label(teacher, images, ids, PseudoLabelConfig(threshold=1e-6, quota=0.0,
+                                        min_kept=0.0, tta="none"), progress=False)
+    np.testing.assert_array_equal(masks_t, alone)
+    assert record_t["frame_context"] is None and (masks != masks_t).any()
+
+
+@pytest.mark.parametrize("bad", [dict(threshold=0), dict(threshold=1.5), dict(quota=1.0), dict(context="frames"),
                                  dict(class_thresholds={"big_rock": 2}), dict(class_thresholds={"lava": 0.5})])
 def test_bad_thresholds(bad):
     with pytest.raises(MarsDataError):
