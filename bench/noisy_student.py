@@ -38,17 +38,22 @@ def student_epochs(share: float) -> int:
     return max(1, round(EPOCHS * (1 - share)))
 
 
+def context_tag(context: str) -> str:
+    """``_frame`` in the names of pseudo-labels (and their students) made inside their frames; none for tiles."""
+    return "" if context == "tile" else f"_{context}"
+
+
 def pseudo_labels(parent: Path, seed: int, args) -> dict:
     """The teacher's pseudo-labels (made once per teacher and settings) and their record."""
     from mars_segformer.data import DataConfig
     from mars_segformer.self_train import label_round
     from mars_segformer.training.pseudo_labels import PseudoLabelConfig
 
-    path = OUT / f"{parent.name}__pseudo_t{args.threshold:g}_q{args.quota:g}.npz"
+    path = OUT / f"{parent.name}__pseudo_t{args.threshold:g}_q{args.quota:g}{context_tag(args.context)}.npz"
     if not path.with_suffix(".json").exists():
         print(f"[noisy-student] {parent.name} labels the unlabelled tiles -> {path.name}", flush=True)
-        label_round(str(parent), args.data, path, PseudoLabelConfig(threshold=args.threshold, quota=args.quota),
-                    DataConfig(seed=seed))
+        label_round(str(parent), args.data, path, PseudoLabelConfig(threshold=args.threshold, quota=args.quota,
+                                                                    context=args.context), DataConfig(seed=seed))
     return {"path": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
             **json.loads(path.with_suffix(".json").read_text())}
 
@@ -56,7 +61,7 @@ def pseudo_labels(parent: Path, seed: int, args) -> dict:
 def student(spec: str, seed: int, parent: Path, pseudo: dict, args) -> Path:
     """Train (or resume, or skip when finished) the seed's student from scratch; returns its run folder."""
     epochs = student_epochs(args.share)
-    name = f"{parent.name}__student_share{args.share:g}_t{args.threshold:g}_q{args.quota:g}"
+    name = f"{parent.name}__student_share{args.share:g}_t{args.threshold:g}_q{args.quota:g}{context_tag(args.context)}"
     OUT.mkdir(parents=True, exist_ok=True)
     train(spec, seed, SimpleNamespace(data=args.data, epochs=epochs, patience=args.patience, threads=args.threads),
           OUT, extra=("--extra_data", str(ROOT / pseudo["path"]), "--extra_share", f"{args.share:g}"), name=name)
@@ -72,6 +77,9 @@ def main():
     p.add_argument("--share", type=float, default=0.3, help="share of the student's training rows pseudo-labelled")
     p.add_argument("--threshold", type=float, default=0.9, help="confidence a pseudo-labelled pixel needs")
     p.add_argument("--quota", type=float, default=0.3, help="share of each class's pixels kept whatever the threshold")
+    p.add_argument("--context", default="tile", choices=["tile", "frame"], help="the teacher labels each tile alone, or "
+                   "inside its frame (self_train --context frame)")
+    p.add_argument("--label_only", action="store_true", help="make the pseudo-labels and stop (for fine-tunes)")
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience of the students, in epochs")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
     p.add_argument("--full_length", default=str(RESULTS / "full_length"), help="where the teachers' runs are")
@@ -88,15 +96,21 @@ def main():
     rows = {}
     for (spec, seed), parent in parents.items():
         pseudo = pseudo_labels(parent, seed, args)
+        if args.label_only:
+            print(f"[noisy-student] {pseudo['path']}: {pseudo['tiles_kept']} tiles kept", flush=True)
+            continue
         run = student(spec, seed, parent, pseudo, args)
         if not (run / "metrics.json").is_file():
             raise SystemExit(f"{run.name} did not finish; see {OUT / (run.name + '.log')}")
         rows[run.name] = {
             "spec": spec, "seed": seed, "share": args.share, "threshold": args.threshold, "quota": args.quota,
+            "context": args.context,
             "epochs": student_epochs(args.share), "teacher": row(parent, None),
             "student": row(parent, run),  # + its speed, threads, curve and whether its split is the teacher's
             "pseudo": {k: pseudo.get(k) for k in ("path", "tiles_labelled", "tiles_kept", "pixels_kept_share",
                                                   "thresholds_used", "coverage", "leakage_guard")}}
+    if args.label_only:
+        return
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds, tabled together
         rows = {**json.loads(stored.read_text())["rows"], **rows}

@@ -25,7 +25,7 @@ def test_the_student_is_the_teachers_recipe_from_scratch_with_the_pseudo_labels(
     parent = tmp_path / "upernet-r18__combo_logit_adj_frame_shift_bf16_s7"
     pseudo = {"path": str(tmp_path / "pseudo.npz")}
     out = ns.student(SPEC, 7, parent, pseudo, Namespace(data="x.npz", share=0.3, threshold=0.9, quota=0.3,
-                                                        patience=10, threads=1))
+                                                        patience=10, threads=1, context="tile"))
     assert out == tmp_path / "ns" / f"{parent.name}__student_share0.3_t0.9_q0.3"
     (cmd,) = calls
     user = cmd[cmd.index("--output_dir"):]
