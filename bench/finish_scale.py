@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -75,16 +76,25 @@ def scores(metrics: dict) -> dict:
 
 def untrained(parent: Path, scale: float, data: str | None) -> dict:
     """The parent model's validation scores on tiles resized by ``scale`` with no fine-tuning: how far the
-    new scale starts from the one it trained at (``data`` None: the file the run names)."""
+    new scale starts from the one it trained at (``data`` None: the file the run names). ``scale`` is an
+    ``--input_scale``; prediction's scales multiply the model's own, so the factor given is their ratio."""
     import torch
 
     from bench.tta import score, validation_tiles
     from mars_segformer.inference import load_model, predict_masks
 
     images, truths, _ = validation_tiles(parent, None, data)
+    model = load_model(str(parent), "cpu")
     with torch.inference_mode():
-        preds = predict_masks(load_model(str(parent), "cpu"), images, 128, "none", progress=False, scales=(scale,))
+        preds = predict_masks(model, images, 128, "none", progress=False, scales=(scale / own_scale(parent),))
     return score(preds, truths)
+
+
+def own_scale(parent: Path) -> float:
+    """The ``input_scale`` a run trained at (its config's; 1 when unset)."""
+    from mars_segformer.data.dataset import config_scale
+
+    return config_scale(SimpleNamespace(**json.loads((parent / "config.json").read_text())))
 
 
 def start_at(parent: Path, scale: float, data: str | None, stored: dict) -> dict:
@@ -153,11 +163,12 @@ def main():
     before = json.loads(stored.read_text())["rows"] if stored.exists() else {}  # rows of other seeds or runs
     rows = {}
     for (spec, seed), parent in parents.items():
-        entry = {"spec": spec, "seed": seed, "epochs": args.epochs, "extra": args.extra, "parent": row(parent, None), "finish": {}}
+        entry = {"spec": spec, "seed": seed, "epochs": args.epochs, "extra": args.extra, "parent": row(parent, None),
+                 "parent_scale": own_scale(parent), "finish": {}}
         for scale in args.scales:
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
-            if scale != 1:
+            if scale != own_scale(parent):
                 entry["finish"][f"x{scale:g}"]["untrained"] = start_at(parent, scale, args.data, before)
         rows[f"{parent.name}__e{args.epochs}{'_' + args.tag if args.tag else ''}"] = entry
     rows = {**before, **rows}
@@ -189,7 +200,7 @@ def render(rows: dict, path: Path, args) -> None:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in rows.values():
         base = e["parent"]["task_mean_iou"]
-        for label, r in [("20 epochs at x1", e["parent"]),
+        for label, r in [(f"20 epochs at x{e.get('parent_scale', 1):g}", e["parent"]),
                          *[(f"+ {e.get('epochs', '?')} epochs at {k}" + (f" (`{_short(e['extra'])}`)" if e.get("extra") else ""), v)
                            for k, v in e["finish"].items()]]:
             pr = f"{r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f}"

@@ -92,16 +92,17 @@ def test_the_curve_is_one_score_per_epoch_from_the_log(tmp_path):
     assert fs.curve(run) == [0.5982, 0.6202]
 
 
-def test_the_untrained_score_at_scale_1_is_the_runs_own_validation_score(tmp_path):
+def test_the_untrained_score_at_the_runs_own_scale_is_its_own_validation_score(tmp_path):
     # the training's evaluator and the bench's prediction path are independent: at the scale the model trained at,
     # the "untrained at the new scale" score must be the run's own saved score
     from tests.training.test_train import launch
 
     out = tmp_path / "run"
-    proc = launch(["--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no"], out)
+    proc = launch(["--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no", "--input_scale", "1.5"], out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = json.loads((out / "metrics.json").read_text())["validation"]
-    got = fs.untrained(out, 1.0, None)
+    assert fs.own_scale(out) == json.loads((out / "config.json").read_text())["input_scale"] == 1.5
+    got = fs.untrained(out, 1.5, None)  # an --input_scale: the run's own (prediction's factor is 1 on top of it)
     assert got["task_mean_iou"] == pytest.approx(saved["task_mean_iou"], abs=1e-6)
     assert got["big_rock"] == pytest.approx(saved["iou_big_rock"], abs=1e-6)
 
