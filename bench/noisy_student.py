@@ -38,6 +38,12 @@ def student_epochs(share: float) -> int:
     return max(1, round(EPOCHS * (1 - share)))
 
 
+def pseudo_record(pseudo: dict) -> dict:
+    """What a table keeps of a pseudo-label record."""
+    return {k: pseudo.get(k) for k in ("path", "tiles_labelled", "tiles_kept", "pixels_kept_share", "thresholds_used",
+                                       "coverage", "leakage_guard", "frame_context")}
+
+
 def context_tag(context: str) -> str:
     """``_frame`` in the names of pseudo-labels (and their students) made inside their frames; none for tiles."""
     return "" if context == "tile" else f"_{context}"
@@ -98,6 +104,7 @@ def main():
         pseudo = pseudo_labels(parent, seed, args)
         if args.label_only:
             print(f"[noisy-student] {pseudo['path']}: {pseudo['tiles_kept']} tiles kept", flush=True)
+            rows[Path(pseudo["path"]).stem] = {"spec": spec, "seed": seed, **pseudo_record(pseudo)}
             continue
         run = student(spec, seed, parent, pseudo, args)
         if not (run / "metrics.json").is_file():
@@ -107,9 +114,11 @@ def main():
             "context": args.context,
             "epochs": student_epochs(args.share), "teacher": row(parent, None),
             "student": row(parent, run),  # + its speed, threads, curve and whether its split is the teacher's
-            "pseudo": {k: pseudo.get(k) for k in ("path", "tiles_labelled", "tiles_kept", "pixels_kept_share",
-                                                  "thresholds_used", "coverage", "leakage_guard")}}
-    if args.label_only:
+            "pseudo": pseudo_record(pseudo)}
+    if args.label_only:  # the records of the pseudo-labels (their files are ignored by git), added to NAME's
+        stored = RESULTS / f"{args.name}.json"
+        rows = {**(json.loads(stored.read_text())["rows"] if stored.exists() else {}), **rows}
+        save(args.name, {"what": "pseudo-label records (--label_only)", "machine": machine(), "rows": rows})
         return
     stored = RESULTS / f"{args.name}.json"
     if stored.exists():  # rows of other seeds, tabled together
