@@ -237,6 +237,8 @@ def summarize(out_root: Path) -> dict:
             "logit_adjustment": _adjustment(metrics),
             # of the saved model (after its logit adjustment), so the tables' precision / recall live in git too
             "big_rock_precision_recall": _precision_recall(metrics),
+            # the saved model's validation tiles predicted inside their frames, beside its tile-by-tile score
+            **({"frame_context": fc} if metrics and (fc := metrics.get("validation_frame_context")) else {}),
             **({"teachers": teachers} if (teachers := trained_teachers(run)) else {}),
             "measured_on": f"{here['cpu']} ({here['cpu_capability']})",
         }
