@@ -81,12 +81,13 @@ def untrained(parent: Path, scale: float, data: str | None) -> dict:
     import torch
 
     from bench.tta import score, validation_tiles
+    from mars_segformer.data.dataset import config_scale
     from mars_segformer.inference import load_model, predict_masks
 
     images, truths, _ = validation_tiles(parent, None, data)
     model = load_model(str(parent), "cpu")
     with torch.inference_mode():
-        preds = predict_masks(model, images, 128, "none", progress=False, scales=(scale / own_scale(parent),))
+        preds = predict_masks(model, images, 128, "none", progress=False, scales=(scale / config_scale(model.config),))
     return score(preds, truths)
 
 

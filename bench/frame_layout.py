@@ -32,6 +32,7 @@ from mars_segformer.data.frame_layout import (  # noqa: E402
     NEAR,
     _joins,
     frame_blocks,
+    frame_runs,
     place_tiles,
 )
 from mars_segformer.data.frame_shift import TILES_PER_FRAME, complete_frames  # noqa: E402
@@ -40,9 +41,7 @@ KEPT = range(2, TILES_PER_FRAME)
 
 
 def frames_by_tiles(frame_ids) -> dict[str, int]:
-    ids = np.asarray(frame_ids)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    return {str(k): v for k, v in sorted(Counter(np.diff(np.r_[starts, len(ids)]).tolist()).items())}
+    return {str(k): v for k, v in sorted(Counter(e - s for s, e in frame_runs(frame_ids)).items())}
 
 
 def in_block_share(images, frame_ids) -> dict:

@@ -25,7 +25,8 @@ from .io import FRAME_SIZE, TILE_SHAPE
 #: the frame's grid of tiles: (rows, columns)
 GRID = (FRAME_SIZE // TILE_SHAPE[0], FRAME_SIZE // TILE_SHAPE[1])
 #: a join whose :func:`join_ratio` is above this is taken for tiles that do not meet there; a layout is used only if
-#: every join it makes is at most this (:data:`.frame_shift.SEAM_FRAME_MAX`, the bound on whole frames' seams)
+#: every join it makes is at most this. The same number as :data:`.frame_shift.SEAM_FRAME_MAX` (whole frames' seams),
+#: but a bound on another ratio, chosen on its own (``bench/frame_layout.py --join_max``)
 JOIN_MAX = 3.0
 #: what a join counts in :func:`place_tiles`' score: a join of ratio r adds r - JOIN_PRIOR, so that a layout gains
 #: by each join that looks real (about 1 to 1.5 on the shared file's whole frames) and loses by each that does not.
@@ -36,6 +37,19 @@ JOIN_PRIOR = 1.5
 NEAR = 8
 #: frames with fewer stored tiles give no block: with 3 or fewer, a wrong layout is too likely (``bench/frame_layout.py``)
 MIN_TILES = 4
+
+
+def frame_runs(frame_ids) -> list[tuple[int, int]]:
+    """(start, end) rows of each run of equal frame ids, ends exclusive: a frame's tiles, stored next to each other.
+
+    Args:
+        frame_ids: (N,) frame id of each stored tile.
+    """
+    ids = np.asarray(frame_ids)
+    if not len(ids):
+        return []
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return list(zip(starts.tolist(), np.r_[starts[1:], len(ids)].tolist(), strict=True))
 
 
 def join_ratio(first: np.ndarray, second: np.ndarray, axis: int) -> float:
@@ -164,10 +178,8 @@ def frame_blocks(images: np.ndarray, frame_ids) -> list[Block]:
     """
     if frame_ids is None or images.shape[1:] != TILE_SHAPE or not len(images):
         return []
-    frame_ids = np.asarray(frame_ids)
-    starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
     blocks = []
-    for s, e in zip(starts, np.r_[starts[1:], len(frame_ids)], strict=True):
+    for s, e in frame_runs(frame_ids):
         placed = place_tiles(images[s:e]) if MIN_TILES <= e - s <= GRID[0] * GRID[1] else None
         if placed is not None and placed[1] <= JOIN_MAX:
             blocks += _blocks_of_frame(np.arange(s, e), placed[0])

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .ai4mars import join_tiles
+from .frame_layout import frame_runs
 from .io import FRAME_SIZE, TILE_SHAPE
 
 #: tiles of a complete frame: (FRAME_SIZE / tile height) rows × (FRAME_SIZE / tile width) columns
@@ -68,11 +69,7 @@ def complete_frames(frame_ids: np.ndarray, wanted=None) -> np.ndarray:
         (F * TILES_PER_FRAME,) int64 rows, each frame's tiles in their stored (row-major) order.
     """
     frame_ids = np.asarray(frame_ids)
-    if len(frame_ids) == 0:
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, frame_ids[1:] != frame_ids[:-1]])
-    ends = np.r_[starts[1:], len(frame_ids)]
-    rows = [np.arange(s, e) for s, e in zip(starts, ends, strict=True)
+    rows = [np.arange(s, e) for s, e in frame_runs(frame_ids)
             if e - s == TILES_PER_FRAME and (wanted is None or frame_ids[s] in wanted)]
     return np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
 

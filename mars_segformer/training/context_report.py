@@ -9,18 +9,20 @@ the run's own validation split, written to ``metrics.json`` as ``validation_fram
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ..data.io import CLASS_NAMES
 from ..inference.tile_context import predict_masks_in_context
-from ..metrics import StreamingMeanIoU
 from .devices import float32_forward
+from .trainer import StreamingMetrics
 
 
 def frame_context_scores(model, images: np.ndarray, masks: np.ndarray, frame_ids, batch_size: int = 64
                          ) -> dict | None:
-    """Task and per-class IoU of ``images`` predicted inside their frames, with how many were; None when the data
-    has no frame ids or no frame can be put together.
+    """The closing evaluation's scores (task and per-class IoU, ...) of ``images`` predicted inside their frames,
+    with how many were; None when the data has no frame ids or no frame can be put together.
 
     Args:
         model: the model as it will be saved, evaluated in float32 as the closing evaluation does.
@@ -36,9 +38,6 @@ def frame_context_scores(model, images: np.ndarray, masks: np.ndarray, frame_ids
         preds, joined = predict_masks_in_context(model, images, frame_ids, batch_size, progress=False)
     if not joined["blocks"]:
         return None
-    stream = StreamingMeanIoU(len(CLASS_NAMES), ignore_index=0)
-    stream.update(preds, masks)
-    res = stream.compute()
-    return {"task_mean_iou": float(res["task_mean_iou"]),
-            **{f"iou_{n}": float(v) for n, v in zip(CLASS_NAMES[1:], res["per_category_iou"][1:], strict=True)},
-            **joined}
+    # scored as the Trainer's evaluation scores the validation tiles, so both entries of metrics.json read alike
+    scores = StreamingMetrics(len(CLASS_NAMES), 0, list(CLASS_NAMES))
+    return {**scores(SimpleNamespace(predictions=preds, label_ids=masks), compute_result=True), **joined}
