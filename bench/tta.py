@@ -5,7 +5,9 @@
 For every run folder (or checkpoint folder: give ``--seed``) the validation split of its seed is
 rebuilt from the data file its ``metrics.json`` names (default: the shared file), then predicted
 plain, with horizontal flips, with all four flips, and with horizontal flips at three scales
-(0.75, 1, 1.25 of the tile, probabilities averaged); and inside their frames (``predict --context frame``:
+(0.75, 1, 1.25 of the tile, probabilities averaged); with each tile's borders mirrored outwards by 16 or 32 pixels
+before the model and cut off after it (``reflect16``, ``reflect32``, ``symmetric16``: context of a kind, invented from
+the tile itself); and inside their frames (``predict --context frame``:
 ``frame``, and ``frame_hflip`` with flips), where the tiles' frames can be put back together, with the tiles that
 were and were not scored apart too. Saves ``bench/results/tta.json``.
 """
@@ -29,10 +31,13 @@ from mars_segformer.data.frame_shift import TILES_PER_FRAME  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks, predict_masks_in_context  # noqa: E402
 from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
 
-#: name -> (flips, scales, context)
+#: name -> (flips, scales, context); a tile mode may mirror the tile's borders first (:data:`PADS`)
 MODES = {"plain": ("none", (1.0,), "tile"), "hflip": ("hflip", (1.0,), "tile"), "flips": ("flips", (1.0,), "tile"),
          "hflip_multiscale": ("hflip", (0.75, 1.0, 1.25), "tile"), "frame": ("none", (1.0,), "frame"),
-         "frame_hflip": ("hflip", (1.0,), "frame")}
+         "frame_hflip": ("hflip", (1.0,), "frame"), "reflect16": ("none", (1.0,), "tile"),
+         "reflect32": ("none", (1.0,), "tile"), "symmetric16": ("none", (1.0,), "tile")}
+#: mode -> (numpy.pad mode, pixels added on every side) for the modes that predict a padded tile and crop it back
+PADS = {"reflect16": ("reflect", 16), "reflect32": ("reflect", 32), "symmetric16": ("symmetric", 16)}
 #: the modes run unless --modes names others
 DEFAULT_MODES = ["plain", "hflip", "flips", "hflip_multiscale"]
 
@@ -75,6 +80,10 @@ def predict_mode(model, images, frame_ids, mode: str):
     """Predicted masks of ``mode`` (:data:`MODES`), and for a frame mode how many frames and tiles were joined
     (None for the others)."""
     flips, scales, context = MODES[mode]
+    if mode in PADS:
+        how, pad = PADS[mode]
+        padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)), mode=how)
+        return predict_masks(model, padded, 128, flips, progress=False, scales=scales)[:, pad:-pad, pad:-pad], None
     if context == "tile":
         return predict_masks(model, images, 128, flips, progress=False, scales=scales), None
     return predict_masks_in_context(model, images, frame_ids, 128, flips, False, scales)
@@ -124,7 +133,8 @@ def main():
         if any(MODES[m][2] == "frame" for m in args.modes):
             row["by_group"] = by_group(preds, truths, tile_groups(images, frame_ids))
         rows[run.name] = row
-    save(args.name, {"machine": machine(), "modes": {k: {"flips": f, "scales": list(s), "context": c}
+    save(args.name, {"machine": machine(), "modes": {k: {"flips": f, "scales": list(s), "context": c,
+                                                         **({"pad": list(PADS[k])} if k in PADS else {})}
                                                      for k, (f, s, c) in MODES.items()},
                      "rows": rows, "command": command_line()})
 
