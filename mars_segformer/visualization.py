@@ -166,20 +166,21 @@ def big_rock_outcomes(truth: np.ndarray, pred: np.ndarray, cls: int = 4) -> np.n
     return np.select([t & p, t & ~p, p & ~t], [1, 2, 3], 0).astype(np.uint8)
 
 
-def save_big_rock_gallery(images, truths, preds, path, title: str = "", cls: int = 4) -> Path:
-    """Rows of image / truth / prediction / big-rock hits (green), misses (red) and false alarms (yellow)."""
-    n = len(images)
-    fig, axes = plt.subplots(n, 4, figsize=(10, 1.5 * n + 0.6), squeeze=False)
-    colors = np.array([(0, 0, 0), *HIT_MISS_COLORS.values()], np.uint8)
-    for i in range(n):
-        codes = big_rock_outcomes(truths[i], preds[i], cls)
-        rgb = np.repeat(images[i][..., None], 3, axis=-1).astype(np.float32)
-        a = np.where(codes[..., None] > 0, 0.7, 0.0)
-        hm = (rgb * (1 - a) + colors[codes].astype(np.float32) * a).astype(np.uint8)
-        hits, misses, alarms = ((codes == k).sum() for k in (1, 2, 3))
-        panels = [(images[i], "image"), (overlay(images[i], truths[i]), "truth"), (overlay(images[i], preds[i]), "prediction"),
-                  (hm, f"hit {hits} / miss {misses} / false {alarms} px")]
-        for ax, (im, name) in zip(axes[i], panels, strict=True):
+def hit_miss_image(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, cls: int = 4) -> tuple[np.ndarray, str]:
+    """(H, W, 3) uint8: the gray ``image`` with big-rock hits, misses and false alarms blended in their
+    :data:`HIT_MISS_COLORS` (70 % colour), and a caption with their pixel counts."""
+    codes = big_rock_outcomes(truth, pred, cls)
+    colors = np.array([(0, 0, 0), *HIT_MISS_COLORS.values()], np.float32)
+    rgb = np.repeat(image[..., None], 3, axis=-1).astype(np.float32)
+    a = np.where(codes[..., None] > 0, 0.7, 0.0)
+    hits, misses, alarms = ((codes == k).sum() for k in (1, 2, 3))
+    return np.round(rgb * (1 - a) + colors[codes] * a).astype(np.uint8), f"hit {hits} / miss {misses} / false {alarms} px"
+
+
+def _panel_rows(fig, axes, rows: list[list[tuple[np.ndarray, str]]], title: str) -> None:
+    """Draw ``rows`` of (image, caption) panels into ``axes`` with the hit/miss legend and ``title``."""
+    for ax_row, panels in zip(axes, rows, strict=True):
+        for ax, (im, name) in zip(ax_row, panels, strict=True):
             ax.imshow(im, cmap="gray" if im.ndim == 2 else None, vmin=0, vmax=255)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -189,4 +190,27 @@ def save_big_rock_gallery(images, truths, preds, path, title: str = "", cls: int
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+
+
+def save_big_rock_gallery(images, truths, preds, path, title: str = "", cls: int = 4) -> Path:
+    """Rows of image / truth / prediction / big-rock hits (green), misses (red) and false alarms (yellow)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(10, 1.5 * n + 0.6), squeeze=False)
+    rows = [[(images[i], "image"), (overlay(images[i], truths[i]), "truth"), (overlay(images[i], preds[i]), "prediction"),
+             hit_miss_image(images[i], truths[i], preds[i], cls)] for i in range(n)]
+    _panel_rows(fig, axes, rows, title)
+    return _save(fig, path)
+
+
+def save_context_gallery(frames, truths, tile_preds, context_preds, path, title: str = "", cls: int = 4) -> Path:
+    """Rows of a whole frame / its truth / big-rock hits and misses of its tiles predicted one by one / the same
+    predicted inside the frame (``predict --context frame``); (F, H, W) arrays of joined frames."""
+    n = len(frames)
+    fig, axes = plt.subplots(n, 4, figsize=(10, 3.0 * n + 0.8), squeeze=False)
+    rows = []
+    for i in range(n):
+        (tile, t_cap), (ctx, c_cap) = (hit_miss_image(frames[i], truths[i], p[i], cls) for p in (tile_preds, context_preds))
+        rows.append([(frames[i], "frame"), (overlay(frames[i], truths[i]), "truth"),
+                     (tile, f"tile by tile\n{t_cap}"), (ctx, f"inside the frame\n{c_cap}")])
+    _panel_rows(fig, axes, rows, title)
     return _save(fig, path)
