@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,6 +27,7 @@ from mars_segformer.data.ai4mars import join_tiles  # noqa: E402
 from mars_segformer.data.frame_layout import frame_blocks  # noqa: E402
 from mars_segformer.data.frame_shift import TILES_PER_FRAME  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks, predict_masks_in_context  # noqa: E402
+from mars_segformer.outputs import atomic_path  # noqa: E402
 from mars_segformer.visualization import save_context_gallery  # noqa: E402
 
 BIG_ROCK = 4
@@ -68,6 +70,10 @@ def main():
              f"(over all {len(rows)} complete validation frames: {complete_iou['tile_by_tile']:.3f} "
              f"and {complete_iou['inside_the_frame']:.3f})")
     save_context_gallery(frames, t, a, b, args.out, title)
+    with Image.open(args.out) as im:  # 256 colours: 0.8 MB instead of 1.4 for six frames, no visible change
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    with atomic_path(args.out) as tmp:
+        small.save(tmp, format="PNG", optimize=True)
     print(f"saved {args.out}")
     save(args.name, {"machine": machine(), "run": args.run, "png": args.out, "frames_drawn": int(len(pick)),
                      "big_rock_iou_drawn": drawn, "complete_frames": int(len(rows)),
