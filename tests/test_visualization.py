@@ -3,7 +3,12 @@
 import numpy as np
 from PIL import Image
 
-from mars_segformer.visualization import big_rock_outcomes, hit_miss_image, save_big_rock_gallery, save_context_gallery
+from mars_segformer.visualization import (
+    big_rock_outcomes,
+    hit_miss_image,
+    save_big_rock_gallery,
+    save_context_gallery,
+)
 
 
 def test_outcome_codes_count_hits_misses_and_false_alarms():
