@@ -21,7 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import command_line, machine, result_name, save  # noqa: E402
-from bench.tta import validation_split  # noqa: E402
+from bench.tta import score, validation_split  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data.ai4mars import join_tiles  # noqa: E402
 from mars_segformer.data.frame_layout import frame_blocks  # noqa: E402
@@ -34,10 +34,8 @@ BIG_ROCK = 4
 
 
 def big_rock_iou(truths: np.ndarray, preds: np.ndarray) -> float:
-    """Big-rock IoU over the labelled pixels (background truth not scored)."""
-    scored = truths != 0
-    t, p = truths == BIG_ROCK, (preds == BIG_ROCK) & scored
-    return float((t & p).sum() / max((t | p).sum(), 1))
+    """Big-rock IoU of the task's metric (background truth not scored)."""
+    return score(preds, truths)["big_rock"]
 
 
 def main():
@@ -49,6 +47,8 @@ def main():
     p.add_argument("--data", default=None, help="default: the run's own data")
     p.add_argument("--name", type=result_name, default="frame_context_gallery", help="bench/results/NAME.json")
     args = p.parse_args()
+    if args.frames < 1:
+        p.error(f"--frames {args.frames}: expected 1 or more")
     images, truths, frame_ids, _ = validation_split(Path(args.run), args.seed, args.data)
     if frame_ids is None:
         p.error(f"--run {args.run}: its data has no frame ids; expected a file with frames (the shared file)")
