@@ -169,7 +169,7 @@ def main():
         for scale in args.scales:
             run = finetune(parent, spec, seed, scale, args)
             entry["finish"][f"x{scale:g}"] = row(parent, run)
-            if scale != own_scale(parent):
+            if scale != entry["parent_scale"]:
                 entry["finish"][f"x{scale:g}"]["untrained"] = start_at(parent, scale, args.data, before)
         rows[f"{parent.name}__e{args.epochs}{'_' + args.tag if args.tag else ''}"] = entry
     rows = {**before, **rows}

@@ -115,14 +115,12 @@ def main():
             "epochs": student_epochs(args.share), "teacher": row(parent, None),
             "student": row(parent, run),  # + its speed, threads, curve and whether its split is the teacher's
             "pseudo": pseudo_record(pseudo)}
-    if args.label_only:  # the records of the pseudo-labels (their files are ignored by git), added to NAME's
-        stored = RESULTS / f"{args.name}.json"
-        rows = {**(json.loads(stored.read_text())["rows"] if stored.exists() else {}), **rows}
+    stored = RESULTS / f"{args.name}.json"
+    if stored.exists():  # rows of other seeds (or other pseudo-label records), kept together
+        rows = {**json.loads(stored.read_text())["rows"], **rows}
+    if args.label_only:  # the records of the pseudo-labels (their files are ignored by git)
         save(args.name, {"what": "pseudo-label records (--label_only)", "machine": machine(), "rows": rows})
         return
-    stored = RESULTS / f"{args.name}.json"
-    if stored.exists():  # rows of other seeds, tabled together
-        rows = {**json.loads(stored.read_text())["rows"], **rows}
     save(args.name, {"batch_size": 32, "machine": machine(), "rows": rows})
     render(rows, ROOT / "docs" / f"{args.name}.md")
 

@@ -31,13 +31,12 @@ from mars_segformer.data.frame_shift import TILES_PER_FRAME  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks, predict_masks_in_context  # noqa: E402
 from mars_segformer.metrics import StreamingMeanIoU  # noqa: E402
 
-#: name -> (flips, scales, context); a tile mode may mirror the tile's borders first (:data:`PADS`)
-MODES = {"plain": ("none", (1.0,), "tile"), "hflip": ("hflip", (1.0,), "tile"), "flips": ("flips", (1.0,), "tile"),
-         "hflip_multiscale": ("hflip", (0.75, 1.0, 1.25), "tile"), "frame": ("none", (1.0,), "frame"),
-         "frame_hflip": ("hflip", (1.0,), "frame"), "reflect16": ("none", (1.0,), "tile"),
-         "reflect32": ("none", (1.0,), "tile"), "symmetric16": ("none", (1.0,), "tile")}
 #: mode -> (numpy.pad mode, pixels added on every side) for the modes that predict a padded tile and crop it back
 PADS = {"reflect16": ("reflect", 16), "reflect32": ("reflect", 32), "symmetric16": ("symmetric", 16)}
+#: name -> (flips, scales, context); the :data:`PADS` modes are plain tile modes on the padded tile
+MODES = {"plain": ("none", (1.0,), "tile"), "hflip": ("hflip", (1.0,), "tile"), "flips": ("flips", (1.0,), "tile"),
+         "hflip_multiscale": ("hflip", (0.75, 1.0, 1.25), "tile"), "frame": ("none", (1.0,), "frame"),
+         "frame_hflip": ("hflip", (1.0,), "frame"), **{name: ("none", (1.0,), "tile") for name in PADS}}
 #: the modes run unless --modes names others
 DEFAULT_MODES = ["plain", "hflip", "flips", "hflip_multiscale"]
 
