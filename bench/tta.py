@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import SHARED_DATA, command_line, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import CLASS_NAMES, DataConfig, load_arrays  # noqa: E402
+from mars_segformer.data import CLASS_NAMES, DataConfig, MarsDataError, load_arrays  # noqa: E402
 from mars_segformer.data.frame_layout import frame_blocks  # noqa: E402
 from mars_segformer.data.frame_shift import TILES_PER_FRAME  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks, predict_masks_in_context  # noqa: E402
@@ -57,12 +57,13 @@ def validation_split(run: Path, seed: int | None, data: str | None):
     record = run_split_record(str(home))
     metrics = json.loads((home / "metrics.json").read_text()) if (home / "metrics.json").exists() else {}
     data = data or (record or {}).get("data") or metrics.get("data") or str(SHARED_DATA)
-    arrays = load_arrays(None if data in ("embedded AI4Mars sample", "embedded sample") else data)
-    try:
+    try:  # the split first: a folder that is no run is named before any data is read
         config, record = validation_config(str(home), None if record else DataConfig.val_fraction,
                                            None if record else (seed if seed is not None else metrics.get("seed")))
-    except PredictError as err:
-        raise SystemExit(f"{run}: {err}") from None
+        arrays = load_arrays(None if data in ("embedded AI4Mars sample", "embedded sample") else data)
+    except (PredictError, MarsDataError) as err:  # a user's mistake: one line, exit 2, as the package's commands
+        sys.stderr.write(f"error: {run}: {err}\n")
+        raise SystemExit(2) from None
     images, truths, frame_ids = select_split(arrays, "validation", config, record, str(home))
     return images, truths, frame_ids, config.seed
 
