@@ -128,6 +128,8 @@ def curve(run: Path) -> list[float]:
 def row(parent: Path, run: Path | None) -> dict:
     m = json.loads(((run or parent) / "metrics.json").read_text())
     out = {**scores(m), "logit_adjustment_tau": m.get("logit_adjustment_tau")}
+    if fc := m.get("validation_frame_context"):  # the closing report's score inside the tiles' frames, beside it
+        out["frame_context"] = fc
     if run is not None:
         out.update(train_samples_per_s=m.get("train_samples_per_s"), torch_threads=m.get("torch_threads"),
                    input_scale=m.get("input_scale"),

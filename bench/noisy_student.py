@@ -125,6 +125,12 @@ def main():
     render(rows, ROOT / "docs" / f"{args.name}.md")
 
 
+def _framed(r: dict) -> str:
+    """A row's closing-report score inside the tiles' frames, or ``-`` for a run without one."""
+    fc = r.get("frame_context")
+    return f"{fc['task_mean_iou']:.4f} ({fc['iou_big_rock']:.3f})" if fc else "-"
+
+
 def render(rows: dict, path: Path) -> None:
     m = machine()
     lines = [f"Noisy Student at full length (`python bench/noisy_student.py --seeds ...`); {m['cpu']} "
@@ -132,8 +138,9 @@ def render(rows: dict, path: Path) -> None:
              "adjustment) on the frame-grouped split of the seed; the student trains from scratch on the labelled "
              "tiles and the teacher's pseudo-labels, at the teacher's samples seen.", "",
              "| seed | model | task mIoU | Δ vs teacher | soil | bedrock | sand | big rock | big-rock P / R | τ | "
-             "pseudo tiles kept (pixels kept) | per epoch (before τ) | train samples/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "inside their frames (big rock) | pseudo tiles kept (pixels kept) | per epoch (before τ) | "
+             "train samples/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in rows.values():
         t, s = e["teacher"], e["student"]
         for label, r in (("teacher (20 epochs)", t),
@@ -145,7 +152,7 @@ def render(rows: dict, path: Path) -> None:
                          f"{r['task_mean_iou'] - t['task_mean_iou']:+.4f} | "
                          + " | ".join(f"{r[c]:.3f}" for c in CLASSES)
                          + f" | {r['big_rock_precision']:.2f} / {r['big_rock_recall']:.2f} | "
-                         f"{r['logit_adjustment_tau']} | {pseudo} | "
+                         f"{r['logit_adjustment_tau']} | {_framed(r)} | {pseudo} | "
                          + (" → ".join(f"{x:.3f}" for x in r.get("curve") or []) or "-") + f" | {_speed(s) if r is s else ''} |")
     path.write_text("\n".join(lines) + "\n")
 

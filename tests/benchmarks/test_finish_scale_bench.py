@@ -80,6 +80,18 @@ def test_the_row_has_big_rock_precision_and_recall_and_checks_the_split(tmp_path
     assert fs.row(tmp_path / "parent", tmp_path / "other")["split_matches_parent"] is False
 
 
+def test_the_row_carries_the_closing_reports_frame_context_score_where_the_run_has_one(tmp_path):
+    split = {"seed": 7, "val_fraction": 0.2, "data": "x.npz"}
+    cm = [[0] * 5, [0, 9, 0, 0, 0], [0, 0, 9, 0, 0], [0, 0, 0, 9, 0], [0, 0, 0, 0, 9]]
+    _run(tmp_path / "parent", cm, split)
+    _run(tmp_path / "student", cm, split)
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    framed = {"task_mean_iou": 0.71, "iou_big_rock": 0.33, "blocks": 4, "tiles_in_frames": 30, "tiles_alone": 2}
+    (tmp_path / "student" / "metrics.json").write_text(json.dumps({**metrics, "validation_frame_context": framed}))
+    assert fs.row(tmp_path / "parent", tmp_path / "student")["frame_context"] == framed
+    assert "frame_context" not in fs.row(tmp_path / "parent", None)  # a run of an earlier release has none
+
+
 def test_the_curve_is_one_score_per_epoch_from_the_log(tmp_path):
     run = tmp_path / "parent__x2_e2"
     run.mkdir()

@@ -74,10 +74,15 @@ def test_the_table_reads_the_rows(tmp_path, monkeypatch):
          "big_rock_precision": 0.4, "big_rock_recall": 0.3, "logit_adjustment_tau": 0.0}
     rows = {"r": {"seed": 3, "share": 0.3, "threshold": 0.9, "quota": 0.3, "epochs": 14, "teacher": v,
                   "student": {**v, "task_mean_iou": 0.65, "curve": [0.5, 0.65], "train_samples_per_s": 28.0,
-                              "torch_threads": 1},
+                              "torch_threads": 1, "frame_context": {"task_mean_iou": 0.71, "iou_big_rock": 0.33}},
                   "pseudo": {"tiles_kept": 2000, "tiles_labelled": 3162, "pixels_kept_share": 0.5}}}
     ns.render(rows, tmp_path / "t.md")
     text = (tmp_path / "t.md").read_text()
     student = next(line for line in text.splitlines() if "student (share 0.3" in line)
     assert "| 0.6500 | +0.0500 |" in student and "2000 of 3162 (50.0%)" in student and "0.500 → 0.650" in student
     assert np.isclose(float(student.split("|")[3]), 0.65)
+    header = next(line for line in text.splitlines() if line.startswith("| seed"))
+    column = [c.strip() for c in header.split("|")].index("inside their frames (big rock)")
+    teacher = next(line for line in text.splitlines() if "teacher (20 epochs)" in line)
+    assert [c.strip() for c in student.split("|")][column] == "0.7100 (0.330)"
+    assert [c.strip() for c in teacher.split("|")][column] == "-"  # a teacher of an earlier release has none
