@@ -244,6 +244,14 @@ CONTEXT.update({f"{number}_combo_logit_adj_frame_shift_p1_x1.5_head{width}": (
 CONTEXT["32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05"] = (
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with AdamW weight decay 0.05 instead of 1e-3",
     _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_decay=0.05))
+#: regularisation by lighting: validation frames are other sols, cameras and exposures than the training frames
+#: (the split is frame-grouped), while the default sees each training tile only at its own brightness; the images are
+#: normalised by one fixed mean / std, so a brightness / contrast jitter (+-20 %, half the reads; the reference
+#: recipe's, never measured alone at full length) is a change the model sees. Heavy augmentation together cost at 200
+#: steps, where there is nothing to regularise yet, so it is measured at full length
+CONTEXT["33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc"] = (
+    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + brightness / contrast jitter (+-20 %, p 0.5)",
+    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], augmentations="hflip,frame_shift,brightness_contrast"))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -326,6 +334,8 @@ PARENT = {
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96": "19_combo_logit_adj_frame_shift_p1",
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
