@@ -89,6 +89,9 @@ class MarsElastic(A.DualTransform):
         return ("alpha", "grid")
 
 
+#: ``exposure``'s limits: brightness as a share of 255, contrast as a factor's distance from 1
+EXPOSURE_BRIGHTNESS, EXPOSURE_CONTRAST = 0.05, 0.1
+
 #: name -> factory of one albumentations transform; the names are what configs and the CLI accept.
 AUGMENTATIONS = {
     "hflip": lambda: A.HorizontalFlip(p=0.5),
@@ -98,6 +101,11 @@ AUGMENTATIONS = {
     "elastic": lambda: MarsElastic(alpha=3.0, p=0.3),
     "blur": lambda: A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.3, 1.5), p=0.3),
     "brightness_contrast": lambda: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+    # exposure jitter inside the data's own spread: out = alpha * tile + beta * 255 with alpha in [0.9, 1.1] and
+    # beta in +-0.05 (+-13 grey levels), where frames' mean brightness in the shared file has an sd of 17 levels;
+    # brightness_contrast's +-0.2 is +-51 levels (docs/results.md, "Brightness / contrast jitter")
+    "exposure": lambda: A.RandomBrightnessContrast(brightness_limit=EXPOSURE_BRIGHTNESS, contrast_limit=EXPOSURE_CONTRAST,
+                                                   p=0.5),
 }
 
 #: augmentations that draw from the training pool, built with the DatasetDict (``data.copy_paste``,

@@ -40,6 +40,35 @@ def test_geometric_transforms_move_masks_with_pixels(sample_arrays):
     np.testing.assert_array_equal(out["mask"][:, ::-1], msk)
 
 
+def _linear_fit(img: np.ndarray, out: np.ndarray) -> tuple[float, float, float]:
+    """Slope, intercept (grey levels) and worst residual of out ~ img over the pixels that did not clip."""
+    x, y = img.astype(np.float64).ravel(), out.astype(np.float64).ravel()
+    keep = (y > 0) & (y < 255)
+    slope, intercept = np.polyfit(x[keep], y[keep], 1)
+    return slope, intercept, np.abs(y[keep] - (slope * x[keep] + intercept)).max()
+
+
+def test_exposure_is_a_linear_change_inside_its_limits(sample_arrays):
+    """out = alpha * tile + beta * 255 (rounded, clipped), alpha within 1 +- 0.1 and |beta * 255| <= 12.75, read
+    back from each output by a least-squares line; brightness_contrast, its +-0.2 sibling, goes past those limits."""
+    fits = {}
+    for name in ("exposure", "brightness_contrast"):
+        aug = build_augmentation([name], seed=0)
+        aug.transforms[0].p = 1.0
+        fits[name] = []
+        for i in range(40):
+            img, msk = sample_arrays.train_images[i], sample_arrays.train_masks[i]
+            out = aug(image=img, mask=msk)
+            np.testing.assert_array_equal(out["mask"], msk)
+            fits[name].append(_linear_fit(img, out["image"]))
+    slopes, intercepts, residuals = np.array(fits["exposure"]).T
+    assert slopes.min() >= 0.9 - 0.01 and slopes.max() <= 1.1 + 0.01
+    assert np.abs(intercepts).max() <= 0.05 * 255 + 1.5
+    assert residuals.max() <= 1.01  # rounding to uint8 only
+    wide_slopes, wide_intercepts, _ = np.array(fits["brightness_contrast"]).T
+    assert np.abs(wide_intercepts).max() > 0.05 * 255 + 1.5 or np.abs(wide_slopes - 1).max() > 0.11
+
+
 def test_unknown_augmentation_name():
     with pytest.raises(ValueError, match=r"unknown augmentation\(s\) \['twirl'\]"):
         build_augmentation(["hflip", "twirl"])
