@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mars_segformer.data import MarsDataError, load_arrays
 from mars_segformer.outputs import atomic_write_json
 from mars_segformer.training.devices import describe_machine as machine  # noqa: F401  (one place for it)
 
@@ -29,6 +30,15 @@ def result_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a file name without a folder (written as bench/results/NAME.json), "
                                          f"got {text!r}")
     return text
+
+
+def load_data(parser: argparse.ArgumentParser, data: str | None):
+    """The arrays of ``--data`` (``data.load_arrays``), a user's mistake in it (no such file, a file of another
+    layout) answered as the parser answers a bad flag: one line naming ``--data``, exit 2, nothing written."""
+    try:
+        return load_arrays(data)
+    except MarsDataError as err:
+        parser.error(f"--data: {err}")
 
 
 def command_line() -> str:

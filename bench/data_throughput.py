@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import machine, save  # noqa: E402
+from bench.common import load_data, machine, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays  # noqa: E402
+from mars_segformer.data import DataConfig, build_dataset_dict  # noqa: E402
 
 
 def data_rate(ds, batch: int, seconds: float) -> float:
@@ -54,7 +54,7 @@ def main():
     p.add_argument("--train-steps", type=int, default=5)
     args = p.parse_args()
     torch.set_num_threads(1)
-    data = build_dataset_dict(load_arrays(args.data), DataConfig.reference())
+    data = build_dataset_dict(load_data(p, args.data), DataConfig.reference())
     rate = data_rate(data.datasets["train"], 32, args.seconds)
     plain = data_rate(data.datasets["validation"], 32, args.seconds / 2)
     model_rate = train_rate(32, args.train_steps)

@@ -17,9 +17,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, load_data, machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import build_augmentation, load_arrays  # noqa: E402
+from mars_segformer.data import build_augmentation  # noqa: E402
 from mars_segformer.data.io import CLASS_NAMES  # noqa: E402
 
 #: the augmentations that change grey levels without moving pixels
@@ -52,7 +52,7 @@ def main() -> None:
     args = p.parse_args()
     if args.tiles < 1:
         p.error(f"--tiles: expected a positive number of tiles, got {args.tiles}")
-    arrays = load_arrays(args.data)
+    arrays = load_data(p, args.data)
     spread = data_spread(arrays.train_images, arrays.train_masks, arrays.train_frame_ids)
     shifts = {name: tile_mean_shift(name, arrays.train_images[: args.tiles]) for name in PHOTOMETRIC}
     print("class median grey level: " + ", ".join(f"{k} {v:g}" for k, v in spread["class_median_grey"].items()))

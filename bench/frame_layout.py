@@ -22,9 +22,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, load_data, machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import frame_layout, load_arrays  # noqa: E402
+from mars_segformer.data import frame_layout  # noqa: E402
 from mars_segformer.data.frame_layout import (  # noqa: E402
     JOIN_MAX,
     JOIN_PRIOR,
@@ -78,7 +78,7 @@ def main() -> None:
     p.add_argument("--near", type=int, nargs="+", default=[NEAR], help="each run with the package's prior and join "
                    "bound (the first value: the --priors x --join_max grid)")
     args = p.parse_args()
-    arrays = load_arrays(args.data)
+    arrays = load_data(p, args.data)
     frames = complete_frames(arrays.train_frame_ids).reshape(-1, TILES_PER_FRAME)
     rows = []
     print("| near | prior | join max | " + " | ".join(f"k {k}: precision / recall" for k in KEPT) + " |")

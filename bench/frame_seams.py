@@ -16,9 +16,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, save  # noqa: E402
+from bench.common import SHARED_DATA, load_data, machine, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.ai4mars import join_tiles  # noqa: E402
 from mars_segformer.data.frame_shift import (  # noqa: E402
     SEAM_FRAME_MAX,
@@ -35,7 +34,7 @@ def main() -> None:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED_DATA))
     args = p.parse_args()
-    arrays = load_arrays(args.data)
+    arrays = load_data(p, args.data)
     frames = complete_frames(arrays.train_frame_ids).reshape(-1, TILES_PER_FRAME)
     rng = np.random.default_rng(0)
     orders = {"stored": lambda f: f, "columns swapped": lambda f: f[[1, 0, 3, 2, 5, 4, 7, 6]],

@@ -26,9 +26,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ablation import CONFIGS, DEFAULT_CONFIG  # noqa: E402
-from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
+from bench.common import SHARED_DATA, load_data, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import build_dataset_dict, load_arrays  # noqa: E402
+from mars_segformer.data import build_dataset_dict  # noqa: E402
 from mars_segformer.models import create_model  # noqa: E402
 from mars_segformer.training.averaging import AveragingSpec, WeightAverager  # noqa: E402
 from mars_segformer.training.checks import parse_overrides  # noqa: E402
@@ -87,7 +87,7 @@ def main():
     unknown = sorted(set(args.configs) - set(CONFIGS))
     if unknown:
         raise SystemExit(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
-    arrays = load_arrays(args.data)
+    arrays = load_data(p, args.data)
     with tempfile.TemporaryDirectory() as out:
         steppers = {n: Stepper(n, arrays, args.batch, out) for n in args.configs}
     times = {n: [] for n in steppers}

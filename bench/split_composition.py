@@ -19,9 +19,8 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import SHARED_DATA, machine, result_name, save  # noqa: E402
+from bench.common import SHARED_DATA, load_data, machine, result_name, save  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import load_arrays  # noqa: E402
 from mars_segformer.data.split import BIG_ROCK, VAL_FRACTION, train_val_split  # noqa: E402
 
 
@@ -50,7 +49,7 @@ def main():
     args = p.parse_args()
     if not Path(args.data).is_file():
         p.error(f"--data {args.data}: no such file; expected the shared .npz (../shared/data/README.md)")
-    arrays = load_arrays(args.data)
+    arrays = load_data(p, args.data)
     rows = {}
     for seed in args.seeds:
         _, val = train_val_split(arrays.train_masks, arrays.train_frame_ids, VAL_FRACTION, seed)

@@ -18,10 +18,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import machine, save  # noqa: E402
+from bench.common import load_data, machine, save  # noqa: E402
 from mars_segformer import create_model  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
-from mars_segformer.data import DataConfig, build_dataset_dict, load_arrays  # noqa: E402
+from mars_segformer.data import DataConfig, build_dataset_dict  # noqa: E402
 from mars_segformer.losses import build_loss, class_weights_from_masks  # noqa: E402
 from mars_segformer.training import MarsTrainer, MarsTrainingArguments  # noqa: E402
 
@@ -68,7 +68,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    data = build_dataset_dict(load_arrays(args.data), DataConfig.reference())
+    data = build_dataset_dict(load_data(p, args.data), DataConfig.reference())
     loader = torch.utils.data.DataLoader(data.datasets["train"], batch_size=32, shuffle=True,
                                          collate_fn=lambda rows: {k: torch.stack([r[k] for r in rows]) for k in rows[0]})
     batches = [b for _, b in zip(range(8), loader, strict=False)]
