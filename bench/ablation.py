@@ -258,6 +258,14 @@ CONTEXT["33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc"] = (
 CONTEXT["34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure"] = (
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + exposure jitter (+-5 % brightness, +-10 % contrast)",
     _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], augmentations="hflip,frame_shift,exposure"))
+#: weight averaging as SWA's paper has it: several runs of one split averaged gained up to +0.015 (bench/ensemble.py,
+#: docs/results.md), and SWA samples such a spread inside one run by holding the learning rate up while it averages;
+#: the default's EMA averages while the rate decays to zero. Linear decay to a quarter of the peak by 75 % of the
+#: steps (the default schedule's own rate there), then held, the uniform average over the last quarter
+CONTEXT["35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold"] = (
+    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with SWA over the last 25 % of the steps at a held "
+    "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
+    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_averaging="swa:0.75:0.25"))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -344,6 +352,8 @@ PARENT = {
     "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},

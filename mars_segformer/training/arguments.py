@@ -142,8 +142,10 @@ class MarsTrainingArguments(TrainingArguments):
                                        "checkpoints once training has ended (needed only to extend the run later "
                                        "with the same optimizer state)"})
     weight_averaging: str = field(default="ema:0.999", metadata={"help": "'none', 'ema[:DECAY]' (exponential moving "
-                                  "average, default decay 0.999) or 'swa[:START]' (uniform average from the share START "
-                                  "of the steps, default 0.75); the averaged weights are evaluated, selected and saved"})
+                                  "average, default decay 0.999) or 'swa[:START[:LR]]' (uniform average from the share START "
+                                  "of the steps, default 0.75; with LR the learning rate decays linearly to LR x its peak "
+                                  "by START and is held there, as in SWA's paper); the averaged weights are evaluated, "
+                                  "selected and saved"})
     ema_warmup: bool = field(default=True, metadata={"help": "with --weight_averaging ema: ramp the decay up over the "
                              "first steps (min(decay, (1+n)/(10+n))); false starts the average at the starting weights "
                              "with the full decay (a conservative fine-tune of a whole checkpoint: it stays nearer the "

@@ -27,32 +27,50 @@ MODES = ("none", "ema", "swa")
 
 @dataclass(frozen=True)
 class AveragingSpec:
-    """``--weight_averaging``: ``none``, ``ema[:DECAY]`` (default 0.999) or ``swa[:START]`` (uniform
-    average of every step's weights from the share START of the training steps, default 0.75)."""
+    """``--weight_averaging``: ``none``, ``ema[:DECAY]`` (default 0.999) or ``swa[:START[:LR]]`` (uniform
+    average of every step's weights from the share START of the training steps, default 0.75; with LR, the
+    learning rate decays linearly to LR times its peak by START and is held there while the average gathers,
+    the schedule of SWA's paper, instead of decaying on to zero: ``MarsTrainer.create_scheduler``)."""
 
     mode: str = "none"
     value: float = 0.0
+    #: SWA's held learning rate as a share of the peak (0: the run's own schedule goes on)
+    lr: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> AveragingSpec:
         mode, _, value = text.strip().partition(":")
+        value, _, lr = value.partition(":")
         if mode not in MODES:
-            raise ValueError(f"expected 'none', 'ema[:DECAY]' or 'swa[:START]', got {text!r}")
+            raise ValueError(f"expected 'none', 'ema[:DECAY]' or 'swa[:START[:LR]]', got {text!r}")
         if mode == "none":
-            if value:
+            if value or lr:
                 raise ValueError(f"'none' takes no value, got {text!r}")
             return cls()
-        try:
-            v = float(value) if value else (0.999 if mode == "ema" else 0.75)
-        except ValueError:
-            raise ValueError(f"the value after '{mode}:' must be a number, got {value!r}") from None
+        if lr and mode != "swa":
+            raise ValueError(f"only 'swa' takes a learning rate after its start ('swa:START:LR'), got {text!r}")
+        v = _number(value, f"'{mode}:'", 0.999 if mode == "ema" else 0.75)
         if not 0 < v < 1:
             what = "EMA decay" if mode == "ema" else "SWA start (a share of the training steps)"
             raise ValueError(f"the {what} must lie in (0, 1), got {v}")
-        return cls(mode, v)
+        held = _number(lr, "'swa:START:'", 0.0) if lr else 0.0
+        if lr and not 0 < held < 1:
+            raise ValueError(f"SWA's held learning rate (a share of the peak rate) must lie in (0, 1), got {held}")
+        return cls(mode, v, held)
 
     def __str__(self) -> str:
-        return self.mode if self.mode == "none" else f"{self.mode}:{self.value:g}"
+        if self.mode == "none":
+            return self.mode
+        return f"{self.mode}:{self.value:g}" + (f":{self.lr:g}" if self.lr else "")
+
+
+def _number(text: str, after: str, default: float) -> float:
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"the value after {after} must be a number, got {text!r}") from None
 
 
 @torch.no_grad()

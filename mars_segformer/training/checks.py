@@ -46,7 +46,11 @@ def check_arguments(model_args, data_args, loss_args, args) -> None:
     except ValueError as err:
         raise RunError(str(err)) from None
     check_values(model_args, data_args, loss_args, args)
-    parse_weight_averaging(args.weight_averaging)
+    held = parse_weight_averaging(args.weight_averaging).lr
+    schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    need(not held or schedule in ("linear", "polynomial"),
+         f"--weight_averaging {args.weight_averaging}: a held SWA learning rate replaces a linear or polynomial "
+         f"schedule, got --lr_scheduler_type {schedule}")
     parse_augmentations(data_args.augmentations)
     parse_train_frames(data_args.train_frames)
     parse_overrides(model_args.model_overrides)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import EarlyStoppingCallback, Trainer
+from transformers import EarlyStoppingCallback, Trainer, get_polynomial_decay_schedule_with_warmup
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 from transformers.trainer_utils import has_length
 
@@ -79,6 +79,22 @@ class MarsTrainer(Trainer):
             optimizer.add_param_group(g)
         optimizer._mars_split = True
         return optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """The Trainer's schedule, except under ``--weight_averaging swa:START:LR``: transformers' polynomial
+        (linear) decay from the peak to LR x the peak over the first START share of the steps, then held there
+        while SWA averages (the polynomial schedule returns ``lr_end`` past its length)."""
+        spec = None if self.averager is None else self.averager.spec
+        if self.lr_scheduler is not None or spec is None or spec.mode != "swa" or not spec.lr:
+            return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        start = max(1, int(spec.value * num_training_steps))
+        peak = optimizer.defaults["lr"]
+        self.lr_scheduler = get_polynomial_decay_schedule_with_warmup(
+            optimizer, num_warmup_steps=min(self.args.get_warmup_steps(num_training_steps), start - 1),
+            num_training_steps=start, lr_end=spec.lr * peak, power=(self.args.lr_scheduler_kwargs or {}).get("power", 1.0))
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def _restore_weights(self, folder: str) -> None:
         # transformers 5 saves some models (SegFormer among them) under legacy parameter names and

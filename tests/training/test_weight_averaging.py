@@ -2,6 +2,7 @@
 selects, saves and resumes with averaging on."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -66,10 +67,17 @@ def test_swa_averages_uniformly_from_its_start_and_swaps_back():
     torch.testing.assert_close(model[0].weight, raw)
 
 
-@pytest.mark.parametrize("text", ["ema:1", "ema:0", "swa:1.5", "ema:x", "sma", "none:3"])
+@pytest.mark.parametrize("text", ["ema:1", "ema:0", "swa:1.5", "ema:x", "sma", "none:3", "swa:0.5:0", "swa:0.5:1",
+                                  "swa:0.5:x", "ema:0.9:0.5", "none::0.5"])
 def test_bad_specs(text):
     with pytest.raises(ValueError):
         AveragingSpec.parse(text)
+
+
+def test_spec_text_round_trips():
+    for text, held in (("swa", 0.0), ("swa:0.6", 0.0), ("swa:0.6:0.25", 0.25), ("ema:0.99", 0.0)):
+        spec = AveragingSpec.parse(text)
+        assert spec.lr == held and AveragingSpec.parse(str(spec)) == spec
 
 
 STEPS = ["--max_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps",
@@ -125,3 +133,19 @@ def test_resume_with_ema_continues_the_same_run(tmp_path):
     assert json.loads((cut / "metrics.json").read_text())["weight_averaging_updates"] == 6
     scores = [json.loads((f / "metrics.json").read_text())["validation"]["task_mean_iou"] for f in (full, cut)]
     assert np.isclose(*scores)
+
+
+def test_swa_with_a_held_rate_decays_linearly_to_it_then_holds_while_averaging(tmp_path):
+    """``swa:0.5:0.25`` over 8 steps: the rate falls linearly from the peak to a quarter of it by step 4 (SWA's
+    start), stays there, and the average gathers steps 4-8 (step s trains at the schedule's value after s - 1
+    steps, the rate its log line prints)."""
+    out = tmp_path / "swa"
+    proc = launch(["--max_steps", "8", "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
+                   "--load_best_model_at_end", "false", "--report_to", "none", "--learning_rate", "1e-3",
+                   "--weight_averaging", "swa:0.5:0.25"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rates = [float(r) for r in re.findall(r"'learning_rate': '([0-9.e+-]+)'", proc.stdout + proc.stderr)]
+    expected = [1e-3 * (0.25 + 0.75 * max(0.0, 1 - (s - 1) / 4)) for s in range(1, 9)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["weight_averaging"] == "swa:0.5:0.25" and m["weight_averaging_updates"] == 5
