@@ -51,7 +51,17 @@ def validation_split(run: Path, seed: int | None, data: str | None):
     """The run's validation tiles, masks and frame ids (None without) and its split's seed: from its ``split.json``
     (a run folder, or the run folder above a checkpoint), else rebuilt with ``seed``; the data is the run's own
     unless ``data`` is given."""
-    from mars_segformer.predict import PredictError, run_split_record, select_split, validation_config
+    from mars_segformer.predict import select_split
+
+    arrays, config, record, home = run_split(run, seed, data)
+    images, truths, frame_ids = select_split(arrays, "validation", config, record, str(home))
+    return images, truths, frame_ids, config.seed
+
+
+def run_split(run: Path, seed: int | None, data: str | None):
+    """The data a run trained on, its split's ``DataConfig`` and record, and the run's folder (see
+    :func:`validation_split`); a folder that is no run, or data that is gone, ends in one line and exit 2."""
+    from mars_segformer.predict import PredictError, run_split_record, validation_config
 
     home = run if (run / "split.json").exists() or not (run.parent / "split.json").exists() else run.parent
     record = run_split_record(str(home))
@@ -64,8 +74,7 @@ def validation_split(run: Path, seed: int | None, data: str | None):
     except (PredictError, MarsDataError) as err:  # a user's mistake: one line, exit 2, as the package's commands
         sys.stderr.write(f"error: {run}: {err}\n")
         raise SystemExit(2) from None
-    images, truths, frame_ids = select_split(arrays, "validation", config, record, str(home))
-    return images, truths, frame_ids, config.seed
+    return arrays, config, record, home
 
 
 def score(preds, truths) -> dict:
