@@ -266,6 +266,12 @@ CONTEXT["35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold"] = (
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with SWA over the last 25 % of the steps at a held "
     "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
     _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_averaging="swa:0.75:0.25"))
+#: the same held rate from half the steps, twice the span averaged: 35 ended level with the default, its average
+#: rising over its first three epochs and flat after; a longer span holds weights further apart
+CONTEXT["36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half"] = (
+    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with SWA over the last half of the steps at a held "
+    "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
+    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_averaging="swa:0.5:0.25"))
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -354,6 +360,8 @@ PARENT = {
     "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
