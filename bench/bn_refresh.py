@@ -8,7 +8,7 @@ of statistics gathered under other weights. SWA's paper recomputes them for the 
 over training data, ``torch.optim.swa_utils.update_bn``); with a learning rate held up while SWA averages, the
 weights it averages lie further apart, and the difference may matter more. For each run folder the saved model is
 scored on its validation tiles tile by tile as saved, then with its statistics recomputed from ``--tiles`` of its
-own training tiles (the split's first N, un-augmented, at the model's input scale), and each BatchNorm layer's
+own training tiles (N drawn at random with seed 0, un-augmented, at the model's input scale), and each BatchNorm layer's
 largest relative change of running variance is kept. Writes ``bench/results/NAME.json``.
 """
 
@@ -60,7 +60,8 @@ def measure(run: Path, tiles: int) -> dict:
     model = load_model(str(run), device="cpu")
     as_saved = score(predict_masks(model, images, 128, progress=False), truths)
     start = time.perf_counter()
-    change = refresh(model, kept.train_images[np.sort(train_rows)[:tiles]])
+    rows = np.random.default_rng(0).permutation(train_rows)[:tiles]  # the file is in frame order: a sample of all
+    change = refresh(model, kept.train_images[rows])
     seconds = time.perf_counter() - start
     refreshed = score(predict_masks(model, images, 128, progress=False), truths)
     return {"validation_tiles": int(len(val_rows)), "refresh_tiles": int(min(tiles, len(train_rows))),
