@@ -25,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 from bench.common import command_line, machine, result_name, run_folders, save  # noqa: E402
 from bench.tta import run_split, score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
+from mars_segformer.data import MarsDataError  # noqa: E402
 from mars_segformer.data.dataset import clean_and_split, model_pixels  # noqa: E402
+from mars_segformer.data.split import check_split  # noqa: E402
 from mars_segformer.inference import load_model, predict_masks  # noqa: E402
 
 #: tiles per forward pass while the statistics are gathered
@@ -54,8 +56,14 @@ def refresh(model, images: np.ndarray) -> float:
 
 
 def measure(run: Path, tiles: int) -> dict:
-    arrays, config, _, _ = run_split(run, None, None)
+    arrays, config, record, home = run_split(run, None, None)
     kept, _, train_rows, val_rows = clean_and_split(arrays, config)
+    if record is not None:  # the tiles the run validated on, as predict --split validation checks them
+        try:
+            check_split(record, kept, val_rows, str(home))
+        except MarsDataError as err:
+            sys.stderr.write(f"error: {run}: {err}\n")
+            raise SystemExit(2) from None
     images, truths = kept.train_images[val_rows], kept.train_masks[val_rows]
     model = load_model(str(run), device="cpu")
     as_saved = score(predict_masks(model, images, 128, progress=False), truths)
@@ -64,7 +72,7 @@ def measure(run: Path, tiles: int) -> dict:
     change = refresh(model, kept.train_images[rows])
     seconds = time.perf_counter() - start
     refreshed = score(predict_masks(model, images, 128, progress=False), truths)
-    return {"validation_tiles": int(len(val_rows)), "refresh_tiles": int(min(tiles, len(train_rows))),
+    return {"validation_tiles": int(len(val_rows)), "refresh_tiles": len(rows),
             "batch_norm_layers": len(batch_norms(model)), "largest_relative_variance_change": change,
             "refresh_seconds": seconds, "as_saved": as_saved, "refreshed": refreshed,
             "difference": {k: refreshed[k] - as_saved[k] for k in as_saved}}
