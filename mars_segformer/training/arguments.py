@@ -39,6 +39,9 @@ class ModelArguments:
         "(bilinear, done by the saved image processor too, so pipeline matches; logits come back at the tile's size); "
         "default: the checkpoint's, or 1"})
     tiny: bool = field(default=False, metadata={"help": "tiny widths of the preset (tests, smoke runs)"})
+    head_dropout: float = field(default=0.0, metadata={"help": "UperNet: drop this share of channels before the decode "
+                                "head's classifier while training (mmsegmentation's dropout_ratio, 0.1 there; 0: off); "
+                                "the saved model is unchanged"})
     model_overrides: str | None = field(default=None, metadata={
         "help": "JSON dict of config fields, e.g. '{\"depth\": 3}'; '{\"use_auxiliary_head\": true}' trains UperNet's "
                 "auxiliary head under the same loss (deep supervision)"})

@@ -70,6 +70,7 @@ from .faults import (
 )
 from .finetune import finetune_defaults
 from .flags import expand_config, given_flags
+from .head_dropout import attach_head_dropout
 from .ranges import parse_logit_adjustment
 from .sampling import sampling_defaults
 from .threads import apply_threads
@@ -462,6 +463,10 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.hub_token, p.args.hub_token = p.args.hub_token, None  # never pickled into training_args.bin
     p.model, p.start, p.encoder_start = _start_model(p.model_args, kind, p.overrides, p.hub_token)
     p.model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
+    try:  # a training-only hook: the saved model stays the transformers class with the same tensors
+        attach_head_dropout(p.model, p.model_args.head_dropout)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     scale = float(p.model_args.input_scale or config_scale(p.model.config))
     p.model.config.input_scale = p.dcfg.input_scale = scale  # predict, pipeline and training resize alike
     # a pretrained backbone's normalisation (set by models.backbones), kept by runs that start from such a run
@@ -505,6 +510,9 @@ def _print_start(p: RunParts) -> None:
           f"{'' if scale == 1 else f', tiles resized x{scale:g} before it'}) | device: {describe(p.args)}"
           f"{', channels-last weights' if p.channels_last else ''}, "
           f"{p.threads} torch thread(s) x {p.args.world_size} process(es){p.threads_note}", flush=True)
+    if p.model_args.head_dropout:
+        print(f"head dropout: {p.model_args.head_dropout:g} of the channels before the classifier, while training only "
+              "(--head_dropout)", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
         print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
@@ -638,7 +646,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "base_model": None if p.start.kind == "preset" else p.start.to_dict(),
         "encoder_weights": None if p.encoder_start is None else p.encoder_start.to_dict(),
         "encoder_lr_scale": m.encoder_lr_scale, "freeze_encoder_steps": m.freeze_encoder_steps,
-        "layer_lr_decay": m.layer_lr_decay, "loaded_lr_scale": m.loaded_lr_scale,
+        "layer_lr_decay": m.layer_lr_decay, "loaded_lr_scale": m.loaded_lr_scale, "head_dropout": m.head_dropout,
         "warmup_steps": p.args.warmup_steps, "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
         "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
