@@ -237,56 +237,65 @@ CONTEXT.update({f"{number}_combo_logit_adj_frame_shift_p1_x1.5_head{width}": (
     _with(CONTEXT["19_combo_logit_adj_frame_shift_p1"][1], input_scale=1.5,
           model_overrides=f'{{"hidden_size": {width}}}'))
     for number, width in ((29, 96), (30, 64))})
+#: the default whose one-change variants follow (configs 32 on)
+X15_DEFAULT = "29_combo_logit_adj_frame_shift_p1_x1.5_head96"
+
+
+def _on_default(change: str, **flags) -> tuple[str, list[str]]:
+    """A config of :data:`X15_DEFAULT` with one change: its description and its flags."""
+    return f"{X15_DEFAULT} (the default) {change}", _with(CONTEXT[X15_DEFAULT][1], **flags)
+
+
 #: regularisation, never swept: the default fits its training tiles far above its validation tiles (task mIoU
 #: 0.75-0.83 on the tiles the logit adjustment searches against 0.62-0.68), and AdamW's decoupled weight decay is
 #: 1e-3, against the 0.05 of recipes that train convolutional networks from scratch with AdamW (ConvNeXt, Swin).
 #: At 200 steps there is nothing to regularise yet, so it is measured at full length
-CONTEXT["32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with AdamW weight decay 0.05 instead of 1e-3",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_decay=0.05))
+CONTEXT["32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05"] = _on_default(
+    "with AdamW weight decay 0.05 instead of 1e-3",
+    weight_decay=0.05)
 #: regularisation by lighting: validation frames are other sols, cameras and exposures than the training frames
 #: (the split is frame-grouped), while the default sees each training tile only at its own brightness; the images are
 #: normalised by one fixed mean / std, so a brightness / contrast jitter (+-20 %, half the reads; the reference
 #: recipe's, never measured alone at full length) is a change the model sees. Heavy augmentation together cost at 200
 #: steps, where there is nothing to regularise yet, so it is measured at full length
-CONTEXT["33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + brightness / contrast jitter (+-20 %, p 0.5)",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], augmentations="hflip,frame_shift,brightness_contrast"))
+CONTEXT["33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc"] = _on_default(
+    "+ brightness / contrast jitter (+-20 %, p 0.5)",
+    augmentations="hflip,frame_shift,brightness_contrast")
 #: 33 over-predicted big rock and lost 0.02-0.04: its +-0.2 brightness is +-51 grey levels, three times the sd of
 #: frames' mean brightness (17 levels; big rock is the darkest class, median 44 against soil's 68), so the jitter
 #: sized to the data's own spread (``exposure``: +-13 levels, contrast +-10 %) asks whether the strength was the fault
-CONTEXT["34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + exposure jitter (+-5 % brightness, +-10 % contrast)",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], augmentations="hflip,frame_shift,exposure"))
+CONTEXT["34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure"] = _on_default(
+    "+ exposure jitter (+-5 % brightness, +-10 % contrast)",
+    augmentations="hflip,frame_shift,exposure")
 #: weight averaging as SWA's paper has it: several runs of one split averaged gained up to +0.015 (bench/ensemble.py,
 #: docs/results.md), and SWA samples such a spread inside one run by holding the learning rate up while it averages;
 #: the default's EMA averages while the rate decays to zero. Linear decay to a quarter of the peak by 75 % of the
 #: steps (the default schedule's own rate there), then held, the uniform average over the last quarter
-CONTEXT["35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with SWA over the last 25 % of the steps at a held "
+CONTEXT["35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold"] = _on_default(
+    "with SWA over the last 25 % of the steps at a held "
     "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_averaging="swa:0.75:0.25"))
+    weight_averaging="swa:0.75:0.25")
 #: the same held rate from half the steps, twice the span averaged: 35 ended level with the default, its average
 #: rising over its first three epochs and flat after; a longer span holds weights further apart
-CONTEXT["36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) with SWA over the last half of the steps at a held "
+CONTEXT["36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half"] = _on_default(
+    "with SWA over the last half of the steps at a held "
     "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], weight_averaging="swa:0.5:0.25"))
+    weight_averaging="swa:0.5:0.25")
 #: copy-paste of big-rock instances (the issue's named augmentation) was measured only at 200 steps, before the logit
 #: adjustment: there it painted big rock everywhere (precision 0.04). Simple Copy-Paste's gains grow with the schedule,
 #: and the adjustment now takes back a shifted prior after training, so it is measured at full length, as built
 #: (1-3 instances in half the reads), on the default's shifted frame reads
-CONTEXT["37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + copy-paste of 1-3 big-rock instances into half "
+CONTEXT["37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste"] = _on_default(
+    "+ copy-paste of 1-3 big-rock instances into half "
     "the reads",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], augmentations="hflip,frame_shift,copy_paste"))
+    augmentations="hflip,frame_shift,copy_paste")
 #: mmsegmentation's decode heads drop 10 % of the channels before their classifier; transformers' UperNet has no such
 #: layer, so the default never had it (``--head_dropout``, a training-only hook). A regulariser at the head, where
 #: the default's fit to its training tiles (0.75-0.83) stands far above its validation tiles (0.62-0.68)
-CONTEXT["38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout"] = (
-    "29_combo_logit_adj_frame_shift_p1_x1.5_head96 (the default) + dropout of 10 % of the channels before the "
+CONTEXT["38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout"] = _on_default(
+    "+ dropout of 10 % of the channels before the "
     "decode head's classifier (mmsegmentation's)",
-    _with(CONTEXT["29_combo_logit_adj_frame_shift_p1_x1.5_head96"][1], head_dropout=0.1))
+    head_dropout=0.1)
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
