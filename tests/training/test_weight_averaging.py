@@ -112,13 +112,16 @@ def test_a_run_with_ema_trains_as_without_and_saves_the_average(tmp_path):
     assert m["weight_averaging"] == "ema:0.5" and m["weight_averaging_updates"] == 6 and m["logit_adjustment_tau"] == 1
 
 
-def test_resume_with_ema_continues_the_same_run(tmp_path):
+@pytest.mark.parametrize(("spec", "updates"), [("ema:0.5", 6), ("swa:0.5:0.25", 4)])
+def test_resume_with_averaging_continues_the_same_run(tmp_path, spec, updates):
+    """A run cut after its step-3 checkpoint and resumed ends with the uninterrupted run's weights: the EMA, and
+    SWA at a held rate, whose average starts at step 3 (half of 6) and whose rate the resumed schedule must hold."""
     import shutil
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     # no augmentation: albumentations' generator restarts from its seed on a resume, the Trainer's RNGs do not
     # the copy below resumes from the finished run's checkpoint-3, which keeps its optimizer state only if asked
-    flags = [*STEPS, "--load_best_model_at_end", "false", "--weight_averaging", "ema:0.5", "--augmentations", "none",
+    flags = [*STEPS, "--load_best_model_at_end", "false", "--weight_averaging", spec, "--augmentations", "none",
              "--keep_optimizer_state", "true"]
     assert launch(flags, full).returncode == 0
     # the same run as if killed after its step-3 checkpoint
@@ -130,7 +133,7 @@ def test_resume_with_ema_continues_the_same_run(tmp_path):
     a, b = load_file(str(full / "model.safetensors")), load_file(str(cut / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k)
-    assert json.loads((cut / "metrics.json").read_text())["weight_averaging_updates"] == 6
+    assert json.loads((cut / "metrics.json").read_text())["weight_averaging_updates"] == updates
     scores = [json.loads((f / "metrics.json").read_text())["validation"]["task_mean_iou"] for f in (full, cut)]
     assert np.isclose(*scores)
 
