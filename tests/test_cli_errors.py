@@ -126,6 +126,7 @@ CASES = [
     ("train", ["--weight_averaging", "ema:0.99:0.2"], "--weight_averaging: only 'swa' takes a learning rate after its start"),
     ("train", ["--weight_averaging", "swa:0.75:0.25", "--lr_scheduler_type", "cosine"], "a held SWA learning rate replaces a linear or polynomial schedule, got --lr_scheduler_type cosine"),
     ("train", ["--weight_averaging", "ema:1.2"], "--weight_averaging: the EMA decay must lie in (0, 1)"),
+    ("train", ["--copy_paste_p", "0"], "--copy_paste_p is a probability in (0, 1], got 0.0"),
     ("train", ["--head_dropout", "1"], "--head_dropout must lie in [0, 1) (a share of channels), got 1.0"),
     ("train", ["--head_dropout", "0.1"], "--head_dropout 0.1: drops channels before an UperNet decode head's classifier, and this model is a"),
     ("train", ["--weight_averaging", "swa:late"], "--weight_averaging: the value after 'swa:' must be a number"),

@@ -74,6 +74,8 @@ class DataConfig:
         seed: split and augmentation seed.
         augmentations: names from ``augment.AUGMENTATIONS`` applied to training reads.
         cutmix_p: probability of CutMix per training read (0 disables it).
+        copy_paste_p: probability that a training read gets big-rock instances, with ``copy_paste`` among the
+            augmentations.
         oversample_big_rock: copies of each big-rock training tile (1 disables it).
         repeat_factor_threshold: LVIS repeat-factor sampling threshold (0 disables it).
         frame_read_p: share of the eligible training reads ``frame_shift`` / ``frame_zoom`` move.
@@ -90,6 +92,7 @@ class DataConfig:
     # CutMix and big-rock oversampling are off by default: both lowered validation mean IoU in the
     # ablation (docs/ablation.md); the reference recipe's settings are DataConfig.reference()
     cutmix_p: float = 0.0
+    copy_paste_p: float = 0.5
     oversample_big_rock: int = 1
     #: LVIS repeat-factor sampling threshold t over tile classes (0: off); see data.sampling
     repeat_factor_threshold: float = 0.0
@@ -403,7 +406,8 @@ def build_dataset_dict(arrays: MarsArrays, config: DataConfig | None = None, ext
     pool = config.cutmix_p > 0 or "copy_paste" in config.augmentations
     tr_img, tr_msk = (arrays.train_images[tr], arrays.train_masks[tr]) if pool else (None, None)
     cutmix = CutMix(tr_img, tr_msk, p=config.cutmix_p, seed=config.seed) if config.cutmix_p > 0 else None
-    paste = CopyPaste(tr_img, tr_msk, seed=config.seed + 1) if "copy_paste" in config.augmentations else None
+    paste = (CopyPaste(tr_img, tr_msk, p=config.copy_paste_p, seed=config.seed + 1)
+             if "copy_paste" in config.augmentations else None)
     shift = _frame_shift(arrays, tr, config, soft)
     norm = {"input_scale": config.input_scale, "mean": config.image_mean, "std": config.image_std}
     train.set_transform(MarsTransform(build_augmentation(config.augmentations, config.seed), cutmix, config.num_channels,

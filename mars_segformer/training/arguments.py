@@ -62,6 +62,8 @@ class DataArguments:
     frame_zoom_until: float = field(default=1.0, metadata={"help": "share of the training steps, in (0, 1], during "
         "which 'frame_zoom' zooms its reads; after it they are only shifted, at the tile's scale (1: throughout)"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
+    copy_paste_p: float = field(default=0.5, metadata={"help": "with 'copy_paste' in --augmentations: the share of "
+                                "training reads that get 1-3 big-rock instances, in (0, 1]"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "
         "repeated max(1, sqrt(t / f)) times for the rarest class it holds, f = that class's share of tiles (0: off; "

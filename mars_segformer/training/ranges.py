@@ -98,6 +98,7 @@ def _check_data(data_args, loss_args) -> None:
          f"{data_args.augmentations!r} does not name frame_zoom")
     _check_distillation(data_args, loss_args, augmentations)
     need(0 <= data_args.cutmix_p <= 1, f"--cutmix_p is a probability in [0, 1], got {data_args.cutmix_p}")
+    need(0 < data_args.copy_paste_p <= 1, f"--copy_paste_p is a probability in (0, 1], got {data_args.copy_paste_p}")
     need(data_args.oversample_big_rock >= 1,
          f"--oversample_big_rock is a number of copies, at least 1 (1: off), got {data_args.oversample_big_rock}")
     need(finite(data_args.repeat_factor_threshold) and 0 <= data_args.repeat_factor_threshold <= 1,

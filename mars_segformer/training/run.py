@@ -243,7 +243,7 @@ def data_config(data_args: DataArguments, seed: int) -> DataConfig:
     """The ``DataConfig`` of the data flags (already checked by ``check_arguments``)."""
     return DataConfig(
         val_fraction=data_args.val_fraction, seed=seed, augmentations=parse_augmentations(data_args.augmentations),
-        cutmix_p=data_args.cutmix_p, oversample_big_rock=data_args.oversample_big_rock,
+        cutmix_p=data_args.cutmix_p, copy_paste_p=data_args.copy_paste_p, oversample_big_rock=data_args.oversample_big_rock,
         repeat_factor_threshold=data_args.repeat_factor_threshold, frame_read_p=data_args.frame_read_p,
         frame_zoom_until=data_args.frame_zoom_until,
         drop_outliers=data_args.drop_outliers,
@@ -651,7 +651,8 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),
         "train_frames": d.train_frames, "extra_data": data.extra, "extra_share": dcfg.extra_share if data.extra else None,
-        "augmentations": dcfg.augmentations, "cutmix_p": dcfg.cutmix_p, "oversample_big_rock": dcfg.oversample_big_rock,
+        "augmentations": dcfg.augmentations, "cutmix_p": dcfg.cutmix_p, "copy_paste_p": dcfg.copy_paste_p,
+        "oversample_big_rock": dcfg.oversample_big_rock,
         "repeat_factor_threshold": dcfg.repeat_factor_threshold, "frame_shift": data.frame_shift,
         "loss": loss.loss, "focal_gamma": loss.focal_gamma, "ohem_keep": loss.ohem_keep, "class_weights": p.weights,
         "ignore_background": loss.ignore_background, "logit_adjustment": loss.logit_adjustment,

@@ -94,3 +94,20 @@ def test_copy_paste_and_repeat_factor_in_the_dataset(sample_arrays):
     # validation is never touched
     v_plain = plain.datasets["validation"][:]["labels"].numpy()
     np.testing.assert_array_equal(data.datasets["validation"][:]["labels"].numpy(), v_plain)
+
+
+@pytest.mark.parametrize("p", [0.25, 1.0])
+def test_copy_paste_p_is_the_share_of_reads_given_rocks(sample_arrays, p):
+    """``copy_paste_p`` (``--copy_paste_p``): of the reads of training tiles without big rock, the share that
+    come back with big-rock pixels is p (within 4 binomial standard deviations; every read at p = 1)."""
+    plain = build_dataset_dict(sample_arrays, DataConfig(augmentations=["hflip"], seed=0))
+    data = build_dataset_dict(sample_arrays, DataConfig(augmentations=["hflip", "copy_paste"], copy_paste_p=p, seed=0))
+    n = len(plain.datasets["train"])
+    ref = np.concatenate([plain.datasets["train"][i:i + 64]["labels"].numpy() for i in range(0, n, 64)])
+    rows = np.flatnonzero(~(ref == 4).any(axis=(1, 2)))  # reads that hold no big rock of their own
+    reads = np.concatenate([data.datasets["train"][i:i + 64]["labels"].numpy() for i in range(0, n, 64)])
+    share = (reads[rows] == 4).any(axis=(1, 2)).mean()
+    if p == 1:
+        assert share == 1
+    else:
+        assert abs(share - p) < 4 * (p * (1 - p) / len(rows)) ** 0.5, (share, len(rows))
