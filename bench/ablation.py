@@ -296,6 +296,12 @@ CONTEXT["38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout"] = _on_defa
     "+ dropout of 10 % of the channels before the "
     "decode head's classifier (mmsegmentation's)",
     head_dropout=0.1)
+#: 37 painted big rock (precision 0.19 / 0.26 at full length): its pastes make ~9 % of a batch's pixels big rock, against
+#: 0.79 % in the labels. A fifth of its pasting (``--copy_paste_p 0.1``) asks whether a milder prior shift keeps the
+#: rock shapes and loses less precision
+CONTEXT["39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1"] = _on_default(
+    "+ copy-paste of 1-3 big-rock instances into a tenth of the reads",
+    augmentations="hflip,frame_shift,copy_paste", copy_paste_p=0.1)
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -390,6 +396,8 @@ PARENT = {
     "37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     "38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
