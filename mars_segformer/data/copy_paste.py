@@ -16,6 +16,9 @@ import numpy as np
 
 from .augment import BIG_ROCK
 
+#: the share of training reads given instances (``--copy_paste_p``'s default): half, as built for issue 19
+PASTE_P = 0.5
+
 
 @dataclass
 class Instance:
@@ -57,7 +60,7 @@ class CopyPaste:
         seed: seed of this object's generator.
     """
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, p: float = 0.5, max_instances: int = 3,
+    def __init__(self, images: np.ndarray, masks: np.ndarray, p: float = PASTE_P, max_instances: int = 3,
                  scale: tuple[float, float] = (0.75, 1.5), seed: int | None = None):
         self.instances = find_instances(masks, images)
         self.p, self.max_instances, self.scale = p, max_instances, scale

@@ -23,7 +23,7 @@ from .augment import (
     oversample_indices,
 )
 from .clean import OutlierReport, drop_outliers, find_outliers
-from .copy_paste import CopyPaste
+from .copy_paste import PASTE_P, CopyPaste
 from .errors import MarsDataError
 from .frame_shift import SHIFT_P, ZOOM_SCALE, FrameShift
 from .io import MarsArrays
@@ -92,7 +92,7 @@ class DataConfig:
     # CutMix and big-rock oversampling are off by default: both lowered validation mean IoU in the
     # ablation (docs/ablation.md); the reference recipe's settings are DataConfig.reference()
     cutmix_p: float = 0.0
-    copy_paste_p: float = 0.5
+    copy_paste_p: float = PASTE_P
     oversample_big_rock: int = 1
     #: LVIS repeat-factor sampling threshold t over tile classes (0: off); see data.sampling
     repeat_factor_threshold: float = 0.0

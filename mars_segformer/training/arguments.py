@@ -9,6 +9,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..data.augment import DEFAULT_AUGMENTATIONS
+from ..data.copy_paste import PASTE_P
 from ..data.frame_shift import SHIFT_P
 from ..data.split import VAL_FRACTION
 from .adjustment import AUTO_MAX_FIT, AUTO_MIN_GAIN, AUTO_TAUS, AUTO_TILES
@@ -62,7 +63,7 @@ class DataArguments:
     frame_zoom_until: float = field(default=1.0, metadata={"help": "share of the training steps, in (0, 1], during "
         "which 'frame_zoom' zooms its reads; after it they are only shifted, at the tile's scale (1: throughout)"})
     cutmix_p: float = field(default=0.0, metadata={"help": "CutMix probability per training read (0: off; reference 0.5)"})
-    copy_paste_p: float = field(default=0.5, metadata={"help": "with 'copy_paste' in --augmentations: the share of "
+    copy_paste_p: float = field(default=PASTE_P, metadata={"help": "with 'copy_paste' in --augmentations: the share of "
                                 "training reads that get 1-3 big-rock instances, in (0, 1]"})
     oversample_big_rock: int = field(default=1, metadata={"help": "copies of each big-rock training tile (1: off; reference 15)"})
     repeat_factor_threshold: float = field(default=0.3, metadata={"help": "LVIS repeat-factor sampling: a tile is "
