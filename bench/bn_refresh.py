@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import command_line, machine, result_name, run_folders, save  # noqa: E402
-from bench.tta import run_split, score  # noqa: E402
+from bench.tta import run_error, run_split, score  # noqa: E402
 from mars_segformer.argparsing import ArgumentParser  # noqa: E402
 from mars_segformer.data import MarsDataError  # noqa: E402
 from mars_segformer.data.dataset import clean_and_split, model_pixels  # noqa: E402
@@ -56,14 +56,13 @@ def refresh(model, images: np.ndarray) -> float:
 
 
 def measure(run: Path, tiles: int) -> dict:
-    arrays, config, record, home = run_split(run, None, None)
+    arrays, config, record = run_split(run, None, None)
     kept, _, train_rows, val_rows = clean_and_split(arrays, config)
     if record is not None:  # the tiles the run validated on, as predict --split validation checks them
         try:
-            check_split(record, kept, val_rows, str(home))
+            check_split(record, kept, val_rows, "its split.json")
         except MarsDataError as err:
-            sys.stderr.write(f"error: {run}: {err}\n")
-            raise SystemExit(2) from None
+            run_error(run, err)
     images, truths = kept.train_images[val_rows], kept.train_masks[val_rows]
     model = load_model(str(run), device="cpu")
     as_saved = score(predict_masks(model, images, 128, progress=False), truths)

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -53,14 +54,18 @@ def validation_split(run: Path, seed: int | None, data: str | None):
     unless ``data`` is given."""
     from mars_segformer.predict import select_split
 
-    arrays, config, record, home = run_split(run, seed, data)
-    images, truths, frame_ids = select_split(arrays, "validation", config, record, str(home))
+    arrays, config, record = run_split(run, seed, data)
+    try:  # the rebuilt split checked against the run's record: other data is named, not scored
+        images, truths, frame_ids = select_split(arrays, "validation", config, record, "its split.json")
+    except MarsDataError as err:
+        run_error(run, err)
     return images, truths, frame_ids, config.seed
 
 
 def run_split(run: Path, seed: int | None, data: str | None):
-    """The data a run trained on, its split's ``DataConfig`` and record, and the run's folder (see
-    :func:`validation_split`); a folder that is no run, or data that is gone, ends in one line and exit 2."""
+    """The data a run trained on, its split's ``DataConfig`` and record (from the run's folder, or the run folder
+    above a checkpoint; see :func:`validation_split`); a folder that is no run, or data that is gone, ends in one
+    line and exit 2."""
     from mars_segformer.predict import PredictError, run_split_record, validation_config
 
     home = run if (run / "split.json").exists() or not (run.parent / "split.json").exists() else run.parent
@@ -71,10 +76,16 @@ def run_split(run: Path, seed: int | None, data: str | None):
         config, record = validation_config(str(home), None if record else DataConfig.val_fraction,
                                            None if record else (seed if seed is not None else metrics.get("seed")))
         arrays = load_arrays(None if data in ("embedded AI4Mars sample", "embedded sample") else data)
-    except (PredictError, MarsDataError) as err:  # a user's mistake: one line, exit 2, as the package's commands
-        sys.stderr.write(f"error: {run}: {err}\n")
-        raise SystemExit(2) from None
-    return arrays, config, record, home
+    except (PredictError, MarsDataError) as err:
+        run_error(run, err)
+    return arrays, config, record
+
+
+def run_error(run: Path, err: Exception) -> NoReturn:
+    """A user's mistake about ``run`` (a folder that is no run, data that is gone or changed): one line naming the
+    run, and exit 2, as the package's commands."""
+    sys.stderr.write(f"error: {run}: {err}\n")
+    raise SystemExit(2) from None
 
 
 def score(preds, truths) -> dict:

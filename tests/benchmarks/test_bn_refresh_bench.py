@@ -27,7 +27,7 @@ def tiny_run(tmp_path_factory):
 def test_the_first_layer_holds_the_mean_of_its_batches_statistics(tiny_run):
     """BatchNorm with momentum None keeps the plain average of each batch's mean and (unbiased) variance: counted
     here from the first layer's inputs, which depend on no statistics, batch by batch as bn_refresh feeds them."""
-    arrays, config, _, _ = run_split(tiny_run, None, None)
+    arrays, config, _ = run_split(tiny_run, None, None)
     kept, _, train_rows, _ = clean_and_split(arrays, config)
     images = kept.train_images[np.sort(train_rows)[:40]]  # a batch of 32 and one of 8
     model = load_model(str(tiny_run), device="cpu")
