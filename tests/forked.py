@@ -20,6 +20,7 @@ A command falls back to a real subprocess where a fork could not show the same t
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import os
@@ -54,6 +55,8 @@ HUB_ENV = ("HF_ENDPOINT", "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_DISAB
 HUB_CONFIG_MODULES = ("huggingface_hub.constants", "datasets.config", "evaluate.config")
 
 FORCE_SUBPROCESS_ENV = "MARS_SEGFORMER_TEST_SUBPROCESS"
+#: ``0`` forks without freezing the worker's heap first (``bench/fork_gc.py`` times both ways)
+GC_FREEZE_ENV = "MARS_SEGFORMER_TEST_GC_FREEZE"
 
 
 def _entry(cmd) -> tuple[str, list[str]] | None:
@@ -190,6 +193,12 @@ class Popen:
         entry, argv = _entry(cmd)
         sys.stdout.flush()
         sys.stderr.flush()
+        # the child's collections skip the objects it inherits (the worker's whole heap: ~0.5 s a full
+        # collection, and a write to every page it touches), as Python's gc docs advise for fork without exec;
+        # the worker itself unfreezes at once
+        freeze = os.environ.get(GC_FREEZE_ENV, "1") != "0"
+        if freeze:
+            gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child never returns into the test
             code = 1
@@ -204,6 +213,8 @@ class Popen:
                     logging.shutdown()
                 finally:
                     os._exit(code & 0xFF if code >= 0 else 1)
+        if freeze:
+            gc.unfreeze()
         self.pid = pid
         self.stdout = self.stderr = None
         # the captured output's folder goes after communicate(), or when this object does (a test that only

@@ -1,6 +1,7 @@
 """The suite's forked runner (tests/forked.py) shows what a real subprocess shows: its own pid, exit code,
 stdout and stderr, working directory and environment, the Hub a test points it at, and signals."""
 
+import gc
 import json
 import os
 import signal
@@ -22,7 +23,8 @@ def _probe(argv):
 
     print(json.dumps({"pid": os.getpid(), "cwd": os.getcwd(), "argv": argv, "marker": os.environ.get("PROBE_MARKER"),
                       "endpoint": constants.ENDPOINT, "hf_home": constants.HF_HOME,
-                      "datasets_endpoint": datasets.config.HF_ENDPOINT, "api_endpoint": hf_api.api.endpoint}))
+                      "datasets_endpoint": datasets.config.HF_ENDPOINT, "api_endpoint": hf_api.api.endpoint,
+                      "frozen": gc.get_freeze_count()}))
     print("to stderr", file=sys.stderr)
     if argv and argv[0] == "sleep":
         time.sleep(60)
@@ -55,6 +57,19 @@ def test_a_forked_child_reads_the_hub_the_test_points_it_at(probe, tmp_path):
     from huggingface_hub import constants
 
     assert constants.ENDPOINT != "http://127.0.0.1:9"  # the parent's settings are its own
+
+
+def test_the_child_inherits_the_workers_heap_frozen_and_the_worker_does_not(probe, monkeypatch):
+    monkeypatch.delenv(forked.GC_FREEZE_ENV, raising=False)
+    before, tracked = gc.get_freeze_count(), len(gc.get_objects())
+    proc = forked.run(probe, capture_output=True, text=True, timeout=60)
+    # the child's collections skip what it inherited: the objects the worker tracked before the fork, less the
+    # garbage a collection may free on the way to the fork
+    assert json.loads(proc.stdout)["frozen"] >= 0.95 * tracked
+    assert gc.get_freeze_count() == before
+    monkeypatch.setenv(forked.GC_FREEZE_ENV, "0")
+    proc = forked.run(probe, capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout)["frozen"] == before
 
 
 def test_a_signal_reaches_the_forked_child(probe):
