@@ -309,6 +309,12 @@ CONTEXT["39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1"] = _on_d
 CONTEXT["40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix"] = _on_default(
     "+ CutMix of 2-4 other tiles' rectangles into half the reads (the reference's p 0.5)",
     cutmix_p=0.5)
+#: stochastic depth (timm's drop_path_rate, which its from-scratch ResNet recipes train with; transformers' ResNet has
+#: none, so ``--drop_path``, a training-only hook): a regulariser inside the backbone, where head dropout (38) and
+#: weight decay (32) acted at the head and on the weights, for the same gap between training and validation fit
+CONTEXT["41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path"] = _on_default(
+    "+ stochastic depth in the ResNet blocks (0 at the first to 0.1 at the last)",
+    drop_path=0.1)
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -407,6 +413,8 @@ PARENT = {
     "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},

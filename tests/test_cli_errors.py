@@ -129,6 +129,8 @@ CASES = [
     ("train", ["--copy_paste_p", "0"], "--copy_paste_p is a probability in (0, 1], got 0.0"),
     ("train", ["--head_dropout", "1"], "--head_dropout must lie in [0, 1) (a share of channels), got 1.0"),
     ("train", ["--head_dropout", "0.1"], "--head_dropout 0.1: drops channels before an UperNet decode head's classifier, and this model is a"),
+    ("train", ["--drop_path", "-0.1"], "--drop_path must lie in [0, 1) (the last block's drop probability), got -0.1"),
+    ("train", ["--drop_path", "0.1"], "--drop_path 0.1: drops residual branches of a ResNet backbone, and this model is a"),
     ("train", ["--weight_averaging", "swa:late"], "--weight_averaging: the value after 'swa:' must be a number"),
     ("train", ["--repeat_factor_threshold", "-0.1"], "--repeat_factor_threshold is a share of tiles in [0, 1]"),
     ("train", ["--repeat_factor_threshold", "0.3", "--oversample_big_rock", "4"], "use one of them"),

@@ -43,6 +43,10 @@ class ModelArguments:
     head_dropout: float = field(default=0.0, metadata={"help": "UperNet: drop this share of channels before the decode "
                                 "head's classifier while training (mmsegmentation's dropout_ratio, 0.1 there; 0: off); "
                                 "the saved model is unchanged"})
+    drop_path: float = field(default=0.0, metadata={"help": "UperNet-R18/R34: stochastic depth, each ResNet block's "
+                             "residual branch dropped per sample while training, with a probability rising linearly "
+                             "from 0 at the first block to this at the last (timm's drop_path_rate; 0: off); the saved "
+                             "model is unchanged"})
     model_overrides: str | None = field(default=None, metadata={
         "help": "JSON dict of config fields, e.g. '{\"depth\": 3}'; '{\"use_auxiliary_head\": true}' trains UperNet's "
                 "auxiliary head under the same loss (deep supervision)"})

@@ -79,6 +79,8 @@ def _check_optimisation(model_args, args) -> None:
     need(finite(model_args.layer_lr_decay) and 0 < model_args.layer_lr_decay <= 1,
          f"--layer_lr_decay must lie in (0, 1] (1: off), got {model_args.layer_lr_decay}")
     need(model_args.freeze_encoder_steps >= 0, f"--freeze_encoder_steps must be >= 0, got {model_args.freeze_encoder_steps}")
+    need(finite(model_args.drop_path) and 0 <= model_args.drop_path < 1,
+         f"--drop_path must lie in [0, 1) (the last block's drop probability), got {model_args.drop_path}")
     need(finite(model_args.head_dropout) and 0 <= model_args.head_dropout < 1,
          f"--head_dropout must lie in [0, 1) (a share of channels), got {model_args.head_dropout}")
     need(args.early_stopping_patience >= 0, f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}")

@@ -55,6 +55,7 @@ from .checks import (
 )
 from .devices import describe, device_defaults, float32_forward, training_precision, use_channels_last
 from .distillation import SelfTeacher, teacher_list, teacher_soft_labels
+from .drop_path import attach_drop_path
 from .faults import (
     LOCK_FILE,
     STOPPED_EXIT_CODE,
@@ -465,6 +466,7 @@ def _build_data_and_model(p: RunParts, kind: str) -> None:
     p.model.config.tile_scale = TILE_SCALE  # the frame scale of the tiles it learns from (whole-frame predict reads it)
     try:  # a training-only hook: the saved model stays the transformers class with the same tensors
         attach_head_dropout(p.model, p.model_args.head_dropout)
+        attach_drop_path(p.model, p.model_args.drop_path)
     except ValueError as err:
         raise RunError(str(err)) from None
     scale = float(p.model_args.input_scale or config_scale(p.model.config))
@@ -513,6 +515,9 @@ def _print_start(p: RunParts) -> None:
     if p.model_args.head_dropout:
         print(f"head dropout: {p.model_args.head_dropout:g} of the channels before the classifier, while training only "
               "(--head_dropout)", flush=True)
+    if p.model_args.drop_path:
+        print(f"drop path: each ResNet block's residual branch dropped per sample, 0 at the first block to "
+              f"{p.model_args.drop_path:g} at the last, while training only (--drop_path)", flush=True)
     if p.resume:  # the weights come from the checkpoint, not from the start just built
         state = json.loads((Path(p.resume) / "trainer_state.json").read_text())
         print(f"resume: continuing from {p.resume} (step {state.get('global_step')} of {state.get('max_steps')})",
@@ -647,6 +652,7 @@ def _summary(p: RunParts, train_result, final: dict) -> dict:
         "encoder_weights": None if p.encoder_start is None else p.encoder_start.to_dict(),
         "encoder_lr_scale": m.encoder_lr_scale, "freeze_encoder_steps": m.freeze_encoder_steps,
         "layer_lr_decay": m.layer_lr_decay, "loaded_lr_scale": m.loaded_lr_scale, "head_dropout": m.head_dropout,
+        "drop_path": m.drop_path,
         "warmup_steps": p.args.warmup_steps, "data": d.data or "embedded AI4Mars sample", "train_tiles": int(len(data.train_indices)),
         "train_rows_after_oversampling": len(data.datasets["train"]), "validation_tiles": int(len(data.val_indices)),
         "outliers_dropped": 0 if data.outliers is None else int(len(data.outliers.outlier_indices)),

@@ -70,11 +70,11 @@ def test_zero_attaches_nothing_and_other_models_are_refused():
         attach_head_dropout(create_model("segformer-b0", tiny=True), 0.1)
 
 
-def _first_loss(tmp_path, name, p):
+def _first_loss(tmp_path, name, flags):
+    """One step of tiny UperNet-R18 with ``flags``: its metrics.json, the logged loss and stdout."""
     out = tmp_path / name
     res = launch(["--model", "upernet-r18", "--max_steps", "1", "--logging_steps", "1", "--eval_strategy", "no",
-                  "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none",
-                  "--head_dropout", str(p)], out)
+                  "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", *flags], out)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     logged = re.findall(r"'loss': '([0-9.e+-]+)'", res.stdout + res.stderr)  # the Trainer's log line of step 1
@@ -84,9 +84,9 @@ def _first_loss(tmp_path, name, p):
 
 def test_the_run_trains_with_it(tmp_path):
     """The same seed's first step: two runs without dropout log the same loss, one with it another."""
-    _, plain, _ = _first_loss(tmp_path, "a", 0)
-    _, again, _ = _first_loss(tmp_path, "b", 0)
-    metrics, dropped, stdout = _first_loss(tmp_path, "c", 0.5)
+    _, plain, _ = _first_loss(tmp_path, "a", ["--head_dropout", "0"])
+    _, again, _ = _first_loss(tmp_path, "b", [])
+    metrics, dropped, stdout = _first_loss(tmp_path, "c", ["--head_dropout", "0.5"])
     assert plain == again  # the runs are deterministic, so a difference below is the dropout's
     assert dropped != plain
     assert metrics["head_dropout"] == 0.5
