@@ -16,6 +16,8 @@ from torch.utils.hooks import RemovableHandle
 from torchvision.ops import stochastic_depth
 from transformers.models.resnet.modeling_resnet import ResNetBasicLayer, ResNetBottleNeckLayer
 
+from .hook_targets import hook_targets
+
 
 def residual_blocks(model: nn.Module) -> list[nn.Module]:
     """The ResNet blocks of ``model`` in forward order (empty for models without them)."""
@@ -40,14 +42,8 @@ def attach_drop_path(model: nn.Module, rate: float) -> list[RemovableHandle]:
     Raises:
         ValueError: ``rate`` outside [0, 1), or a model without ResNet blocks.
     """
-    if not 0 <= rate < 1:
-        raise ValueError(f"--drop_path must lie in [0, 1), got {rate}")
-    if rate == 0:
-        return []
-    blocks = residual_blocks(model)
-    if not blocks:
-        raise ValueError(f"--drop_path {rate}: drops residual branches of a ResNet backbone, and this model is a "
-                         f"{type(model).__name__} (ConvNeXt backbones: --model_overrides '{{\"drop_path_rate\": R}}')")
+    blocks = hook_targets(model, rate, "--drop_path", residual_blocks, "drops residual branches of a ResNet backbone",
+                          "ConvNeXt backbones: --model_overrides '{\"drop_path_rate\": R}'")
 
     def hook_for(p: float):
         def drop(module: nn.Module, _args: tuple, output):

@@ -15,6 +15,8 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 from transformers import UperNetForSemanticSegmentation
 
+from .hook_targets import hook_targets
+
 
 def head_classifiers(model: nn.Module) -> list[nn.Conv2d]:
     """The 1x1 classifier convolutions of an UperNet's decode head and auxiliary head (empty for other models)."""
@@ -37,15 +39,9 @@ def attach_head_dropout(model: nn.Module, p: float) -> list[RemovableHandle]:
     Raises:
         ValueError: ``p`` outside [0, 1), or a model without UperNet's classifiers.
     """
-    if not 0 <= p < 1:
-        raise ValueError(f"--head_dropout must lie in [0, 1), got {p}")
-    if p == 0:
-        return []
-    convs = head_classifiers(model)
-    if not convs:
-        raise ValueError(f"--head_dropout {p}: drops channels before an UperNet decode head's classifier, and this "
-                         f"model is a {type(model).__name__} (SegFormer: --model_overrides "
-                         "'{\"classifier_dropout_prob\": P}')")
+    convs = hook_targets(model, p, "--head_dropout", head_classifiers,
+                         "drops channels before an UperNet decode head's classifier",
+                         "SegFormer: --model_overrides '{\"classifier_dropout_prob\": P}'")
 
     def drop(module: nn.Module, args: tuple):
         # args[0]: (B, C, h, w) fused features; whole channels are zeroed and the rest scaled by 1 / (1 - p)
