@@ -9,7 +9,8 @@ a user's process would show. :func:`run` and :class:`Popen` take the same comman
 
 A command falls back to a real subprocess where a fork could not show the same thing:
 
-- the command is not one of the package's entry points (``ENTRY_POINTS``),
+- the command is not one of the package's entry points (``ENTRY_POINTS``) or a bench script named by its absolute
+  path (``BENCH``),
 - the environment changes a variable that a library reads when it is imported (``IMPORT_TIME_ENV``:
   thread counts, ...): the forked child would keep the parent's value. The Hub's own variables
   (``HUB_ENV``: endpoint, cache home, token) are the exception: the child re-reads them
@@ -45,6 +46,9 @@ ENTRY_POINTS = {
     "-m mars_segformer.self_train": "mars_segformer.self_train:main",
     "-m mars_segformer": "mars_segformer.cli:main",
 }
+#: the bench scripts (``python bench/NAME.py``, named by their absolute path): ``bench.NAME:main()``, whose ``main``
+#: reads ``sys.argv`` as a script's does
+BENCH = ROOT / "bench"
 
 #: prefixes of environment variables read when a library is imported, not when it is called
 IMPORT_TIME_ENV = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TORCH", "PYTORCH", "OMP_", "MKL_", "OPENBLAS", "CUDA",
@@ -66,6 +70,9 @@ def _entry(cmd) -> tuple[str, list[str]] | None:
         return None
     if cmd[1] in ENTRY_POINTS:
         return ENTRY_POINTS[cmd[1]], cmd[2:]
+    script = Path(cmd[1])
+    if script.is_absolute() and script.parent == BENCH and script.suffix == ".py" and script.stem != "__init__":
+        return f"bench.{script.stem}:main()", cmd[2:]
     if cmd[1] == "-m" and len(cmd) > 2 and f"-m {cmd[2]}" in ENTRY_POINTS:
         return ENTRY_POINTS[f"-m {cmd[2]}"], cmd[3:]
     return None
@@ -152,7 +159,9 @@ def _run_child(entry: str, argv: list[str], cwd, env, out_path: str, err_path: s
     except ImportError:
         pass
     module, func = entry.split(":")
-    sys.argv = [module, *argv]
+    script = func.endswith("()")  # a bench script: main() reads sys.argv, whose first item is the script's path
+    func = func.removesuffix("()")
+    sys.argv = [str(BENCH / f"{module.rsplit('.', 1)[-1]}.py") if script else module, *argv]
     try:
         if env is not None:
             hub_changed = any(env.get(k) != os.environ.get(k) for k in HUB_ENV)
@@ -160,7 +169,8 @@ def _run_child(entry: str, argv: list[str], cwd, env, out_path: str, err_path: s
             os.environ.update(env)
             if hub_changed:
                 _reread_hub_settings()
-        code = getattr(importlib.import_module(module), func)(argv)
+        main = getattr(importlib.import_module(module), func)
+        code = main() if script else main(argv)
     except SystemExit as exc:
         code = exc.code
     except BaseException:

@@ -72,6 +72,14 @@ def test_the_child_inherits_the_workers_heap_frozen_and_the_worker_does_not(prob
     assert json.loads(proc.stdout)["frozen"] == before
 
 
+def test_a_bench_script_named_by_its_path_runs_forked_as_that_script(probe):
+    script = forked.ROOT / "bench" / "run_noise.py"
+    assert forked.can_fork([sys.executable, str(script)])
+    assert not forked.can_fork([sys.executable, "bench/run_noise.py"])  # a relative path depends on the cwd
+    proc = forked.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: run_noise.py"), proc.stdout[:300]  # its argv[0]
+
+
 def test_a_signal_reaches_the_forked_child(probe):
     proc = forked.Popen([*probe, "sleep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1)

@@ -1,7 +1,6 @@
 """bench/bn_refresh.py: the recomputed BatchNorm statistics against the statistics of the layer's own inputs, counted
 directly, and its flags' errors."""
 
-import subprocess
 import sys
 
 import numpy as np
@@ -12,6 +11,7 @@ from bench.bn_refresh import batch_norms, refresh
 from bench.tta import run_split
 from mars_segformer.data.dataset import clean_and_split, model_pixels
 from mars_segformer.inference import load_model
+from tests import forked
 from tests.training.test_train import ROOT, launch
 
 
@@ -55,6 +55,6 @@ def test_the_first_layer_holds_the_mean_of_its_batches_statistics(tiny_run):
                                              (["--runs", "/nonexistent"], "--runs: /nonexistent has no config.json")])
 def test_flag_errors_exit_2_with_one_line(tiny_run, flags, expected):
     argv = ["--runs", str(tiny_run), *flags] if flags[0] == "--tiles" else flags
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bn_refresh.py"), *argv], capture_output=True,
-                          text=True, timeout=120)
+    proc = forked.run([sys.executable, str(ROOT / "bench" / "bn_refresh.py"), *argv], capture_output=True,
+                      text=True, timeout=120)
     assert proc.returncode == 2 and expected in proc.stderr and proc.stderr.strip().count("\n") <= 1, proc.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from bench.common import load_data
 from mars_segformer.argparsing import ArgumentParser
+from tests import forked
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +31,8 @@ def test_a_bench_script_answers_a_missing_data_file_before_writing(tmp_path):
     missing = tmp_path / "nope.npz"
     stored = ROOT / "bench" / "results" / "exposure_spread.json"
     before = stored.read_bytes() if stored.exists() else None
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "exposure_spread.py"), "--data", str(missing)],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    out = forked.run([sys.executable, str(ROOT / "bench" / "exposure_spread.py"), "--data", str(missing)],
+                     capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr and str(missing) in out.stderr
     assert (stored.read_bytes() if stored.exists() else None) == before

@@ -8,6 +8,7 @@ import pytest
 
 import bench.full_length as fl
 from bench.ablation import _without
+from tests import forked
 
 
 def test_a_longer_schedule_is_its_own_run(tmp_path, monkeypatch):
@@ -128,11 +129,10 @@ def test_the_frame_read_figure_has_a_panel_per_split_of_the_family_runs(tmp_path
 def test_a_data_seed_equal_to_the_run_seed_is_refused():
     """The Trainer orders a run's reads by --seed when no data seed is given, so --data_seed 1 beside --seeds 1
     would replay that run step for step (seen once: the 'rerun' matched seed 1's curve to 3 decimals)."""
-    import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "bench/full_length.py", "--seeds", "0", "1", "--data_seed", "1",
-                           "--render-only"], cwd=fl.ROOT, capture_output=True, text=True, timeout=120)
+    proc = forked.run([sys.executable, str(fl.ROOT / "bench" / "full_length.py"), "--seeds", "0", "1",
+                       "--data_seed", "1", "--render-only"], cwd=fl.ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "--data_seed 1: that is the order of the run with --seeds 1 itself" in proc.stderr
     assert "Traceback" not in proc.stderr

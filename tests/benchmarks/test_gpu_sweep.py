@@ -1,21 +1,22 @@
 """The one-shot GPU sweep, end to end on the CPU with tiny settings, so one try on a lent GPU is enough."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import forked
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
     out = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
-                           "--runs", "upernet-r18:combo_logit_adj", "upernet-r18:default", "segformer-b0:default",
-                           "--budget_s", "240"], capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={"OMP_NUM_THREADS": "1", **{k: v for k, v in __import__("os").environ.items()}})
+    proc = forked.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
+                       "--runs", "upernet-r18:combo_logit_adj", "upernet-r18:default", "segformer-b0:default",
+                       "--budget_s", "240"], capture_output=True, text=True, timeout=900, cwd=ROOT,
+                      env={"OMP_NUM_THREADS": "1", **{k: v for k, v in __import__("os").environ.items()}})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((out / "gpu_sweep.json").read_text())
     rows = {r["run"]: r for r in report["rows"]}
@@ -46,9 +47,9 @@ def test_smoke_sweep_trains_reports_and_respects_the_budget(tmp_path):
 
 def test_a_run_past_the_budget_is_stopped_and_reported(tmp_path):
     out = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
-                           "--runs", "upernet-r18:default", "--budget_s", "3"], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+    proc = forked.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), "--smoke", "--out", str(out),
+                       "--runs", "upernet-r18:default", "--budget_s", "3"], capture_output=True, text=True,
+                      timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (row,) = json.loads((out / "gpu_sweep.json").read_text())["rows"]
     assert row["state"] == "stopped (budget)"  # start-up alone takes longer than 3 s
@@ -79,8 +80,8 @@ def test_gpu_runs_drop_the_cpu_precision_pin_and_keep_every_other_flag():
 ])
 def test_a_user_mistake_is_one_line_and_exit_2(tmp_path, args, names):
     out = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), *args, *(["--out", str(out)]
-                           if "--out" not in args else [])], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = forked.run([sys.executable, str(ROOT / "bench" / "gpu_sweep.py"), *args, *(["--out", str(out)]
+                       if "--out" not in args else [])], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert names in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()

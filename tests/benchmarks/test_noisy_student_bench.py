@@ -1,7 +1,6 @@
 """bench/noisy_student.py: the student it launches is the teacher's recipe from scratch, with the pseudo-labels as the
 asked share of its rows, for as many epochs as make its samples seen the teacher's; bad values exit 2."""
 
-import subprocess
 import sys
 from argparse import Namespace
 from dataclasses import replace
@@ -13,6 +12,7 @@ import pytest
 import bench.full_length as fl
 import bench.noisy_student as ns
 from mars_segformer.training.run import _parse, _value, implied_flags
+from tests import forked
 
 SPEC = "upernet-r18:combo_logit_adj_frame_shift_bf16"
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,8 +61,8 @@ def test_the_student_sees_as_many_samples_as_its_teacher(share):
 def test_bad_values_exit_2_with_one_line(tmp_path, flags, named):
     data = tmp_path / "d.npz"
     data.write_bytes(b"")
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "noisy_student.py"), "--data", str(data),
-                           "--full_length", str(tmp_path), *flags], capture_output=True, text=True, cwd=tmp_path)
+    proc = forked.run([sys.executable, str(ROOT / "bench" / "noisy_student.py"), "--data", str(data),
+                       "--full_length", str(tmp_path), *flags], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert named in last and "Traceback" not in proc.stderr

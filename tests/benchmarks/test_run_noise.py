@@ -2,12 +2,12 @@
 
 import json
 import math
-import subprocess
 import sys
 
 import pytest
 
 from bench import run_noise as rn
+from tests import forked
 
 
 def _row(task, finished=True):
@@ -52,9 +52,9 @@ def test_the_paired_test_against_the_t_distribution_with_two_degrees_of_freedom(
 def test_a_family_without_a_common_split_is_refused_in_one_line(tmp_path):
     rows = tmp_path / "rows.json"
     rows.write_text(json.dumps({"rows": {**ROWS, "m__q_s5": _row(0.5)}}))
-    proc = subprocess.run([sys.executable, "bench/run_noise.py", "--baseline", "m__r", "--candidates", "m__q",
-                           "--rows", str(rows), "--name", "run_noise_refused"], cwd=rn.ROOT, capture_output=True,
-                          text=True, timeout=120)
+    proc = forked.run([sys.executable, str(rn.ROOT / "bench" / "run_noise.py"), "--baseline", "m__r", "--candidates", "m__q",
+                       "--rows", str(rows), "--name", "run_noise_refused"], cwd=rn.ROOT, capture_output=True,
+                      text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: --candidates m__q: expected another family")
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
