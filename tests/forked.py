@@ -203,7 +203,7 @@ class Popen:
         entry, argv = _entry(cmd)
         sys.stdout.flush()
         sys.stderr.flush()
-        # the child's collections skip the objects it inherits (the worker's whole heap: ~0.5 s a full
+        # the child's collections skip the objects it inherits (the worker's whole heap: 0.3-0.5 s a full
         # collection, and a write to every page it touches), as Python's gc docs advise for fork without exec;
         # the worker itself unfreezes at once
         freeze = os.environ.get(GC_FREEZE_ENV, "1") != "0"
