@@ -315,6 +315,12 @@ CONTEXT["40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix"] = _on_default(
 CONTEXT["41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path"] = _on_default(
     "+ stochastic depth in the ResNet blocks (0 at the first to 0.1 at the last)",
     drop_path=0.1)
+#: the task metric is mean IoU, and Lovász-softmax is its convex surrogate (Berman et al., 2018); the default weighs
+#: it equal to focal, a share never varied since the combination (9) took it at 1. Twice its weight asks whether more
+#: of the gradient from the per-class IoU surrogate, where big rock counts as much as soil, lifts the rare class
+CONTEXT["42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2"] = _on_default(
+    "with the loss focal:1,lovasz:2 (Lovász-softmax at twice the focal term's weight)",
+    loss="focal:1,lovasz:2")
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
 #: 64-channel head cost 0.009 at 200 steps (docs/results.md), so the head's width may be where small rocks are lost
@@ -415,6 +421,8 @@ PARENT = {
     "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
+    "42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
+    "42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
