@@ -241,85 +241,90 @@ CONTEXT.update({f"{number}_combo_logit_adj_frame_shift_p1_x1.5_head{width}": (
 X15_DEFAULT = "29_combo_logit_adj_frame_shift_p1_x1.5_head96"
 
 
-def _on_default(change: str, **flags) -> tuple[str, list[str]]:
-    """A config of :data:`X15_DEFAULT` with one change: its description and its flags."""
-    return f"{X15_DEFAULT} (the default) {change}", _with(CONTEXT[X15_DEFAULT][1], **flags)
+#: the one-change variants of :data:`X15_DEFAULT`, in the order defined (their parent, and their bf16 twins', follows)
+ON_DEFAULT: list[str] = []
+
+
+def _on_default(name: str, change: str, **flags) -> None:
+    """Add ``name`` to :data:`CONTEXT`: :data:`X15_DEFAULT` with one change, described and flagged."""
+    CONTEXT[name] = f"{X15_DEFAULT} (the default) {change}", _with(CONTEXT[X15_DEFAULT][1], **flags)
+    ON_DEFAULT.append(name)
 
 
 #: regularisation, never swept: the default fits its training tiles far above its validation tiles (task mIoU
 #: 0.75-0.83 on the tiles the logit adjustment searches against 0.62-0.68), and AdamW's decoupled weight decay is
 #: 1e-3, against the 0.05 of recipes that train convolutional networks from scratch with AdamW (ConvNeXt, Swin).
 #: At 200 steps there is nothing to regularise yet, so it is measured at full length
-CONTEXT["32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05"] = _on_default(
-    "with AdamW weight decay 0.05 instead of 1e-3",
+_on_default(
+    "32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05", "with AdamW weight decay 0.05 instead of 1e-3",
     weight_decay=0.05)
 #: regularisation by lighting: validation frames are other sols, cameras and exposures than the training frames
 #: (the split is frame-grouped), while the default sees each training tile only at its own brightness; the images are
 #: normalised by one fixed mean / std, so a brightness / contrast jitter (+-20 %, half the reads; the reference
 #: recipe's, never measured alone at full length) is a change the model sees. Heavy augmentation together cost at 200
 #: steps, where there is nothing to regularise yet, so it is measured at full length
-CONTEXT["33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc"] = _on_default(
-    "+ brightness / contrast jitter (+-20 %, p 0.5)",
+_on_default(
+    "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc", "+ brightness / contrast jitter (+-20 %, p 0.5)",
     augmentations="hflip,frame_shift,brightness_contrast")
 #: 33 over-predicted big rock and lost 0.02-0.04: its +-0.2 brightness is +-51 grey levels, three times the sd of
 #: frames' mean brightness (17 levels; big rock is the darkest class, median 44 against soil's 68), so the jitter
 #: sized to the data's own spread (``exposure``: +-13 levels, contrast +-10 %) asks whether the strength was the fault
-CONTEXT["34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure"] = _on_default(
-    "+ exposure jitter (+-5 % brightness, +-10 % contrast)",
+_on_default(
+    "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure", "+ exposure jitter (+-5 % brightness, +-10 % contrast)",
     augmentations="hflip,frame_shift,exposure")
 #: weight averaging as SWA's paper has it: several runs of one split averaged gained up to +0.015 (bench/ensemble.py,
 #: docs/results.md), and SWA samples such a spread inside one run by holding the learning rate up while it averages;
 #: the default's EMA averages while the rate decays to zero. Linear decay to a quarter of the peak by 75 % of the
 #: steps (the default schedule's own rate there), then held, the uniform average over the last quarter
-CONTEXT["35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold"] = _on_default(
-    "with SWA over the last 25 % of the steps at a held "
+_on_default(
+    "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold", "with SWA over the last 25 % of the steps at a held "
     "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
     weight_averaging="swa:0.75:0.25")
 #: the same held rate from half the steps, twice the span averaged: 35 ended level with the default, its average
 #: rising over its first three epochs and flat after; a longer span holds weights further apart
-CONTEXT["36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half"] = _on_default(
-    "with SWA over the last half of the steps at a held "
+_on_default(
+    "36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half", "with SWA over the last half of the steps at a held "
     "learning rate (a quarter of the peak) instead of EMA 0.999 on a decay to zero",
     weight_averaging="swa:0.5:0.25")
 #: copy-paste of big-rock instances (the issue's named augmentation) was measured only at 200 steps, before the logit
 #: adjustment: there it painted big rock everywhere (precision 0.04). Simple Copy-Paste's gains grow with the schedule,
 #: and the adjustment now takes back a shifted prior after training, so it is measured at full length, as built
 #: (1-3 instances in half the reads), on the default's shifted frame reads
-CONTEXT["37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste"] = _on_default(
-    "+ copy-paste of 1-3 big-rock instances into half "
+_on_default(
+    "37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste", "+ copy-paste of 1-3 big-rock instances into half "
     "the reads",
     augmentations="hflip,frame_shift,copy_paste")
 #: mmsegmentation's decode heads drop 10 % of the channels before their classifier; transformers' UperNet has no such
 #: layer, so the default never had it (``--head_dropout``, a training-only hook). A regulariser at the head, where
 #: the default's fit to its training tiles (0.75-0.83) stands far above its validation tiles (0.62-0.68)
-CONTEXT["38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout"] = _on_default(
-    "+ dropout of 10 % of the channels before the "
+_on_default(
+    "38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout", "+ dropout of 10 % of the channels before the "
     "decode head's classifier (mmsegmentation's)",
     head_dropout=0.1)
 #: 37 painted big rock (precision 0.19 / 0.26 at full length): its pastes make ~9 % of a batch's pixels big rock, against
 #: 0.79 % in the labels. A fifth of its pasting (``--copy_paste_p 0.1``) asks whether a milder prior shift keeps the
 #: rock shapes and loses less precision
-CONTEXT["39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1"] = _on_default(
-    "+ copy-paste of 1-3 big-rock instances into a tenth of the reads",
+_on_default(
+    "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1", "+ copy-paste of 1-3 big-rock instances into a tenth of the reads",
     augmentations="hflip,frame_shift,copy_paste", copy_paste_p=0.1)
 #: CutMix (the reference recipe's, built since issue 1) was measured alone only at the earliest budget (config 5, 64
 #: steps on the recipe of then), where nothing regularises; the default now fits its training tiles far above its
 #: validation frames (task mIoU 0.75-0.83 against 0.62-0.68), and mixing rectangles of 2-4 other tiles into half the
 #: reads is the regulariser of CutMix-Seg (French et al., 2020). Measured at full length, at the reference's p 0.5
-CONTEXT["40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix"] = _on_default(
-    "+ CutMix of 2-4 other tiles' rectangles into half the reads (the reference's p 0.5)",
+_on_default(
+    "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix", "+ CutMix of 2-4 other tiles' rectangles into half the reads (the reference's p 0.5)",
     cutmix_p=0.5)
 #: stochastic depth (timm's drop_path_rate, which its from-scratch ResNet recipes train with; transformers' ResNet has
 #: none, so ``--drop_path``, a training-only hook): a regulariser inside the backbone, where head dropout (38) and
 #: weight decay (32) acted at the head and on the weights, for the same gap between training and validation fit
-CONTEXT["41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path"] = _on_default(
-    "+ stochastic depth in the ResNet blocks (0 at the first to 0.1 at the last)",
+_on_default(
+    "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path", "+ stochastic depth in the ResNet blocks (0 at the first to 0.1 at the last)",
     drop_path=0.1)
 #: the task metric is mean IoU, and Lovász-softmax is its convex surrogate (Berman et al., 2018); the default weighs
 #: it equal to focal, a share never varied since the combination (9) took it at 1. Twice its weight asks whether more
 #: of the gradient from the per-class IoU surrogate, where big rock counts as much as soil, lifts the rare class
-CONTEXT["42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2"] = _on_default(
-    "with the loss focal:1,lovasz:2 (Lovász-softmax at twice the focal term's weight)",
+_on_default(
+    "42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2", "with the loss focal:1,lovasz:2 (Lovász-softmax at twice the focal term's weight)",
     loss="focal:1,lovasz:2")
 CONFIGS.update(CONTEXT)
 #: a wider decode head (UperNet's PPM / FPN channels; 128 in the default, 256 in the reference's all-MLP decoder): the
@@ -374,8 +379,8 @@ PARENT = {
     "11_combo_logit_adj_x2": "10_combo_logit_adj", **{name: "10_combo_logit_adj" for name in LEARNING_RATE},
     "13_combo_logit_adj_ohem": "10_combo_logit_adj", "14_combo_logit_adj_frame_shift": "10_combo_logit_adj",
     **{name: name.removesuffix("_bf16") for name in BF16},
+    **{name: X15_DEFAULT for name in ON_DEFAULT}, **{f"{name}_bf16": f"{X15_DEFAULT}_bf16" for name in ON_DEFAULT},
     "31_upernet_r18_x1.5_h96": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
     # measured only in bf16, paired with the bf16 default on the same seeds
     "14_combo_logit_adj_frame_shift_bf16": "10_combo_logit_adj_bf16",
     "15_combo_logit_adj_frame_shift_x2": "14_combo_logit_adj_frame_shift",
@@ -402,27 +407,6 @@ PARENT = {
     "28_combo_logit_adj_frame_shift_p1_x1.25_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96": "19_combo_logit_adj_frame_shift_p1",
     "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
-    "32_combo_logit_adj_frame_shift_p1_x1.5_head96_wd0.05_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "33_combo_logit_adj_frame_shift_p1_x1.5_head96_bc_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "34_combo_logit_adj_frame_shift_p1_x1.5_head96_exposure_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "35_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_hold_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "36_combo_logit_adj_frame_shift_p1_x1.5_head96_swa_half_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "37_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "38_combo_logit_adj_frame_shift_p1_x1.5_head96_head_dropout_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "39_combo_logit_adj_frame_shift_p1_x1.5_head96_copy_paste_p0.1_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "40_combo_logit_adj_frame_shift_p1_x1.5_head96_cutmix_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "41_combo_logit_adj_frame_shift_p1_x1.5_head96_drop_path_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
-    "42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2": "29_combo_logit_adj_frame_shift_p1_x1.5_head96",
-    "42_combo_logit_adj_frame_shift_p1_x1.5_head96_lovasz2_bf16": "29_combo_logit_adj_frame_shift_p1_x1.5_head96_bf16",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64": "19_combo_logit_adj_frame_shift_p1",
     "30_combo_logit_adj_frame_shift_p1_x1.5_head64_bf16": "19_combo_logit_adj_frame_shift_p1_bf16",
     **{name: "14_combo_logit_adj_frame_shift" for name in WIDE},
