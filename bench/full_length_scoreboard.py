@@ -34,20 +34,26 @@ DEFAULT_FAMILY = "upernet-r18__combo_logit_adj_frame_shift_p1_x1.5_head96_bf16"
 #: issue 19's full-length bar, per split: task mean IoU and big-rock IoU
 BAR = {"task_mean_iou": 0.68, "big_rock": 0.30}
 #: a run name: FAMILY, an optional rerun's ``_dsN``, then ``_sSEED``
-RUN_NAME = re.compile(r"(.+?)(?:_ds\d+)?_s\d+")
+RUN_NAME = re.compile(r"(.+?)(?:_ds\d+)?_s(\d+)")
+
+
+def finished_runs(rows: dict):
+    """(family, split, row) of each finished run in ``rows``."""
+    for name, row in rows.items():
+        if row.get("finished") and (m := RUN_NAME.fullmatch(name)):
+            yield m.group(1), int(m.group(2)), row
 
 
 def families(rows: dict) -> list[str]:
     """The families of ``rows``' finished runs, sorted."""
-    return sorted({m.group(1) for name, row in rows.items() if row.get("finished") and (m := RUN_NAME.fullmatch(name))})
+    return sorted({family for family, _, _ in finished_runs(rows)})
 
 
 def family_extras(rows: dict, family: str, splits: list[int]) -> dict:
     """What the rows keep of ``family``'s finished runs on ``splits`` beyond the best-epoch scores: the epochs
     trained, the big-rock precision / recall and the training-tile fit (task mIoU at tau 0) of their saved models,
     each averaged over the runs that have it (None where none has)."""
-    runs = [row for name, row in rows.items() if row.get("finished") and (m := RUN_NAME.fullmatch(name))
-            and m.group(1) == family and int(name.rsplit("_s", 1)[1]) in splits]
+    runs = [row for f, split, row in finished_runs(rows) if f == family and split in splits]
     pr = [row["big_rock_precision_recall"] for row in runs if row.get("big_rock_precision_recall")]
     fit = [row["logit_adjustment"]["search_scores"]["0.0"] for row in runs
            if "0.0" in (row.get("logit_adjustment") or {}).get("search_scores", {})]
@@ -106,8 +112,9 @@ def _row(f: dict) -> str:
             f"{', '.join(map(str, f['bar_splits'])) or 'none'} |")
 
 
-def markdown(board: dict, command: str, png: str) -> str:
-    """The scoreboard as docs/NAME.md: the baseline's splits against the bar, then one row per family."""
+def markdown(board: dict, command: str, name: str) -> str:
+    """The scoreboard as docs/NAME.md (beside docs/NAME.png and bench/results/NAME.json): the baseline's splits
+    against the bar, then one row per family."""
     sd = board["baseline_pooled_within_split_sd"]
     base = "; ".join(f"split {s}: {v['task_mean_iou']:.4f} (big rock {v['big_rock']:.3f}, "
                      f"{len(board['baseline_runs'][s])} run{'s' if len(board['baseline_runs'][s]) > 1 else ''})"
@@ -115,7 +122,7 @@ def markdown(board: dict, command: str, png: str) -> str:
     lines = [
         f"# Full-length runs against the default (`{command}`)", "",
         f"Generated from `bench/results/full_length.json` (each run's machine: its `measured_on` there, and "
-        f"`docs/full_length.md`); saved as `bench/results/{png.removeprefix('docs/').removesuffix('.png')}.json`. "
+        f"`docs/full_length.md`); saved as `bench/results/{name}.json`. "
         f"Baseline: **`{board['baseline']}`** (the default), mean of its runs per split: {base}. It clears "
         f"issue 19's bar (task mIoU >= {board['bar']['task_mean_iou']} with big rock >= {board['bar']['big_rock']}, "
         f"split mean) on {', '.join(map(str, board['baseline_bar_splits'])) or 'no split'}. One rerun on one split "
@@ -126,7 +133,7 @@ def markdown(board: dict, command: str, png: str) -> str:
         "the training-tile fit (task mIoU of the saved model's search sample at τ 0) are the means over its runs "
         "that keep them. Rows that are not one change of the default (other recipes, models, distilled students "
         "`_kdN`, longer schedules `_eN`) say where that run stands against today's default, not what one change did.",
-        "", f"![differences by split]({png.removeprefix('docs/')})", "",
+        "", f"![differences by split]({name}.png)", "",
         "| model | recipe | epochs | splits (runs / default's) | task mIoU | Δ task mIoU | p | ahead on | big rock | "
         "Δ big rock | big-rock P / R | training-tile fit | splits over the bar |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -181,7 +188,7 @@ def main():
     board = scoreboard(rows, args.baseline)
     png = f"docs/{args.name}.png"
     plot(board, ROOT / png)
-    atomic_write_text(ROOT / "docs" / f"{args.name}.md", markdown(board, command_line(), png))
+    atomic_write_text(ROOT / "docs" / f"{args.name}.md", markdown(board, command_line(), args.name))
     save(args.name, {**board, "png": png, "command": command_line()})
 
 

@@ -65,7 +65,7 @@ def test_each_family_against_the_default_split_by_split():
 
 
 def test_the_markdown_row_shows_the_hand_computed_numbers():
-    text = sb.markdown(sb.scoreboard(ROWS, "m__d"), "python bench/full_length_scoreboard.py", "docs/s.png")
+    text = sb.markdown(sb.scoreboard(ROWS, "m__d"), "python bench/full_length_scoreboard.py", "s")
     row = next(line for line in text.splitlines() if line.startswith("| m | d_x |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == "0, 1 (2 / 3)" and cells[4] == "0.6650" and cells[5] == "**+0.0050**"
